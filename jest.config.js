@@ -1,5 +1,5 @@
 /** Unit specs live beside the code; end-to-end specs in test/ run against a real database. */
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 
 module.exports = {
   testTimeout: 60000,

@@ -1,0 +1,30 @@
+import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { DomainError, type DomainErrorKind } from './domain-error';
+import { requestIdFrom, sendError } from './error-response';
+
+const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  precondition_failed: 412,
+  unavailable: 503,
+  integrity: 500,
+  internal: 500,
+};
+
+/** Maps a domain error to its status; the message is the error's own, which never holds a secret. */
+@Catch(DomainError)
+export class DomainErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('DomainError');
+
+  catch(error: DomainError, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<Request>();
+    const statusCode = STATUS_BY_KIND[error.kind];
+    if (statusCode >= 500) {
+      this.logger.error({ code: error.code, errorType: error.name, requestId: requestIdFrom(request) }, error.message);
+    }
+    sendError(http.getResponse<Response>(), request, { statusCode, error: error.code, message: error.message });
+  }
+}

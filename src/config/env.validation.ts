@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs';
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  MinLength,
+  Min,
+  validateSync,
+} from 'class-validator';
+import { ConfigurationError } from './configuration.error';
+import { IsPostgresUrl } from './is-postgres-url.validator';
+import { KeyRing } from '../crypto/key-ring';
+
+export const NODE_ENVS = ['development', 'production', 'test'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/** Settings that may come from `<NAME>_FILE` (container secrets) instead of the variable. */
+export const FILE_SETTINGS = [
+  'DATABASE_URL',
+  'WORKFLOWS_ARTIFACT_ENC_KEY',
+  'WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS',
+  'JOBS_CRYPTO_SECONDARY_KEY',
+  'CONNECTORS_API_TOKEN',
+  'ADMIN_API_TOKEN',
+] as const;
+
+const toBoolean = ({ value }: { value: unknown }) => {
+  if (value === undefined || value === '' || typeof value === 'boolean') return value === '' ? undefined : value;
+  const text = String(value).trim().toLowerCase();
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0') return false;
+  return value;
+};
+const toInteger = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+
+export class EnvironmentVariables {
+  @IsIn(NODE_ENVS, { message: `must be one of ${NODE_ENVS.join(', ')}` })
+  NODE_ENV: (typeof NODE_ENVS)[number] = 'development';
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer port number' })
+  @Min(1, { message: 'must be between 1 and 65535' })
+  @Max(65535, { message: 'must be between 1 and 65535' })
+  PORT = 3000;
+
+  @IsOptional()
+  @IsPostgresUrl()
+  DATABASE_URL?: string;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 200' })
+  @Max(200, { message: 'must be between 1 and 200' })
+  DATABASE_POOL_SIZE = 10;
+
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  DATA_DIR = './data';
+
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  DB_MIGRATE_ON_START?: boolean;
+
+  @IsIn(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })
+  LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  CONNECTORS_API_TOKEN?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  ADMIN_API_TOKEN?: string;
+
+  @IsOptional()
+  @IsString()
+  WORKFLOWS_ARTIFACT_ENC_KEY?: string;
+
+  @IsOptional()
+  @IsString()
+  WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS?: string;
+
+  @IsOptional()
+  @IsString()
+  JOBS_CRYPTO_SECONDARY_KEY?: string;
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  CONNECTORS_REQUIRE_TOKEN_ENCRYPTION = false;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(5, { message: 'must be between 5 and 3600' })
+  @Max(3600, { message: 'must be between 5 and 3600' })
+  ROTATION_LEASE_SECONDS = 30;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 10000' })
+  @Max(10000, { message: 'must be between 1 and 10000' })
+  ROTATION_BATCH_SIZE = 1000;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100000, { message: 'must be between 1 and 100000' })
+  ADMIN_RATE_LIMIT_PER_MINUTE = 120;
+}
+
+/** Replaces every `<NAME>_FILE` by the content of that file under `<NAME>`. */
+function resolveFileSettings(raw: Record<string, unknown>): Record<string, unknown> {
+  const resolved = { ...raw };
+  for (const name of FILE_SETTINGS) {
+    const fileVariable = `${name}_FILE`;
+    const path = raw[fileVariable];
+    if (path === undefined || path === '') continue;
+    if (raw[name] !== undefined && raw[name] !== '') {
+      throw new ConfigurationError(fileVariable, `set either ${name} or ${fileVariable}, not both`);
+    }
+    try {
+      resolved[name] = readFileSync(String(path), 'utf8').trim();
+    } catch {
+      throw new ConfigurationError(fileVariable, 'names a file that cannot be read');
+    }
+    delete resolved[fileVariable];
+  }
+  return resolved;
+}
+
+function dropEmptyValues(raw: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
+}
+
+/**
+ * The one validation of the environment: stops start-up on the first bad setting with a
+ * message naming the variable and the rule, never the value.
+ */
+export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
+  const settings = plainToInstance(EnvironmentVariables, dropEmptyValues(resolveFileSettings(raw)));
+  const errors = validateSync(settings, { skipMissingProperties: false });
+  if (errors.length > 0) {
+    const [first] = errors;
+    const rules = Object.values(first.constraints ?? {}).map((rule) => rule.replace(`${first.property} `, ''));
+    throw new ConfigurationError(first.property, rules.join('; '));
+  }
+  if (settings.DB_MIGRATE_ON_START === undefined) {
+    settings.DB_MIGRATE_ON_START = settings.DATABASE_URL === undefined;
+  }
+  KeyRing.fromSettings({
+    primary: settings.WORKFLOWS_ARTIFACT_ENC_KEY,
+    previous: settings.WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS,
+    secondary: settings.JOBS_CRYPTO_SECONDARY_KEY,
+  });
+  if (settings.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION && !settings.WORKFLOWS_ARTIFACT_ENC_KEY) {
+    throw new ConfigurationError(
+      'WORKFLOWS_ARTIFACT_ENC_KEY',
+      'is required when CONNECTORS_REQUIRE_TOKEN_ENCRYPTION is true',
+    );
+  }
+  return settings;
+}

@@ -1,0 +1,45 @@
+import { DomainError } from '../common/domain-error';
+
+export class AccountNotFoundError extends DomainError {
+  readonly code = 'ACCOUNT_NOT_FOUND';
+  readonly kind = 'not_found';
+
+  constructor(readonly accountId: number) {
+    super(`Account ${accountId} was not found`);
+  }
+}
+
+export class AccountVersionConflictError extends DomainError {
+  readonly code = 'ACCOUNT_VERSION_CONFLICT';
+  readonly kind = 'precondition_failed';
+
+  constructor(
+    readonly accountId: number,
+    readonly expectedVersion: number,
+    readonly currentVersion: number,
+  ) {
+    super(`Account ${accountId} is at version ${currentVersion}, not ${expectedVersion}; nothing was written`);
+  }
+}
+
+/** The stored tokens cannot be opened: corrupt, tampered, or sealed with a key not configured. */
+export class AccountTokensUnreadableError extends DomainError {
+  readonly code = 'ACCOUNT_TOKENS_UNREADABLE';
+  readonly kind = 'integrity';
+
+  constructor(
+    readonly accountId: number,
+    readonly reason: string,
+  ) {
+    super(`Tokens of account ${accountId} cannot be read (${reason})`);
+  }
+}
+
+export class PlaintextTokensRefusedError extends DomainError {
+  readonly code = 'PLAINTEXT_TOKENS_REFUSED';
+  readonly kind = 'integrity';
+
+  constructor(readonly accountId: number) {
+    super(`Account ${accountId} holds unencrypted tokens, refused because encryption is required`);
+  }
+}

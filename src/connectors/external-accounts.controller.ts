@@ -1,0 +1,101 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Put,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { IdParamPipe } from '../common/id-param.pipe';
+import { AccountView, toAccountView } from './account-view';
+import { CreateExternalAccountDto } from './dto/create-external-account.dto';
+import { TOKEN_SET_SCHEMA } from './dto/token-set.schema';
+import { TokenSetPipe } from './dto/token-set.pipe';
+import { ExternalAccountsService } from './external-accounts.service';
+import { ServiceTokenGuard } from './service-token.guard';
+import type { TokenSet } from './token-set';
+
+/** `If-Match: 3`, `"3"` or `W/"3"`; undefined when absent. */
+function parseIfMatch(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const match = /^\s*(?:W\/)?"?([1-9][0-9]{0,9})"?\s*$/.exec(header);
+  if (!match || Number(match[1]) > 2 ** 31 - 1) {
+    throw new BadRequestException({ message: 'Request validation failed', details: ['If-Match: must be a version number'] });
+  }
+  return Number(match[1]);
+}
+
+@ApiTags('accounts')
+@ApiBearerAuth('service')
+@UseGuards(ServiceTokenGuard)
+@Controller('users/:userId/accounts')
+export class ExternalAccountsController {
+  constructor(private readonly accounts: ExternalAccountsService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Link an account and store its tokens' })
+  @ApiOkResponse({ type: AccountView })
+  async create(@Param('userId', IdParamPipe) userId: number, @Body() body: CreateExternalAccountDto) {
+    const { provider, tokens, ...profile } = body;
+    return toAccountView(await this.accounts.createAccount(userId, provider, tokens, profile));
+  }
+
+  @Get()
+  @ApiOperation({ summary: "List a user's accounts (metadata only)" })
+  @ApiOkResponse({ type: [AccountView] })
+  async list(@Param('userId', IdParamPipe) userId: number) {
+    return (await this.accounts.listAccounts(userId)).map(toAccountView);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One account (metadata only); ETag is its version' })
+  @ApiOkResponse({ type: AccountView })
+  async get(
+    @Param('userId', IdParamPipe) userId: number,
+    @Param('id', IdParamPipe) id: number,
+    @Res({ passthrough: true }) response: Response,
+  ) {
+    const account = await this.accounts.getAccount(userId, id);
+    response.setHeader('ETag', `"${account.version}"`);
+    return toAccountView(account);
+  }
+
+  @Get(':id/tokens')
+  @ApiOperation({ summary: 'The decrypted token set' })
+  @ApiOkResponse({ schema: TOKEN_SET_SCHEMA as object })
+  async tokens(@Param('userId', IdParamPipe) userId: number, @Param('id', IdParamPipe) id: number) {
+    return this.accounts.getAccountTokens(userId, id);
+  }
+
+  @Put(':id/tokens')
+  @ApiOperation({ summary: 'Replace the tokens (refresh token kept when absent); If-Match guards the version' })
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Expected version; 412 when stale' })
+  @ApiBody({ schema: TOKEN_SET_SCHEMA as object })
+  @ApiOkResponse({ type: AccountView })
+  async updateTokens(
+    @Param('userId', IdParamPipe) userId: number,
+    @Param('id', IdParamPipe) id: number,
+    @Body(TokenSetPipe) tokens: TokenSet,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) response: Response,
+  ) {
+    const account = await this.accounts.updateAccountTokens(userId, id, tokens, parseIfMatch(ifMatch));
+    response.setHeader('ETag', `"${account.version}"`);
+    return toAccountView(account);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Unlink an account and erase its tokens' })
+  async remove(@Param('userId', IdParamPipe) userId: number, @Param('id', IdParamPipe) id: number) {
+    await this.accounts.deleteAccount(userId, id);
+  }
+}

@@ -1,0 +1,42 @@
+import { join, resolve } from 'node:path';
+import type { DataSourceOptions } from 'typeorm';
+import type { LoggerOptions } from 'typeorm/logger/LoggerOptions';
+import type { DatabaseSettings } from '../config/database.config';
+import { embeddedPostgresDriver } from './embedded-postgres.driver';
+import { ENTITIES } from './entities';
+import { MIGRATIONS } from './migrations';
+import { SafeQueryLogger } from './safe-query.logger';
+
+/** Where the embedded database lives inside DATA_DIR (or in memory for `memory://`). */
+export function embeddedDataPath(dataDir: string): string {
+  return dataDir.startsWith('memory://') ? dataDir : join(resolve(dataDir), 'pglite');
+}
+
+/** The one options object, shared by the server, the command line and the TypeORM CLI. */
+export function buildDataSourceOptions(settings: DatabaseSettings): DataSourceOptions {
+  const common = {
+    type: 'postgres' as const,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    migrationsTransactionMode: 'each' as const,
+    synchronize: false,
+    logging: settings.logQueries ? ('all' as const) : (['error', 'warn', 'migration'] as LoggerOptions),
+    logger: new SafeQueryLogger(settings.logQueries),
+  };
+  if (settings.embedded) {
+    return {
+      ...common,
+      driver: embeddedPostgresDriver(embeddedDataPath(settings.dataDir)),
+      installExtensions: false,
+      uuidExtension: 'pgcrypto',
+    };
+  }
+  return {
+    ...common,
+    url: settings.url,
+    poolSize: settings.poolSize,
+    connectTimeoutMS: 5000,
+    applicationName: 'connectors-backend',
+  };
+}

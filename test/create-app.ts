@@ -1,0 +1,56 @@
+import { Test } from '@nestjs/testing';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../src/app.module';
+import { configureApp } from '../src/app.setup';
+
+export type TestEnv = Record<string, string | undefined>;
+
+export interface TestApp {
+  app: NestExpressApplication;
+  dataSource: DataSource;
+  close(): Promise<void>;
+}
+
+/** The environment every e2e app starts from: the run's database, no secrets, quiet logs. */
+export function baseTestEnv(): TestEnv {
+  return {
+    NODE_ENV: 'test',
+    DATABASE_URL: process.env.E2E_DATABASE_URL,
+    DATA_DIR: process.env.E2E_DATA_DIR,
+    DB_MIGRATE_ON_START: 'false',
+    LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+  };
+}
+
+const MANAGED_PREFIXES = ['WORKFLOWS_', 'JOBS_', 'CONNECTORS_', 'ADMIN_', 'ROTATION_', 'DATABASE_', 'DB_', 'LOG_'];
+
+/** Replaces the settings this service reads, so one test's keys never leak into the next app. */
+export function applyEnv(env: TestEnv): void {
+  for (const name of Object.keys(process.env)) {
+    if (MANAGED_PREFIXES.some((prefix) => name.startsWith(prefix))) delete process.env[name];
+  }
+  for (const [name, value] of Object.entries({ ...baseTestEnv(), ...env })) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+}
+
+/** Compiles the real AppModule with the given settings and serves it on an ephemeral port. */
+export async function createTestApp(env: TestEnv = {}): Promise<TestApp> {
+  applyEnv(env);
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot()] }).compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
+  configureApp(app);
+  await app.init();
+  const dataSource = app.get(DataSource);
+  return { app, dataSource, close: () => app.close() };
+}
+
+/** Empties every table the service writes, between tests. */
+export async function truncateAll(dataSource: DataSource): Promise<void> {
+  const tables = dataSource.entityMetadatas.map((entity) => `"${entity.tableName}"`).join(', ');
+  await dataSource.query(`TRUNCATE ${tables} RESTART IDENTITY CASCADE`);
+}
+
+export const describeIfPostgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;

@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { databaseSettings } from '../src/config/database.config';
+import { validateEnvironment } from '../src/config/env.validation';
+import { buildDataSourceOptions } from '../src/database/data-source';
+import { adminQuery, databaseUrlFor, serverUrl } from './test-database';
+
+const ORIGINAL_DDL = `
+  CREATE TABLE external_accounts (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    display_name TEXT,
+    email TEXT,
+    access_token TEXT,
+    refresh_token TEXT,
+    scopes TEXT,
+    token_expires_at TIMESTAMP NULL,
+    provider_metadata JSONB,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+  )`;
+
+const V1_ENVELOPE = JSON.stringify({ _enc: 'aesgcm:v1', nonce: 'bm9uY2U=', ct: 'Y3Q=', tag: 'dGFn' });
+const ORIGINAL_COLUMNS =
+  'id, user_id, provider, display_name, email, access_token, refresh_token, scopes, token_expires_at, provider_metadata, created_at, updated_at';
+
+/** A database of its own for each case: a new PostgreSQL database, or an in-memory PGlite. */
+async function scratchDataSource(): Promise<{ dataSource: DataSource; drop(): Promise<void> }> {
+  const server = serverUrl();
+  const name = `connectors_migration_${randomBytes(5).toString('hex')}`;
+  if (server) await adminQuery(server, `CREATE DATABASE ${name}`);
+  const env = validateEnvironment({
+    NODE_ENV: 'test',
+    DATABASE_URL: server ? databaseUrlFor(server, name) : undefined,
+    DATA_DIR: 'memory://',
+    LOG_LEVEL: 'warn',
+  });
+  const dataSource = await new DataSource(buildDataSourceOptions(databaseSettings(env))).initialize();
+  return {
+    dataSource,
+    drop: async () => {
+      await dataSource.destroy();
+      if (server) await adminQuery(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+async function columnsOf(dataSource: DataSource): Promise<string[]> {
+  const rows: { column_name: string }[] = await dataSource.query(
+    `SELECT column_name FROM information_schema.columns WHERE table_name = 'external_accounts' ORDER BY column_name`,
+  );
+  return rows.map((row) => row.column_name);
+}
+
+describe('migrations', () => {
+  it('creates the schema on an empty database and reverts it completely', async () => {
+    const { dataSource, drop } = await scratchDataSource();
+    try {
+      await dataSource.runMigrations();
+      expect(await columnsOf(dataSource)).toEqual(expect.arrayContaining(['version', 'token_key_id', 'user_id']));
+      const indexes: { indexname: string }[] = await dataSource.query(
+        `SELECT indexname FROM pg_indexes WHERE tablename = 'external_accounts' ORDER BY indexname`,
+      );
+      expect(indexes.map((index) => index.indexname)).toEqual(
+        expect.arrayContaining(['ix_external_accounts_token_key_id', 'ix_external_accounts_user_id']),
+      );
+      for (let step = 0; step < dataSource.migrations.length; step += 1) await dataSource.undoLastMigration();
+      expect(await columnsOf(dataSource)).toEqual([]);
+    } finally {
+      await drop();
+    }
+  });
+
+  it('adopts a table created by the original service without changing its rows', async () => {
+    const { dataSource, drop } = await scratchDataSource();
+    try {
+      await dataSource.query(ORIGINAL_DDL);
+      await dataSource.query(
+        `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token, scopes, token_expires_at, provider_metadata)
+         VALUES (1, 'google_drive', 'plain-access', 'plain-refresh', 'drive', '2030-01-01 00:00:00', '{"a": 1}'),
+                (2, 'notion', $1, NULL, NULL, NULL, NULL),
+                (3, 'zotero', NULL, NULL, NULL, NULL, NULL)`,
+        [V1_ENVELOPE],
+      );
+      const before = await dataSource.query(`SELECT ${ORIGINAL_COLUMNS} FROM external_accounts ORDER BY id`);
+
+      await dataSource.runMigrations();
+
+      const after = await dataSource.query(`SELECT ${ORIGINAL_COLUMNS} FROM external_accounts ORDER BY id`);
+      expect(after).toEqual(before);
+      const added = await dataSource.query(`SELECT id, version, token_key_id FROM external_accounts ORDER BY id`);
+      expect(added).toEqual([
+        { id: 1, version: 1, token_key_id: 'plaintext' },
+        { id: 2, version: 1, token_key_id: 'legacy-v1' },
+        { id: 3, version: 1, token_key_id: 'plaintext' },
+      ]);
+
+      for (let step = 0; step < dataSource.migrations.length; step += 1) await dataSource.undoLastMigration();
+      expect(await columnsOf(dataSource)).not.toContain('token_key_id');
+      expect(await dataSource.query(`SELECT ${ORIGINAL_COLUMNS} FROM external_accounts ORDER BY id`)).toEqual(before);
+    } finally {
+      await drop();
+    }
+  });
+});
