@@ -1,7 +1,7 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { setupOpenApi } from './common/openapi';
@@ -18,11 +18,11 @@ async function bootstrap(): Promise<void> {
   });
   configureApp(app);
   setupOpenApi(app);
-  const logger = app.get(Logger);
-  if (credentialsFile) logger.log({ file: credentialsFile }, 'development API tokens are in this file');
-  logger.log({ database: env.DATABASE_URL ? 'postgresql' : 'embedded-pglite' }, 'database in use');
+  const logger = new Logger('Bootstrap');
+  if (credentialsFile) logger.log(`development API tokens are in ${credentialsFile}`);
+  logger.log(env.DATABASE_URL ? 'database: PostgreSQL (DATABASE_URL)' : `database: embedded PGlite in ${env.DATA_DIR}`);
   await app.listen(env.PORT);
-  logger.log({ port: env.PORT }, 'listening');
+  logger.log(`listening on port ${env.PORT}`);
 }
 
 bootstrap().catch((error: unknown) => {

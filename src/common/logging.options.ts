@@ -44,7 +44,9 @@ export function loggingOptions(level: string): Params {
             method: request.method,
             url: request.url,
           }),
-          res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
+          res: (response: { statusCode: number | null; raw?: { statusCode: number } }) => ({
+            statusCode: response.raw?.statusCode ?? response.statusCode,
+          }),
           err: (error: Error & { code?: unknown }) => ({ type: error.constructor.name, code: error.code }),
         },
         formatters: { log: (record: Record<string, unknown>) => scrubSecrets(record) },
