@@ -1,4 +1,5 @@
+import { AdminAuditEvent } from '../audit/admin-audit-event.entity';
 import { ExternalAccount } from '../connectors/external-account.entity';
 
 /** Every entity, listed explicitly: nothing is discovered by file globbing. */
-export const ENTITIES = [ExternalAccount];
+export const ENTITIES = [AdminAuditEvent, ExternalAccount];

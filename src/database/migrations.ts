@@ -1,4 +1,5 @@
 import { AdoptExternalAccounts1764300000000 } from '../../migrations/1764300000000-AdoptExternalAccounts';
+import { CreateAdminAuditEvents1764300002000 } from '../../migrations/1764300002000-CreateAdminAuditEvents';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
-export const MIGRATIONS = [AdoptExternalAccounts1764300000000];
+export const MIGRATIONS = [AdoptExternalAccounts1764300000000, CreateAdminAuditEvents1764300002000];
