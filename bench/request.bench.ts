@@ -1,0 +1,113 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import autocannon from 'autocannon';
+import { EnvelopeService } from '../src/crypto/envelope.service';
+import { KeyRing } from '../src/crypto/key-ring';
+import { alternate, formatNumber, isQuick, median, printTable } from './bench-stats';
+import { createBenchDatabase } from './bench-database';
+
+const ROOT = resolve(__dirname, '..');
+const ACCOUNTS = 10000;
+const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+
+function tokensFor(id: number) {
+  return {
+    access_token: `ya29.${randomBytes(90).toString('base64url')}`,
+    refresh_token: `1//${randomBytes(60).toString('base64url')}`,
+    token_type: 'Bearer',
+    expires_at: 1795904000 + id,
+    scope: 'https://www.googleapis.com/auth/drive.readonly',
+  };
+}
+
+/** Users 1..N hold one encrypted account each, users N+1..2N one plaintext account each. */
+async function seed(query: (sql: string, parameters: unknown[]) => Promise<unknown>, key: string): Promise<void> {
+  const envelopes = new EnvelopeService(KeyRing.fromSettings({ primary: key }));
+  const kid = envelopes.primaryKeyId as string;
+  for (let start = 1; start <= 2 * ACCOUNTS; start += 2000) {
+    const ids = Array.from({ length: 2000 }, (_, i) => start + i);
+    const access = ids.map((id) => (id <= ACCOUNTS ? envelopes.encryptJsonBlob(tokensFor(id), id) : tokensFor(id).access_token));
+    const refresh = ids.map((id) => (id <= ACCOUNTS ? null : tokensFor(id).refresh_token));
+    const keyIds = ids.map((id) => (id <= ACCOUNTS ? kid : 'plaintext'));
+    await query(
+      `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, token_key_id)
+       SELECT id, id, 'google_drive', a, r, k FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS t(id, a, r, k)`,
+      [ids, access, refresh, keyIds],
+    );
+  }
+  await query(`SELECT setval(pg_get_serial_sequence('external_accounts', 'id'), $1)`, [2 * ACCOUNTS]);
+}
+
+function startServer(port: number, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['dist/src/main.js'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+async function waitReady(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((done) => setTimeout(done, 200));
+  }
+  throw new Error(`server on port ${port} did not become ready`);
+}
+
+async function load(port: number, seconds: number, firstUser: number | undefined): Promise<{ rps: number; p99: number }> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: 16,
+    duration: seconds,
+    headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+    requests: [
+      {
+        setupRequest: (request) => {
+          if (firstUser === undefined) return { ...request, path: '/health' };
+          const user = firstUser + Math.floor(Math.random() * ACCOUNTS);
+          return { ...request, path: `/users/${user}/accounts/${user}/tokens` };
+        },
+      },
+    ],
+  });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`load run had ${result.non2xx} non-2xx and ${result.errors} errors`);
+  return { rps: result.requests.average, p99: result.latency.p99 };
+}
+
+/** GET tokens under load: encrypted server against the same server in plaintext mode. */
+export async function runRequestBench(): Promise<void> {
+  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+  const database = await createBenchDatabase('request');
+  const key = randomBytes(32).toString('base64');
+  const common = { DATABASE_URL: database.url, CONNECTORS_API_TOKEN: SERVICE_TOKEN, DATABASE_POOL_SIZE: '10' };
+  const servers: ChildProcess[] = [];
+  try {
+    await seed((sql, parameters) => database.dataSource.query(sql, parameters), key);
+    servers.push(startServer(3901, { ...common, WORKFLOWS_ARTIFACT_ENC_KEY: key }), startServer(3902, common));
+    await Promise.all([waitReady(3901), waitReady(3902)]);
+    const seconds = isQuick() ? 2 : 5;
+    const rounds = isQuick() ? 2 : 4;
+    await Promise.all([load(3901, 1, 1), load(3902, 1, ACCOUNTS + 1)]);
+    const result = await alternate(rounds, () => load(3901, seconds, 1), () => load(3902, seconds, ACCOUNTS + 1));
+    const health = await load(3901, seconds, undefined);
+    const rps = { enc: median(result.project.map((r) => r.rps)), plain: median(result.reference.map((r) => r.rps)) };
+    const p99 = { enc: median(result.project.map((r) => r.p99)), plain: median(result.reference.map((r) => r.p99)) };
+    printTable([
+      { server: 'encrypted', 'req/s': formatNumber(rps.enc, 0), 'p99 ms': formatNumber(p99.enc, 1) },
+      { server: 'plaintext', 'req/s': formatNumber(rps.plain, 0), 'p99 ms': formatNumber(p99.plain, 1) },
+      { server: 'GET /health (ceiling)', 'req/s': formatNumber(health.rps, 0), 'p99 ms': formatNumber(health.p99, 1) },
+    ]);
+    console.log(`${rounds} rounds × ${seconds} s per server, ${ACCOUNTS} accounts each, 16 connections`);
+    console.log(
+      `request throughput enc/plain = ${formatNumber(rps.enc / rps.plain)}, p99 enc/plain = ${formatNumber(p99.enc / p99.plain)}`,
+    );
+  } finally {
+    for (const server of servers) server.kill('SIGTERM');
+    await database.drop();
+  }
+}
+
+if (require.main === module) void runRequestBench();
