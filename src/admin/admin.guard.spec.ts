@@ -9,7 +9,11 @@ function contextWith(authorization?: string): ExecutionContext {
 
 describe('AdminGuard', () => {
   const adminToken = randomBytes(24).toString('base64url');
-  const guard = new AdminGuard({ adminApiToken: adminToken, connectorsApiToken: undefined, adminRateLimitPerMinute: 60 });
+  const guard = new AdminGuard({
+    adminApiToken: adminToken,
+    connectorsApiToken: undefined,
+    adminRateLimitPerMinute: 60,
+  });
 
   it('lets the admin token through', () => {
     expect(guard.canActivate(contextWith(`Bearer ${adminToken}`))).toBe(true);
@@ -22,11 +26,17 @@ describe('AdminGuard', () => {
 
   it('answers 403 to any other token, including one that differs by a character', () => {
     expect(() => guard.canActivate(contextWith(`Bearer ${adminToken}x`))).toThrow(ForbiddenException);
-    expect(() => guard.canActivate(contextWith(`Bearer ${adminToken.slice(0, -1)}`))).toThrow(ForbiddenException);
+    expect(() => guard.canActivate(contextWith(`Bearer ${adminToken.slice(0, -1)}`))).toThrow(
+      ForbiddenException,
+    );
   });
 
   it('stays closed when no admin token is configured', () => {
-    const closed = new AdminGuard({ adminApiToken: undefined, connectorsApiToken: undefined, adminRateLimitPerMinute: 60 });
+    const closed = new AdminGuard({
+      adminApiToken: undefined,
+      connectorsApiToken: undefined,
+      adminRateLimitPerMinute: 60,
+    });
     expect(() => closed.canActivate(contextWith(`Bearer ${adminToken}`))).toThrow(ForbiddenException);
   });
 });

@@ -1,4 +1,11 @@
-import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import {
+  CanActivate,
+  ExecutionContext,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import type { Request } from 'express';
 import { bearerTokenOf, secretsEqual } from '../common/bearer-token';
@@ -17,7 +24,8 @@ export class AdminGuard implements CanActivate {
     const presented = bearerTokenOf(context.switchToHttp().getRequest<Request>());
     if (!presented) throw new UnauthorizedException('An admin bearer token is required');
     if (!expected) throw new ForbiddenException('Admin routes are closed: ADMIN_API_TOKEN is not configured');
-    if (!secretsEqual(presented, expected)) throw new ForbiddenException('This token does not grant admin access');
+    if (!secretsEqual(presented, expected))
+      throw new ForbiddenException('This token does not grant admin access');
     return true;
   }
 }

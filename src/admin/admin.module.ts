@@ -1,0 +1,31 @@
+import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
+import { AuditModule } from '../audit/audit.module';
+import { authConfig } from '../config/auth.config';
+import { RotationModule } from '../rotation/rotation.module';
+import { AdminAuditController } from './admin-audit.controller';
+import { AdminGuard } from './admin.guard';
+import { RotationsController } from './rotations.controller';
+
+/** The operators' HTTP surface: admin token, rate limit, audit of every request. */
+@Module({
+  imports: [
+    AuditModule,
+    RotationModule,
+    ThrottlerModule.forRootAsync({
+      inject: [authConfig.KEY],
+      useFactory: (auth: ConfigType<typeof authConfig>) => [
+        { ttl: 60_000, limit: auth.adminRateLimitPerMinute },
+      ],
+    }),
+  ],
+  controllers: [RotationsController, AdminAuditController],
+  providers: [AdminGuard],
+})
+export class AdminModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(AdminAuditMiddleware).forRoutes(RotationsController, AdminAuditController);
+  }
+}

@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import request from 'supertest';
+import { AdminAuditService } from '../src/audit/admin-audit.service';
+import { fingerprintOf } from '../src/common/bearer-token';
+import { KeyRing } from '../src/crypto/key-ring';
+import { createTestApp, truncateAll, type TestApp } from './create-app';
+
+const ADMIN_TOKEN = randomBytes(24).toString('base64url');
+const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const KEY = randomBytes(32).toString('base64');
+const OLD_KEY = randomBytes(32).toString('base64');
+
+type Call = [method: 'get' | 'post', path: string, body?: object];
+const ROUTES: Call[] = [
+  ['get', '/admin/keys'],
+  ['get', '/admin/rotations'],
+  ['post', '/admin/rotations', { dryRun: true }],
+  ['get', '/admin/rotations/999999'],
+  ['post', '/admin/rotations/999999/cancel'],
+  ['get', '/admin/audit'],
+];
+const CREDENTIALS: [name: string, header: string | undefined, status: number][] = [
+  ['no token', undefined, 401],
+  ['a wrong token', `Bearer ${randomBytes(24).toString('base64url')}`, 403],
+  ['the connectors token', `Bearer ${SERVICE_TOKEN}`, 403],
+];
+
+describe('admin API', () => {
+  let testApp: TestApp;
+  const http = () => request(testApp.app.getHttpServer());
+  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+
+  function send([method, path, body]: Call, header?: string) {
+    const call =
+      method === 'get'
+        ? http().get(path)
+        : http()
+            .post(path)
+            .send(body ?? {});
+    return header ? call.set('Authorization', header) : call;
+  }
+
+  beforeAll(async () => {
+    testApp = await createTestApp({
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
+      CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+      WORKFLOWS_ARTIFACT_ENC_KEY: KEY,
+      WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: OLD_KEY,
+      ROTATION_WORKER_ENABLED: 'false',
+    });
+  });
+  afterAll(() => testApp.close());
+  beforeEach(() => truncateAll(testApp.dataSource));
+
+  describe.each(ROUTES)('%s %s', (method, path, body) => {
+    it.each(CREDENTIALS)('refuses %s and audits the attempt', async (_name, header, status) => {
+      const response = await send([method, path, body], header).expect(status);
+      expect(JSON.stringify(response.body)).not.toContain(ADMIN_TOKEN);
+      const audit = await http().get('/admin/audit').set(admin).expect(200);
+      const event = audit.body.find(
+        (entry: { action: string }) => entry.action === `${method.toUpperCase()} ${path}`,
+      );
+      expect(event).toMatchObject({
+        statusCode: status,
+        outcome: status === 401 ? 'unauthorized' : 'forbidden',
+      });
+      expect(event.requestId).toBe(response.headers['x-request-id']);
+      expect(JSON.stringify(audit.body)).not.toContain(SERVICE_TOKEN);
+    });
+
+    it('lets the admin token through and records who asked', async () => {
+      const response = await send([method, path, body], `Bearer ${ADMIN_TOKEN}`);
+      expect([200, 202, 404]).toContain(response.status);
+      const audit = await http().get('/admin/audit').set(admin).expect(200);
+      const event = audit.body.find(
+        (entry: { action: string }) => entry.action === `${method.toUpperCase()} ${path}`,
+      );
+      expect(event.actor).toBe(fingerprintOf(ADMIN_TOKEN));
+      expect(event.statusCode).toBe(response.status);
+    });
+  });
+
+  it('shows the inventory by key id without decrypting', async () => {
+    const kid = KeyRing.fromSettings({ primary: KEY }).primaryKeyId;
+    const oldKid = KeyRing.fromSettings({ primary: OLD_KEY }).primaryKeyId;
+    await testApp.dataSource.query(
+      `INSERT INTO external_accounts (user_id, provider, access_token, token_key_id)
+       VALUES (1, 'notion', 'x', $1), (1, 'notion', 'x', $2), (1, 'notion', 'x', $2), (1, 'notion', 'plain', 'plaintext')`,
+      [kid, oldKid],
+    );
+    const response = await http().get('/admin/keys').set(admin).expect(200);
+    expect(JSON.stringify(response.body)).toContain(oldKid);
+    const old = response.body.keys.find((key: { keyId: string }) => key.keyId === oldKid);
+    expect(old).toMatchObject({ role: 'previous', accounts: 2 });
+  });
+
+  it('starts one rotation at a time, shows it and cancels it', async () => {
+    const started = await http().post('/admin/rotations').set(admin).send({ batchSize: 50 }).expect(202);
+    expect(started.body).toMatchObject({ status: 'pending', batchSize: 50, dryRun: false });
+    expect(started.body.requestedBy).toBe(`admin:${fingerprintOf(ADMIN_TOKEN)}`);
+    const conflict = await http().post('/admin/rotations').set(admin).send({}).expect(409);
+    expect(conflict.body.error).toBe('ROTATION_ALREADY_ACTIVE');
+    const one = await http().get(`/admin/rotations/${started.body.id}`).set(admin).expect(200);
+    expect(one.body.id).toBe(started.body.id);
+    const listed = await http().get('/admin/rotations').set(admin).expect(200);
+    expect(listed.body.map((job: { id: number }) => job.id)).toContain(started.body.id);
+    const cancelled = await http().post(`/admin/rotations/${started.body.id}/cancel`).set(admin).expect(200);
+    expect(cancelled.body.status).toBe('cancelled');
+    const again = await http().post(`/admin/rotations/${started.body.id}/cancel`).set(admin).expect(409);
+    expect(again.body.error).toBe('ROTATION_NOT_CANCELLABLE');
+  });
+
+  it.each([{ batchSize: 0 }, { batchSize: 10001 }, { batchSize: 'many' }, { dryRun: 'yes' }, { extra: 1 }])(
+    'rejects the start body %j with 400',
+    async (body) => {
+      await http().post('/admin/rotations').set(admin).send(body).expect(400);
+    },
+  );
+});
+
+describe('admin API limits', () => {
+  it('is closed when no admin token is configured', async () => {
+    const testApp = await createTestApp({
+      CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+      ROTATION_WORKER_ENABLED: 'false',
+    });
+    try {
+      await request(testApp.app.getHttpServer())
+        .get('/admin/keys')
+        .set('Authorization', `Bearer ${SERVICE_TOKEN}`)
+        .expect(403);
+      await request(testApp.app.getHttpServer()).get('/admin/keys').expect(401);
+    } finally {
+      await testApp.close();
+    }
+  });
+
+  it('rate limits admin requests and audits the refusals', async () => {
+    const testApp = await createTestApp({
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
+      ADMIN_RATE_LIMIT_PER_MINUTE: '3',
+      ROTATION_WORKER_ENABLED: 'false',
+    });
+    try {
+      await truncateAll(testApp.dataSource);
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        statuses.push(
+          (
+            await request(testApp.app.getHttpServer())
+              .get('/admin/keys')
+              .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+          ).status,
+        );
+      }
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      await testApp.app.get(AdminAuditService).flush();
+      const [{ count }] = await testApp.dataSource.query(
+        `SELECT count(*)::int AS count FROM admin_audit_events WHERE outcome = 'rate_limited'`,
+      );
+      expect(count).toBe(2);
+    } finally {
+      await testApp.close();
+    }
+  });
+});
