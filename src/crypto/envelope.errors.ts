@@ -1,0 +1,47 @@
+import { DomainError } from '../common/domain-error';
+
+/**
+ * Messages name the failure, never a key, nonce, ciphertext, tag or plaintext, and the
+ * original error is not chained: a JSON or cipher error message can quote the data.
+ */
+export abstract class EnvelopeError extends DomainError {}
+
+export class EnvelopeUnknownKeyError extends EnvelopeError {
+  readonly code = 'ENVELOPE_UNKNOWN_KEY';
+
+  constructor(readonly kid: string) {
+    super(`envelope key id ${kid} is not in the key ring`);
+  }
+}
+
+export class EnvelopeAuthFailedError extends EnvelopeError {
+  readonly code = 'ENVELOPE_AUTH_FAILED';
+
+  constructor() {
+    super('envelope failed authentication: wrong key, wrong account or altered data');
+  }
+}
+
+export class EnvelopeMalformedError extends EnvelopeError {
+  readonly code = 'ENVELOPE_MALFORMED';
+
+  constructor(reason = 'not an envelope') {
+    super(`malformed envelope: ${reason}`);
+  }
+}
+
+export class EnvelopeUnsupportedFormatError extends EnvelopeError {
+  readonly code = 'ENVELOPE_UNSUPPORTED_FORMAT';
+
+  constructor() {
+    super('unsupported envelope format');
+  }
+}
+
+export class EncryptionKeyMissingError extends EnvelopeError {
+  readonly code = 'ENCRYPTION_KEY_MISSING';
+
+  constructor() {
+    super('cannot seal: no primary encryption key is configured');
+  }
+}
