@@ -18,7 +18,12 @@ export async function createBenchDatabase(label: string): Promise<BenchDatabase>
   const name = `connectors_bench_${label}_${randomBytes(4).toString('hex')}`;
   await adminQuery(SERVER_URL, `CREATE DATABASE ${name}`);
   const url = databaseUrlFor(SERVER_URL, name);
-  const env = validateEnvironment({ NODE_ENV: 'test', DATABASE_URL: url, DATABASE_POOL_SIZE: '4', LOG_LEVEL: 'warn' });
+  const env = validateEnvironment({
+    NODE_ENV: 'test',
+    DATABASE_URL: url,
+    DATABASE_POOL_SIZE: '4',
+    LOG_LEVEL: 'warn',
+  });
   const dataSource = await new DataSource(buildDataSourceOptions(databaseSettings(env))).initialize();
   await dataSource.runMigrations();
   return {

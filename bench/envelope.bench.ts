@@ -44,7 +44,8 @@ export async function runEnvelopeBench(): Promise<number> {
   let typical = 0;
   for (const [name, tokens] of Object.entries(tokenSets())) {
     const json = Buffer.from(JSON.stringify(tokens));
-    const project = () => timeLoop(iterations, () => envelopes.decryptJsonBlob(envelopes.encryptJsonBlob(tokens, 42), 42));
+    const project = () =>
+      timeLoop(iterations, () => envelopes.decryptJsonBlob(envelopes.encryptJsonBlob(tokens, 42), 42));
     const reference = () => timeLoop(iterations, () => bareSealOpen(keyBytes, json));
     project();
     reference();

@@ -22,12 +22,17 @@ function tokensFor(id: number) {
 }
 
 /** Users 1..N hold one encrypted account each, users N+1..2N one plaintext account each. */
-async function seed(query: (sql: string, parameters: unknown[]) => Promise<unknown>, key: string): Promise<void> {
+async function seed(
+  query: (sql: string, parameters: unknown[]) => Promise<unknown>,
+  key: string,
+): Promise<void> {
   const envelopes = new EnvelopeService(KeyRing.fromSettings({ primary: key }));
   const kid = envelopes.primaryKeyId as string;
   for (let start = 1; start <= 2 * ACCOUNTS; start += 2000) {
     const ids = Array.from({ length: 2000 }, (_, i) => start + i);
-    const access = ids.map((id) => (id <= ACCOUNTS ? envelopes.encryptJsonBlob(tokensFor(id), id) : tokensFor(id).access_token));
+    const access = ids.map((id) =>
+      id <= ACCOUNTS ? envelopes.encryptJsonBlob(tokensFor(id), id) : tokensFor(id).access_token,
+    );
     const refresh = ids.map((id) => (id <= ACCOUNTS ? null : tokensFor(id).refresh_token));
     const keyIds = ids.map((id) => (id <= ACCOUNTS ? kid : 'plaintext'));
     await query(
@@ -42,21 +47,34 @@ async function seed(query: (sql: string, parameters: unknown[]) => Promise<unkno
 function startServer(port: number, env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['dist/src/main.js'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'production',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
 
 async function waitReady(port: number): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt += 1) {
-    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((done) => setTimeout(done, 200));
   }
   throw new Error(`server on port ${port} did not become ready`);
 }
 
-async function load(port: number, seconds: number, firstUser: number | undefined): Promise<{ rps: number; p99: number }> {
+async function load(
+  port: number,
+  seconds: number,
+  firstUser: number | undefined,
+): Promise<{ rps: number; p99: number }> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: 16,
@@ -72,7 +90,8 @@ async function load(port: number, seconds: number, firstUser: number | undefined
       },
     ],
   });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`load run had ${result.non2xx} non-2xx and ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`load run had ${result.non2xx} non-2xx and ${result.errors} errors`);
   return { rps: result.requests.average, p99: result.latency.p99 };
 }
 
@@ -82,23 +101,44 @@ export async function runRequestBench(): Promise<void> {
   if (build.status !== 0) throw new Error('npm run build failed');
   const database = await createBenchDatabase('request');
   const key = randomBytes(32).toString('base64');
-  const common = { DATABASE_URL: database.url, CONNECTORS_API_TOKEN: SERVICE_TOKEN, DATABASE_POOL_SIZE: '10' };
+  const common = {
+    DATABASE_URL: database.url,
+    CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+    DATABASE_POOL_SIZE: '10',
+  };
   const servers: ChildProcess[] = [];
   try {
     await seed((sql, parameters) => database.dataSource.query(sql, parameters), key);
-    servers.push(startServer(3901, { ...common, WORKFLOWS_ARTIFACT_ENC_KEY: key }), startServer(3902, common));
+    servers.push(
+      startServer(3901, { ...common, WORKFLOWS_ARTIFACT_ENC_KEY: key }),
+      startServer(3902, common),
+    );
     await Promise.all([waitReady(3901), waitReady(3902)]);
     const seconds = isQuick() ? 2 : 5;
     const rounds = isQuick() ? 2 : 4;
     await Promise.all([load(3901, 1, 1), load(3902, 1, ACCOUNTS + 1)]);
-    const result = await alternate(rounds, () => load(3901, seconds, 1), () => load(3902, seconds, ACCOUNTS + 1));
+    const result = await alternate(
+      rounds,
+      () => load(3901, seconds, 1),
+      () => load(3902, seconds, ACCOUNTS + 1),
+    );
     const health = await load(3901, seconds, undefined);
-    const rps = { enc: median(result.project.map((r) => r.rps)), plain: median(result.reference.map((r) => r.rps)) };
-    const p99 = { enc: median(result.project.map((r) => r.p99)), plain: median(result.reference.map((r) => r.p99)) };
+    const rps = {
+      enc: median(result.project.map((r) => r.rps)),
+      plain: median(result.reference.map((r) => r.rps)),
+    };
+    const p99 = {
+      enc: median(result.project.map((r) => r.p99)),
+      plain: median(result.reference.map((r) => r.p99)),
+    };
     printTable([
       { server: 'encrypted', 'req/s': formatNumber(rps.enc, 0), 'p99 ms': formatNumber(p99.enc, 1) },
       { server: 'plaintext', 'req/s': formatNumber(rps.plain, 0), 'p99 ms': formatNumber(p99.plain, 1) },
-      { server: 'GET /health (ceiling)', 'req/s': formatNumber(health.rps, 0), 'p99 ms': formatNumber(health.p99, 1) },
+      {
+        server: 'GET /health (ceiling)',
+        'req/s': formatNumber(health.rps, 0),
+        'p99 ms': formatNumber(health.p99, 1),
+      },
     ]);
     console.log(`${rounds} rounds × ${seconds} s per server, ${ACCOUNTS} accounts each, 16 connections`);
     console.log(
