@@ -109,6 +109,16 @@ export class EnvironmentVariables {
   ROTATION_BATCH_SIZE = 1000;
 
   @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 3600' })
+  @Max(3600, { message: 'must be between 1 and 3600' })
+  ROTATION_POLL_SECONDS = 5;
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  ROTATION_WORKER_ENABLED = true;
+
+  @Transform(toInteger)
   @IsInt({ message: 'must be an integer' })
   @Min(1, { message: 'must be between 1 and 100000' })
   @Max(100000, { message: 'must be between 1 and 100000' })

@@ -1,5 +1,6 @@
 import { AdminAuditEvent } from '../audit/admin-audit-event.entity';
 import { ExternalAccount } from '../connectors/external-account.entity';
+import { KeyRotationJob } from '../rotation/key-rotation-job.entity';
 
 /** Every entity, listed explicitly: nothing is discovered by file globbing. */
-export const ENTITIES = [AdminAuditEvent, ExternalAccount];
+export const ENTITIES = [AdminAuditEvent, ExternalAccount, KeyRotationJob];

@@ -1,0 +1,79 @@
+import { parseArgs } from 'node:util';
+
+export const USAGE = `Usage: npm run cli -- <command> [options]
+
+Commands:
+  keys:generate [--json]                   print a new random key and its key id (needs no database)
+  keys:status [--json]                     accounts per key id; which previous keys are safe to retire
+  rotate [--dry-run] [--batch-size N]      re-seal every account with the primary key, in the foreground;
+                                           resumes an interrupted job, otherwise starts one
+
+Options:
+  --json            machine-readable output
+  --dry-run         open every account and count what would be rotated or fail; write nothing
+  --batch-size N    accounts per transaction, 1 to 10000 (default ROTATION_BATCH_SIZE)
+  -h, --help        this text
+
+Exit codes: 0 done (rotate: every account is on the primary key), 1 some accounts failed or remain,
+2 bad usage or configuration, 3 another live worker holds the job's lease.
+`;
+
+/** Bad arguments: exit code 2 with the usage hint. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type CliCommand =
+  | { name: 'help' }
+  | { name: 'keys:generate'; json: boolean }
+  | { name: 'keys:status'; json: boolean }
+  | { name: 'rotate'; dryRun: boolean; batchSize?: number };
+
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  'batch-size': { type: 'string' },
+} as const;
+
+const OPTIONS_OF: Record<string, readonly string[]> = {
+  'keys:generate': ['json'],
+  'keys:status': ['json'],
+  rotate: ['dry-run', 'batch-size'],
+};
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : 'invalid arguments');
+  }
+}
+
+function batchSizeOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(value >= 1 && value <= 10000)) {
+    throw new UsageError('--batch-size must be an integer between 1 and 10000');
+  }
+  return value;
+}
+
+export function parseCliArgs(argv: string[]): CliCommand {
+  const { values, positionals } = parse(argv);
+  if (values.help) return { name: 'help' };
+  const [name, ...extra] = positionals;
+  if (name === undefined) throw new UsageError('a command is required');
+  const allowed = OPTIONS_OF[name];
+  if (!allowed) throw new UsageError(`unknown command ${name}`);
+  if (extra.length > 0) throw new UsageError(`${name} takes no arguments`);
+  const misplaced = Object.keys(values).find((option) => !allowed.includes(option));
+  if (misplaced) throw new UsageError(`--${misplaced} does not apply to ${name}`);
+  if (name === 'rotate') {
+    return { name, dryRun: values['dry-run'] === true, batchSize: batchSizeOf(values['batch-size']) };
+  }
+  return { name: name as 'keys:generate' | 'keys:status', json: values.json === true };
+}

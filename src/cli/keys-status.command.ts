@@ -1,0 +1,46 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import type { KeyInventory } from '../rotation/key-inventory.view';
+import { RotationService } from '../rotation/rotation.service';
+
+type Output = Pick<NodeJS.WriteStream, 'write'>;
+
+export async function keysStatus(
+  context: INestApplicationContext,
+  json: boolean,
+  out: Output,
+): Promise<number> {
+  const inventory = await context.get(RotationService).inventory();
+  out.write(json ? `${JSON.stringify(inventory, null, 2)}\n` : formatInventory(inventory));
+  return 0;
+}
+
+function row(cells: (string | number)[]): string {
+  const widths = [18, 10, 10, 14];
+  return cells
+    .map((cell, index) => String(cell).padEnd(widths[index]))
+    .join(' ')
+    .trimEnd();
+}
+
+function formatInventory(inventory: KeyInventory): string {
+  const lines = [row(['key id', 'role', 'accounts', 'safe to retire'])];
+  for (const key of inventory.keys) {
+    const retire = key.safeToRetire === null ? '-' : key.safeToRetire ? 'yes' : 'no';
+    lines.push(row([key.keyId, key.role, key.accounts, retire]));
+  }
+  lines.push(row(['legacy-v1', 'no key id', inventory.legacyV1Accounts, '']));
+  lines.push(row(['plaintext', 'no key', inventory.plaintextAccounts, '']));
+  lines.push('');
+  lines.push(`primary key: ${inventory.primaryKeyId ?? 'none (tokens are stored unencrypted)'}`);
+  lines.push(
+    `accounts: ${inventory.totalAccounts}, on the primary key: ${inventory.accountsOnPrimary}, ` +
+      `to rotate: ${inventory.accountsToRotate}`,
+  );
+  if (inventory.unknownKeyAccounts > 0) {
+    lines.push(
+      `WARNING: ${inventory.unknownKeyAccounts} accounts use key ids no configured key has: their tokens cannot be ` +
+        'read until that key is configured',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,43 @@
+import type { RotationJobView } from '../rotation/rotation-job.view';
+
+type Output = Pick<NodeJS.WriteStream, 'write'>;
+
+const BAR_WIDTH = 30;
+const LINE_INTERVAL_MS = 1000;
+
+function summary(view: RotationJobView): string {
+  const pass = view.pass > 1 ? `pass ${view.pass}, ` : '';
+  const rate = view.rowsPerSecond === null ? '-' : Math.round(view.rowsPerSecond);
+  const eta = view.etaSeconds === null ? '-' : `${view.etaSeconds}s`;
+  return (
+    `${pass}${view.scanned}/${view.totalEstimate} (${view.progressPercent.toFixed(1)}%) ` +
+    `rotated ${view.rotated}, skipped ${view.skipped}, failed ${view.failed}, ${rate} rows/s, ETA ${eta}`
+  );
+}
+
+/** A bar redrawn in place on a terminal; otherwise (logs, pipes) at most one line a second. */
+export class ProgressReporter {
+  private lastLineAt = 0;
+
+  constructor(
+    private readonly out: Output,
+    private readonly tty: boolean,
+  ) {}
+
+  update(view: RotationJobView): void {
+    if (this.tty) {
+      const filled = Math.round((view.progressPercent / 100) * BAR_WIDTH);
+      this.out.write(`\r[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${summary(view)}\x1b[K`);
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastLineAt < LINE_INTERVAL_MS) return;
+    this.lastLineAt = now;
+    this.out.write(`progress: ${summary(view)}\n`);
+  }
+
+  /** Ends the bar's line so what follows starts on its own. */
+  finish(): void {
+    if (this.tty) this.out.write('\n');
+  }
+}

@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { ConnectorsModule } from '../connectors/connectors.module';
+import { CryptoModule } from '../crypto/crypto.module';
+import { RotationAccountsRepository } from './rotation-accounts.repository';
+import { RotationJobRunner } from './rotation-job.runner';
+import { RotationJobsRepository } from './rotation-jobs.repository';
+import { RotationService } from './rotation.service';
+import { RotationWorker } from './rotation.worker';
+
+/** Key inventory and rotation jobs; the admin routes and the CLI call RotationService and RotationWorker. */
+@Module({
+  imports: [ConnectorsModule, CryptoModule],
+  providers: [
+    RotationAccountsRepository,
+    RotationJobsRepository,
+    RotationJobRunner,
+    RotationService,
+    RotationWorker,
+  ],
+  exports: [RotationService, RotationWorker],
+})
+export class RotationModule {}

@@ -1,0 +1,146 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { rotationConfig } from '../config/rotation.config';
+import { KeyRing } from '../crypto/key-ring';
+import type { KeyRotationJob, RotationFailure } from './key-rotation-job.entity';
+import { buildKeyInventory, type KeyInventory } from './key-inventory.view';
+import { RotationAccountsRepository } from './rotation-accounts.repository';
+import { RotationJobsRepository } from './rotation-jobs.repository';
+import { toRotationJobView, type RotationJobView } from './rotation-job.view';
+import {
+  RotationAlreadyActiveError,
+  RotationInvalidRequestError,
+  RotationNotCancellableError,
+  RotationNotFoundError,
+  RotationPrimaryKeyMissingError,
+} from './rotation.errors';
+import { constraintOf, errorCodeOf } from './error-codes';
+import { isActive } from './rotation-status';
+
+export interface StartRotationRequest {
+  dryRun?: boolean;
+  batchSize?: number;
+  /** Who asked: an admin token fingerprint, `cli:<user>@<host>`...; never a secret. */
+  requestedBy: string;
+}
+
+const ONE_ACTIVE_JOB_INDEX = 'ux_key_rotation_jobs_one_active';
+const MAX_LIST_LIMIT = 100;
+
+/** The rotation API the admin routes and the CLI call: inventory, start, watch and cancel jobs. */
+@Injectable()
+export class RotationService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(RotationService.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly ring: KeyRing,
+    private readonly jobs: RotationJobsRepository,
+    private readonly accounts: RotationAccountsRepository,
+    @Inject(rotationConfig.KEY) private readonly config: ConfigType<typeof rotationConfig>,
+  ) {}
+
+  /** Accounts that no configured key can open are worth one loud line at start-up. */
+  async onApplicationBootstrap(): Promise<void> {
+    let inventory: KeyInventory;
+    try {
+      inventory = await this.inventory();
+    } catch (error) {
+      this.logger.warn(`key inventory check at start-up failed (${errorCodeOf(error)})`);
+      return;
+    }
+    if (inventory.unknownKeyAccounts === 0) return;
+    const keyIds = inventory.keys.filter((key) => key.role === 'unknown').map((key) => key.keyId);
+    this.logger.warn(
+      `${inventory.unknownKeyAccounts} accounts are sealed with key ids no configured key has ` +
+        `(${keyIds.slice(0, 5).join(', ')}${keyIds.length > 5 ? ', ...' : ''}): their tokens cannot be read ` +
+        'until that key is added to WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS',
+    );
+  }
+
+  async inventory(): Promise<KeyInventory> {
+    const counts = await this.accounts.countByKeyId();
+    return buildKeyInventory(counts, {
+      primaryKeyId: this.ring.primaryKeyId,
+      previousKeyIds: this.ring.previousKeyIds(),
+    });
+  }
+
+  /** Creates a pending job; a background worker or `runJob` runs it. One active job at a time. */
+  async startRotation(request: StartRotationRequest): Promise<RotationJobView> {
+    const targetKeyId = this.ring.primaryKeyId;
+    if (!targetKeyId) throw new RotationPrimaryKeyMissingError();
+    const batchSize = request.batchSize ?? this.config.batchSize;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10000) {
+      throw new RotationInvalidRequestError('batchSize', 'must be an integer between 1 and 10000');
+    }
+    const requestedBy = request.requestedBy?.trim();
+    if (!requestedBy || requestedBy.length > 200) {
+      throw new RotationInvalidRequestError('requestedBy', 'must be 1 to 200 characters');
+    }
+    const totalEstimate = await this.accounts.countCandidates(targetKeyId);
+    try {
+      const dryRun = request.dryRun === true;
+      return toRotationJobView(
+        await this.jobs.insert({ dryRun, batchSize, targetKeyId, totalEstimate, requestedBy }),
+      );
+    } catch (error) {
+      if (constraintOf(error) !== ONE_ACTIVE_JOB_INDEX) throw error;
+      throw new RotationAlreadyActiveError((await this.jobs.findActive())?.id);
+    }
+  }
+
+  async getJob(id: number): Promise<RotationJobView> {
+    const job = await this.jobs.findById(id);
+    if (!job) throw new RotationNotFoundError(id);
+    return toRotationJobView(job);
+  }
+
+  /** Newest first. */
+  async listJobs(limit = 20): Promise<RotationJobView[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new RotationInvalidRequestError('limit', `must be an integer between 1 and ${MAX_LIST_LIMIT}`);
+    }
+    const now = new Date();
+    return (await this.jobs.list(limit)).map((job) => toRotationJobView(job, now));
+  }
+
+  async findActiveJob(): Promise<RotationJobView | null> {
+    const job = await this.jobs.findActive();
+    return job ? toRotationJobView(job) : null;
+  }
+
+  /** Every failed account of a job (the view holds a sample), by account id. */
+  async listFailures(id: number, limit = 1000): Promise<RotationFailure[]> {
+    if (!(await this.jobs.findById(id))) throw new RotationNotFoundError(id);
+    return this.jobs.failuresOf(id, limit);
+  }
+
+  /**
+   * Pending, or running without a live lease: cancelled at once. Running under a live lease:
+   * `cancelling`, and the worker stops at its next batch boundary. Cancelling again is harmless.
+   */
+  async cancelJob(id: number): Promise<RotationJobView> {
+    const job = await this.dataSource.transaction(async (manager) => {
+      const current = await this.jobs.findById(id, manager, true);
+      if (!current) throw new RotationNotFoundError(id);
+      if (!isActive(current.status)) throw new RotationNotCancellableError(id, current.status);
+      if (current.status === 'pending' || !hasLiveLease(current)) {
+        return this.jobs.finish(manager, id, 'cancelled');
+      }
+      return current.status === 'running' ? this.jobs.markCancelling(manager, id) : current;
+    });
+    return toRotationJobView(job);
+  }
+}
+
+/**
+ * Judged on this clock: a wrong guess is safe either way. A worker whose lease was taken away
+ * stops at its next batch (it checks ownership under the row lock); a job left `cancelling` is
+ * finished by the next worker that claims it.
+ */
+function hasLiveLease(job: KeyRotationJob): boolean {
+  return job.leaseOwner !== null && job.leaseExpiresAt !== null && job.leaseExpiresAt.getTime() > Date.now();
+}

@@ -1,0 +1,171 @@
+import { createSecretKey } from 'node:crypto';
+import { keyIdOf } from '../src/crypto/key-ring';
+import { describeIfPostgres } from './create-app';
+import { CliProcess, cliEnv, runCli, type CliResult } from './support/rotation-cli';
+import {
+  createRotationApp,
+  expectTokens,
+  keyEnv,
+  newKey,
+  seedAccounts,
+  setToken,
+  storedRows,
+  tamperedEnvelope,
+  type ExpectedTokens,
+  type RotationApp,
+} from './support/rotation-fixtures';
+
+describe('command line', () => {
+  const keyA = newKey();
+  const keyB = newKey();
+  const rotationEnv = (extra = {}) =>
+    cliEnv({
+      WORKFLOWS_ARTIFACT_ENC_KEY: keyB.key,
+      WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: keyA.key,
+      ...extra,
+    });
+  let app: RotationApp | undefined;
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  /** No key, token or envelope in anything the command printed. */
+  function expectNoSecrets(result: CliResult, expected: ExpectedTokens = new Map()): void {
+    const output = result.stdout + result.stderr;
+    for (const secret of [
+      keyA.key,
+      keyB.key,
+      '"_enc"',
+      ...[...expected.values()].map((set) => set.access_token),
+    ]) {
+      expect(output).not.toContain(secret);
+    }
+  }
+
+  it('generates a key from the CSPRNG with its key id, without a database', async () => {
+    const env = cliEnv({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    const [text, json] = await Promise.all([
+      runCli(['keys:generate'], env),
+      runCli(['keys:generate', '--json'], env),
+    ]);
+    expect([text.status, json.status]).toEqual([0, 0]);
+    const [, key, kid] = /^key: {4}(\S+)\nkey id: ([0-9a-f]{16})\n$/.exec(text.stdout) ?? [];
+    const bytes = Buffer.from(key, 'base64');
+    expect(bytes).toHaveLength(32);
+    expect(bytes.toString('base64')).toBe(key);
+    expect(keyIdOf(createSecretKey(bytes))).toBe(kid);
+    const generated = JSON.parse(json.stdout) as { key: string; keyId: string };
+    expect(generated.key).not.toBe(key);
+    expect(keyIdOf(createSecretKey(Buffer.from(generated.key, 'base64')))).toBe(generated.keyId);
+  });
+
+  it('exits 2 on bad usage and bad configuration, naming the variable but never its value', async () => {
+    const badKey = 'c2hvcnQta2V5';
+    const results = await Promise.all([
+      runCli(['rotate', '--batch-size', 'lots'], cliEnv()),
+      runCli(['keys:status', '--dry-run'], cliEnv()),
+      runCli(['rotate'], cliEnv()),
+      runCli(['rotate'], cliEnv({ WORKFLOWS_ARTIFACT_ENC_KEY: badKey })),
+      runCli(['keys:status'], cliEnv({ ROTATION_POLL_SECONDS: '0' })),
+    ]);
+    expect(results.map((result) => result.status)).toEqual([2, 2, 2, 2, 2]);
+    expect(results[0].stderr).toContain('--batch-size must be an integer between 1 and 10000');
+    expect(results[1].stderr).toContain('--dry-run does not apply to keys:status');
+    expect(results[2].stderr.trim()).toBe(
+      'Configuration error: WORKFLOWS_ARTIFACT_ENC_KEY: is required to rotate: accounts are re-sealed with it',
+    );
+    expect(results[3].stderr.trim()).toMatch(
+      /^Configuration error: WORKFLOWS_ARTIFACT_ENC_KEY: must be standard base64/,
+    );
+    expect(results[3].stderr).not.toContain(badKey);
+    expect(results[4].stderr.trim()).toBe(
+      'Configuration error: ROTATION_POLL_SECONDS: must be between 1 and 3600',
+    );
+  });
+
+  it('shows the key inventory as a table and as JSON', async () => {
+    await seedAccounts(keyA, { sealed: 4, legacy: 2, plaintext: 1 });
+    const [table, json] = [
+      await runCli(['keys:status'], rotationEnv()),
+      await runCli(['keys:status', '--json'], rotationEnv()),
+    ];
+    expect([table.status, json.status]).toEqual([0, 0]);
+    expect(table.stdout).toMatch(new RegExp(`${keyA.kid}\\s+previous\\s+4\\s+no`));
+    expect(table.stdout).toContain(`primary key: ${keyB.kid}`);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      primaryKeyId: keyB.kid,
+      legacyV1Accounts: 2,
+      accountsToRotate: 7,
+    });
+    expectNoSecrets(table);
+  });
+
+  it('rotates every account and exits 0, printing progress but no secret', async () => {
+    const expected = await seedAccounts(keyA, { sealed: 150, legacy: 30, plaintext: 20 });
+    const result = await runCli(['rotate', '--batch-size', '50'], rotationEnv());
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^started rotation job \d+: about 200 accounts/);
+    expect(result.stdout).toMatch(/^progress: \d+\/200/m);
+    expect(result.stdout).toMatch(/completed: scanned 200, rotated 200, skipped 0, failed 0\n$/);
+    expectNoSecrets(result, expected);
+    app = await createRotationApp(keyEnv(keyB));
+    await expectTokens(app, expected);
+  });
+
+  it('exits 1 and lists the accounts that failed, in a dry run as in a real one', async () => {
+    await seedAccounts(keyA, { sealed: 30 });
+    app = await createRotationApp(keyEnv(keyB, [keyA]));
+    const [first, second] = await storedRows(app.dataSource);
+    await setToken(app.dataSource, second.id, tamperedEnvelope(second.access_token as string));
+    await app.close();
+    app = undefined;
+
+    const dryRun = await runCli(['rotate', '--dry-run'], rotationEnv());
+    expect(dryRun.status).toBe(1);
+    expect(dryRun.stdout).toContain(`1 accounts would fail:\n  account ${second.id}: ENVELOPE_AUTH_FAILED\n`);
+    const real = await runCli(['rotate'], rotationEnv());
+    expect(real.status).toBe(1);
+    expect(real.stdout).toContain(
+      `1 accounts could not be rotated:\n  account ${second.id}: ENVELOPE_AUTH_FAILED\n`,
+    );
+    expect(real.stdout).toContain('1 accounts are still not on the primary key');
+    expect(real.stdout).not.toContain(`account ${first.id}:`);
+  });
+
+  describeIfPostgres('interrupted (PostgreSQL)', () => {
+    it('resumes a rotation killed mid-job, exiting 3 while the dead lease lasts, and loses nothing', async () => {
+      const expected = await seedAccounts(keyA, { sealed: 3000 });
+      const env = rotationEnv({ ROTATION_LEASE_SECONDS: '10' });
+      const killed = new CliProcess(['rotate', '--batch-size', '10'], env);
+      await killed.waitForOutput(/^progress: [1-9]\d*\//m);
+      killed.child.kill('SIGKILL');
+      expect((await killed.exited).signal).toBe('SIGKILL');
+
+      app = await createRotationApp(keyEnv(keyB, [keyA]));
+      const [interrupted] = await app.rotation.listJobs(1);
+      expect(interrupted).toMatchObject({ status: 'running' });
+      expect(interrupted.scanned).toBeGreaterThan(0);
+      expect(interrupted.scanned).toBeLessThan(3000);
+
+      const held = await runCli(['rotate'], env);
+      expect(held.status).toBe(3);
+      expect(held.stderr).toContain(`Rotation job ${interrupted.id} is leased by`);
+      const expiry = Date.parse((await app.rotation.getJob(interrupted.id)).leaseExpiresAt as string);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiry - Date.now() + 200)));
+
+      const resumed = await runCli(['rotate'], env);
+      expect(resumed.status).toBe(0);
+      expect(resumed.stdout).toContain(`resuming rotation job ${interrupted.id} (running`);
+      expect(await app.rotation.getJob(interrupted.id)).toMatchObject({
+        status: 'completed',
+        scanned: 3000,
+        rotated: 3000,
+        failed: 0,
+      });
+      expect(await app.rotation.listJobs(10)).toHaveLength(1);
+      await expectTokens(app, expected);
+    });
+  });
+});
