@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { ConfigModule, type ConfigType } from '@nestjs/config';
+import type { ConfigType } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { AdminModule } from './admin/admin.module';
@@ -8,15 +8,11 @@ import { DomainErrorFilter } from './common/domain-error.filter';
 import { loggingOptions } from './common/logging.options';
 import { createValidationPipe } from './common/validation.pipe';
 import { appConfig } from './config/app.config';
-import { authConfig } from './config/auth.config';
-import { databaseConfig } from './config/database.config';
-import { validateEnvironment } from './config/env.validation';
-import { connectorsConfig } from './config/connectors.config';
-import { rotationConfig } from './config/rotation.config';
 import { ConnectorsModule } from './connectors/connectors.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { RotationModule } from './rotation/rotation.module';
+import { configRootModule } from './config/config.module-options';
 
 /**
  * The whole service. Built as a dynamic module so the environment is read when the
@@ -28,13 +24,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({
-          isGlobal: true,
-          cache: true,
-          ignoreEnvFile: process.env.NODE_ENV === 'test',
-          validate: validateEnvironment,
-          load: [appConfig, databaseConfig, authConfig, connectorsConfig, rotationConfig],
-        }),
+        configRootModule(),
         LoggerModule.forRootAsync({
           inject: [appConfig.KEY],
           useFactory: (app: ConfigType<typeof appConfig>) => loggingOptions(app.logLevel),

@@ -1,4 +1,3 @@
-import { QueryRunnerAlreadyReleasedError } from 'typeorm';
 import { isDatabaseUnavailable } from '../common/database-errors';
 import { DomainError } from '../common/domain-error';
 
@@ -18,16 +17,9 @@ export function constraintOf(error: unknown): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
-/**
- * A batch that failed this way rolled back entirely and can be retried as is. TypeORM releases a
- * query runner whose connection broke, so the next statement of that transaction fails this way.
- */
+/** A batch that failed this way rolled back entirely and can be retried as is. */
 export function isTransient(error: unknown): boolean {
-  return (
-    isDatabaseUnavailable(error) ||
-    error instanceof QueryRunnerAlreadyReleasedError ||
-    RETRYABLE_SQL_STATES.has(sqlStateOf(error) ?? '')
-  );
+  return isDatabaseUnavailable(error) || RETRYABLE_SQL_STATES.has(sqlStateOf(error) ?? '');
 }
 
 /** A short code to record or log for an error: never its message, which may quote data. */
