@@ -2,6 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { bodyParserErrorHandler } from './common/body-parser-error.handler';
+import { setupOpenApi } from './common/openapi';
 
 export const JSON_BODY_LIMIT = '64kb';
 
@@ -14,5 +15,6 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.enableShutdownHooks();
+  setupOpenApi(app);
   return app;
 }

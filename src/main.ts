@@ -4,7 +4,6 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
-import { setupOpenApi } from './common/openapi';
 import { ConfigurationError } from './config/configuration.error';
 import { applyDevCredentials } from './config/dev-credentials';
 import { validateEnvironment } from './config/env.validation';
@@ -17,7 +16,6 @@ async function bootstrap(): Promise<void> {
     bodyParser: false,
   });
   configureApp(app);
-  setupOpenApi(app);
   const logger = new Logger('Bootstrap');
   if (credentialsFile) logger.log(`development API tokens are in ${credentialsFile}`);
   logger.log(env.DATABASE_URL ? 'database: PostgreSQL (DATABASE_URL)' : `database: embedded PGlite in ${env.DATA_DIR}`);

@@ -37,6 +37,20 @@ describe('health and platform', () => {
     expect(response.headers['x-powered-by']).toBeUndefined();
   });
 
+  it('serves the OpenAPI document generated from the controllers', async () => {
+    const response = await request(testApp.app.getHttpServer()).get('/docs/openapi.json').expect(200);
+    expect(Object.keys(response.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/users/{userId}/accounts',
+        '/users/{userId}/accounts/{id}/tokens',
+        '/admin/keys',
+        '/admin/rotations/{id}/cancel',
+        '/health/ready',
+      ]),
+    );
+    await request(testApp.app.getHttpServer()).get('/docs').expect(200);
+  });
+
   it('answers an unknown route with a 404 in the common error shape', async () => {
     const response = await request(testApp.app.getHttpServer()).get('/nope').expect(404);
     expect(response.body).toMatchObject({ statusCode: 404, error: 'NOT_FOUND' });
