@@ -1,7 +1,16 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+  NotFoundException,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { isDatabaseUnavailable } from './database-errors';
 import { requestIdFrom, sendError } from './error-response';
+import { safePath } from './safe-path';
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -17,7 +26,9 @@ const CODE_BY_STATUS: Record<number, string> = {
 };
 
 /** Message of an HTTP exception raised by the framework or our guards and pipes (never a body echo). */
-function httpMessage(exception: HttpException): { message: string; details?: string[] } {
+function httpMessage(exception: HttpException, request: Request): { message: string; details?: string[] } {
+  // The router's own 404 quotes the whole URL, query string included.
+  if (exception instanceof NotFoundException) return { message: `No route for ${request.method} ${safePath(request.originalUrl)}` };
   const response = exception.getResponse();
   if (typeof response === 'object' && response !== null && 'details' in response) {
     const { message, details } = response as { message: string; details: string[] };
@@ -41,7 +52,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const statusCode = exception.getStatus();
       const code = CODE_BY_STATUS[statusCode] ?? 'HTTP_ERROR';
-      sendError(response, request, { statusCode, error: code, ...httpMessage(exception) });
+      sendError(response, request, { statusCode, error: code, ...httpMessage(exception, request) });
       return;
     }
     const errorType = exception instanceof Error ? exception.constructor.name : typeof exception;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
+import { safePath } from './safe-path';
 import { scrubSecrets } from './secret-scrubber';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -42,7 +43,7 @@ export function loggingOptions(level: string): Params {
           req: (request: { id: string; method: string; url: string }) => ({
             id: request.id,
             method: request.method,
-            url: request.url,
+            url: safePath(request.url),
           }),
           res: (response: { statusCode: number | null; raw?: { statusCode: number } }) => ({
             statusCode: response.raw?.statusCode ?? response.statusCode,

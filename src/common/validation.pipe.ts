@@ -1,12 +1,27 @@
-import { ArgumentMetadata, BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import {
+  ArgumentMetadata,
+  BadRequestException,
+  HttpException,
+  ValidationError,
+  ValidationPipe,
+} from '@nestjs/common';
+
+// A property name is the caller's text: it is repeated only when it cannot be a pasted token.
+const NAMEABLE_PROPERTY = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
+
+function nameOf(property: string): string {
+  return NAMEABLE_PROPERTY.test(property) ? property : '<unnamed property>';
+}
 
 /** `field.path: rule` for every failed constraint; the rule texts never include the value. */
 export function describeValidationErrors(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((error) => {
-    const path = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).flatMap((rule) =>
-      rule.startsWith(`${path}.`) || rule.startsWith(`${path}:`) ? rule.split('; ') : [`${path}: ${rule}`],
-    );
+    const path = parent ? `${parent}.${nameOf(error.property)}` : nameOf(error.property);
+    const own = Object.entries(error.constraints ?? {}).flatMap(([constraint, rule]) => {
+      // class-validator's own text for this one quotes the property name, whatever it is.
+      if (constraint === 'whitelistValidation') return [`${path}: is not allowed`];
+      return rule.startsWith(`${path}.`) || rule.startsWith(`${path}:`) ? rule.split('; ') : [`${path}: ${rule}`];
+    });
     return [...own, ...describeValidationErrors(error.children ?? [], path)];
   });
 }
@@ -20,7 +35,17 @@ const PRIMITIVES: unknown[] = [String, Number, Boolean];
 class DtoValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type !== 'body' && PRIMITIVES.includes(metadata.metatype)) return value;
-    return super.transform(value, metadata);
+    try {
+      return await super.transform(value, metadata);
+    } catch (error) {
+      if (error instanceof HttpException) throw error;
+      // A validator that throws on odd input (validator.js's isEmail on a lone surrogate) is
+      // still answering about the input: a 400, not an unhandled 500.
+      throw new BadRequestException({
+        message: 'Request validation failed',
+        details: [`${metadata.data ?? metadata.type}: cannot be validated`],
+      });
+    }
   }
 }
 

@@ -1,3 +1,5 @@
+import { isStorableText, STORABLE_TEXT_RULE } from './storable-text';
+
 /** What the service stores for an account: the provider's token response, extra fields included. */
 export interface TokenSet {
   access_token: string;
@@ -13,20 +15,27 @@ export const MAX_TOKEN_LENGTH = 8192;
 export const MAX_EXTRA_FIELDS = 32;
 export const MAX_EXTRA_FIELD_BYTES = 8192;
 const MAX_EXPIRES_IN = 10 * 365 * 24 * 3600;
+// 9999-12-31T23:59:59Z: later instants do not fit the token_expires_at column.
+const MAX_EXPIRES_AT = 253_402_300_799;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+// Error details name an extra field only when it cannot be a token pasted as a key.
+const NAMEABLE_FIELD = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
 
 type FieldCheck = (value: unknown) => string | undefined;
 
-const optionalString = (max: number): FieldCheck => (value) =>
-  value === undefined || (typeof value === 'string' && value.length <= max)
-    ? undefined
-    : `must be a string of at most ${max} characters`;
+const optionalString = (max: number): FieldCheck => (value) => {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length > max) return `must be a string of at most ${max} characters`;
+  return isStorableText(value) ? undefined : STORABLE_TEXT_RULE;
+};
 
 const KNOWN_FIELDS: Record<string, FieldCheck> = {
-  access_token: (value) =>
-    typeof value === 'string' && value.length >= 1 && value.length <= MAX_TOKEN_LENGTH
-      ? undefined
-      : `must be a non-empty string of at most ${MAX_TOKEN_LENGTH} characters`,
+  access_token: (value) => {
+    if (typeof value !== 'string' || value.length < 1 || value.length > MAX_TOKEN_LENGTH) {
+      return `must be a non-empty string of at most ${MAX_TOKEN_LENGTH} characters`;
+    }
+    return isStorableText(value) ? undefined : STORABLE_TEXT_RULE;
+  },
   refresh_token: (value) => (value === null ? undefined : optionalString(MAX_TOKEN_LENGTH)(value)),
   token_type: optionalString(64),
   scope: optionalString(4096),
@@ -35,16 +44,17 @@ const KNOWN_FIELDS: Record<string, FieldCheck> = {
       ? undefined
       : `must be an integer number of seconds between 0 and ${MAX_EXPIRES_IN}`,
   expires_at: (value) =>
-    value === undefined || (Number.isInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 40)
+    value === undefined || (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_EXPIRES_AT)
       ? undefined
-      : 'must be a Unix time in whole seconds',
+      : 'must be a Unix time in whole seconds before the year 10000',
 };
 
 function extraFieldErrors(name: string, value: unknown, path: string): string[] {
   if (!FIELD_NAME.test(name)) return [`${path}: extra field names must be identifiers of at most 64 characters`];
   const encoded = JSON.stringify(value);
   if (encoded === undefined || Buffer.byteLength(encoded) > MAX_EXTRA_FIELD_BYTES) {
-    return [`${path}.${name}: must be a JSON value of at most ${MAX_EXTRA_FIELD_BYTES} bytes`];
+    const field = NAMEABLE_FIELD.test(name) ? `${path}.${name}` : `${path}.<extra field>`;
+    return [`${field}: must be a JSON value of at most ${MAX_EXTRA_FIELD_BYTES} bytes`];
   }
   return [];
 }

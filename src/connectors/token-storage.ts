@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { connectorsConfig } from '../config/connectors.config';
+import type { EnvelopeInfo } from '../crypto/envelope.formats';
 import { EnvelopeError } from '../crypto/envelope.errors';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { AccountTokensUnreadableError, PlaintextTokensRefusedError } from './external-account.errors';
-import { PLAINTEXT_KEY_ID } from './token-key-id';
+import { LEGACY_V1_KEY_ID, PLAINTEXT_KEY_ID } from './token-key-id';
 import type { TokenSet } from './token-set';
 
 /** The token columns of one row, as stored. */
@@ -52,23 +53,37 @@ export class TokenStorage implements OnModuleInit {
     return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token ?? null, tokenKeyId: PLAINTEXT_KEY_ID };
   }
 
+  /**
+   * The row's own columns must agree with its content: `token_key_id` names the envelope's key
+   * (`legacy-v1`, `plaintext`), and a v2 row keeps its refresh token inside the envelope. A row
+   * that disagrees was written outside this service; it is refused, not repaired or half-read.
+   */
   open(row: StoredRow): TokenSet {
+    let format: EnvelopeInfo;
     try {
-      const format = this.envelopes.inspect(row.accessToken);
-      if (format.format !== 'plaintext') return this.envelopes.decryptJsonBlob<TokenSet>(row.accessToken as string, row.id);
+      format = this.envelopes.inspect(row.accessToken);
+      if (format.format === 'plaintext') return this.openPlaintext(row);
+      if (row.tokenKeyId !== (format.format === 'v2' ? format.kid : LEGACY_V1_KEY_ID)) {
+        throw new AccountTokensUnreadableError(row.id, 'KEY_ID_MISMATCH');
+      }
+      if (format.format === 'v2' && row.refreshToken !== null) {
+        throw new AccountTokensUnreadableError(row.id, 'REFRESH_TOKEN_OUTSIDE_ENVELOPE');
+      }
+      return this.envelopes.decryptJsonBlob<TokenSet>(row.accessToken as string, row.id);
     } catch (error) {
       if (error instanceof EnvelopeError) throw new AccountTokensUnreadableError(row.id, error.code);
       throw error;
     }
-    return this.openPlaintext(row);
   }
 
   private openPlaintext(row: StoredRow): TokenSet {
+    if (!row.accessToken) throw new AccountTokensUnreadableError(row.id, 'NO_TOKEN_STORED');
     if (this.config.requireEncryption) throw new PlaintextTokensRefusedError(row.id);
     if (row.tokenKeyId !== PLAINTEXT_KEY_ID) {
       throw new AccountTokensUnreadableError(row.id, 'KEY_ID_MISMATCH');
     }
-    if (!row.accessToken) throw new AccountTokensUnreadableError(row.id, 'NO_TOKEN_STORED');
+    // Envelope text that is not valid JSON is a damaged envelope: handing it on would return ciphertext.
+    if (row.accessToken.includes('"_enc"')) throw new AccountTokensUnreadableError(row.id, 'ENVELOPE_MALFORMED');
     const tokens: TokenSet = { access_token: row.accessToken, refresh_token: row.refreshToken };
     if (row.scopes) tokens.scope = row.scopes;
     if (row.tokenExpiresAt) tokens.expires_at = Math.floor(row.tokenExpiresAt.getTime() / 1000);

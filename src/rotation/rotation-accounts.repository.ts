@@ -1,12 +1,25 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import type { StoredRow } from '../connectors/token-storage';
 import { queryRows } from './query-rows';
-import type { ResealedRow } from './reseal-row';
+import type { CandidateRow } from './reseal-row';
+import { ENVELOPE_SEPARATOR, type SealedBatch } from './sealed-batch';
 
-/** A row the rotation may re-seal, with the version its compare-and-set write expects. */
-export type CandidateRow = StoredRow & { version: number };
+export type { CandidateRow } from './reseal-row';
+
+/**
+ * "Not on the target key" as two ranges of ix_external_accounts_token_key_id, so a count finds
+ * only the accounts left to rotate instead of filtering every entry of the index.
+ */
+const offTarget = (column: string, parameter: string) =>
+  `(${column} < ${parameter} OR ${column} > ${parameter})`;
+
+/**
+ * A batch's id order must come from walking the primary key, never from sorting every
+ * candidate. Statistics from before the last rotation (say, back to a key most rows were on)
+ * make the planner expect a handful of rows and pick a parallel scan or a full sort: O(N) a batch.
+ */
+const KEYSET_PLAN = `SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('enable_sort', 'off', true)`;
 
 export interface KeyIdCount {
   keyId: string;
@@ -35,7 +48,7 @@ export class RotationAccountsRepository {
   async countCandidates(targetKeyId: string): Promise<number> {
     const [{ count }] = await queryRows<{ count: number }>(
       this.dataSource.manager,
-      `SELECT count(*)::int AS count FROM external_accounts WHERE token_key_id <> $1`,
+      `SELECT count(*)::int AS count FROM external_accounts WHERE ${offTarget('token_key_id', '$1')}`,
       [targetKeyId],
     );
     return count;
@@ -43,16 +56,19 @@ export class RotationAccountsRepository {
 
   /** The next accounts after `cursor`, in id order, that are not yet on the target key. */
   async candidates(cursor: number, targetKeyId: string, limit: number): Promise<CandidateRow[]> {
-    return queryRows(
-      this.dataSource.manager,
-      `SELECT id, version, scopes, token_expires_at AS "tokenExpiresAt", access_token AS "accessToken",
-              refresh_token AS "refreshToken", token_key_id AS "tokenKeyId"
-         FROM external_accounts
-        WHERE id > $1 AND token_key_id <> $2
-        ORDER BY id
-        LIMIT $3`,
-      [cursor, targetKeyId, limit],
-    );
+    return this.dataSource.transaction(async (manager) => {
+      await queryRows(manager, KEYSET_PLAN);
+      return queryRows<CandidateRow>(
+        manager,
+        `SELECT id, version, scopes, token_expires_at AS "tokenExpiresAt", access_token AS "accessToken",
+                refresh_token AS "refreshToken", token_key_id AS "tokenKeyId"
+           FROM external_accounts
+          WHERE id > $1 AND token_key_id <> $2
+          ORDER BY id
+          LIMIT $3`,
+        [cursor, targetKeyId, limit],
+      );
+    });
   }
 
   /**
@@ -60,21 +76,16 @@ export class RotationAccountsRepository {
    * token update since it was read (and so is already on the primary key): it is left alone.
    * Returns how many rows were written.
    */
-  async writeResealed(manager: EntityManager, rows: ResealedRow[], targetKeyId: string): Promise<number> {
-    if (rows.length === 0) return 0;
+  async writeResealed(manager: EntityManager, batch: SealedBatch, targetKeyId: string): Promise<number> {
+    if (batch.ids.length === 0) return 0;
     const written = await queryRows(
       manager,
       `UPDATE external_accounts AS a
           SET access_token = v.access_token, refresh_token = NULL, token_key_id = $4
-         FROM unnest($1::int[], $2::int[], $3::text[]) AS v(id, version, access_token)
+         FROM unnest($1::int[], $2::int[], string_to_array($3::text, $5::text)) AS v(id, version, access_token)
         WHERE a.id = v.id AND a.version = v.version
         RETURNING a.id`,
-      [
-        rows.map((row) => row.id),
-        rows.map((row) => row.version),
-        rows.map((row) => row.accessToken),
-        targetKeyId,
-      ],
+      [batch.ids, batch.versions, batch.accessTokens, targetKeyId, ENVELOPE_SEPARATOR],
     );
     return written.length;
   }
@@ -89,7 +100,7 @@ export class RotationAccountsRepository {
       `SELECT count(*)::int AS remaining, count(*) FILTER (WHERE f.account_id IS NULL)::int AS retryable
          FROM external_accounts a
          LEFT JOIN key_rotation_job_failures f ON f.job_id = $1 AND f.account_id = a.id
-        WHERE a.token_key_id <> $2`,
+        WHERE ${offTarget('a.token_key_id', '$2')}`,
       [jobId, targetKeyId],
     );
     return counts;

@@ -1,17 +1,23 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { availableParallelism } from 'node:os';
+import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/rotation.config';
 import { TokenStorage } from '../connectors/token-storage';
 import { EnvelopeService } from '../crypto/envelope.service';
+import { KeyRing } from '../crypto/key-ring';
+import { BatchReadAhead, type PreparedBatch } from './batch-read-ahead';
 import { errorCodeOf, isTransient } from './error-codes';
 import type { KeyRotationJob } from './key-rotation-job.entity';
-import { resealRows, type ResealedBatch, type RowCrypto } from './reseal-row';
-import { RotationAccountsRepository, type CandidateRow } from './rotation-accounts.repository';
+import { InThreadSealer, ResealPool, type RowSealer } from './reseal-pool';
+import type { RowCrypto } from './reseal-row';
+import { RotationAccountsRepository } from './rotation-accounts.repository';
+import { RotationBatchTransactions, type Step } from './rotation-batch.transactions';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
 import { isActive } from './rotation-status';
+import type { SealedBatch } from './sealed-batch';
 import { sleep } from './sleep';
 
 export interface RunJobOptions {
@@ -21,32 +27,28 @@ export interface RunJobOptions {
   signal?: AbortSignal;
 }
 
-interface Step {
-  job: KeyRotationJob;
-  done: boolean;
-}
-
-/** Bounded: rows written by instances still on the old configuration are caught by a later pass. */
-const MAX_PASSES = 3;
 const MAX_BACKOFF_MS = 30_000;
+const NO_ROWS: SealedBatch = { ids: [], versions: [], accessTokens: '', failures: [] };
 
 /**
- * Runs one claimed job batch by batch. Each batch is one transaction that re-checks the lease
- * under the job row's lock, writes the re-sealed rows and advances the cursor, so a batch is
- * either wholly done or not at all; a database outage only delays the job.
+ * Runs one claimed job batch by batch, each in its own transaction (RotationBatchTransactions).
+ * While a batch commits, the next one is read and re-sealed, on other cores when there are any;
+ * it is written only after, in its own transaction. A database outage only delays the job.
  */
 @Injectable()
 export class RotationJobRunner {
   private readonly logger = new Logger('RotationWorker');
   private readonly crypto: RowCrypto;
+  private readonly transactions: RotationBatchTransactions;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly jobs: RotationJobsRepository,
     private readonly accounts: RotationAccountsRepository,
+    private readonly ring: KeyRing,
     envelopes: EnvelopeService,
     storage: TokenStorage,
-    @Inject(rotationConfig.KEY) private readonly config: ConfigType<typeof rotationConfig>,
+    @Inject(rotationConfig.KEY) config: ConfigType<typeof rotationConfig>,
   ) {
     this.crypto = {
       inspect: (stored) => envelopes.inspect(stored),
@@ -54,24 +56,40 @@ export class RotationJobRunner {
       openPlaintext: (row) => storage.open(row),
       seal: (accountId, tokens) => envelopes.encryptJsonBlob(tokens, accountId),
     };
+    this.transactions = new RotationBatchTransactions(dataSource, jobs, accounts, config.leaseSeconds, this.logger);
   }
 
   /** Until the job ends, is cancelled, loses its lease, fails for good, or `signal` stops it. */
   async run(claimed: KeyRotationJob, owner: string, options: RunJobOptions = {}): Promise<KeyRotationJob> {
+    const sealer = this.newSealer();
+    const batches = new BatchReadAhead((cursor, pass) => this.prepare(sealer, claimed, cursor, pass));
+    try {
+      return await this.loop(claimed, owner, batches, options);
+    } finally {
+      await batches.drain();
+      await sealer.close();
+    }
+  }
+
+  private async loop(
+    claimed: KeyRotationJob,
+    owner: string,
+    batches: BatchReadAhead,
+    options: RunJobOptions,
+  ): Promise<KeyRotationJob> {
     let job = claimed;
     let outages = 0;
     while (!options.signal?.aborted) {
       let step: Step;
       try {
-        step = await this.step(job, owner);
+        step = await this.step(job, owner, batches);
       } catch (error) {
         if (!isTransient(error)) return this.fail(job, owner, error);
         outages += 1;
-        const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(outages, 10));
         if (outages === 1) {
           this.logger.warn(`rotation job ${job.id}: batch rolled back (${errorCodeOf(error)}), retrying`);
         }
-        await sleep(delay, options.signal);
+        await sleep(Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(outages, 10)), options.signal);
         continue;
       }
       if (outages > 0) {
@@ -85,85 +103,29 @@ export class RotationJobRunner {
     return this.release(job, owner);
   }
 
-  private async step(job: KeyRotationJob, owner: string): Promise<Step> {
-    const rows = await this.accounts.candidates(job.cursor, job.targetKeyId, job.batchSize);
-    if (rows.length === 0) return this.endPass(job, owner);
-    return this.commitBatch(job, owner, rows, resealRows(rows, this.crypto));
+  private async step(job: KeyRotationJob, owner: string, batches: BatchReadAhead): Promise<Step> {
+    const batch = await batches.take(job.cursor, job.pass);
+    if (batch.scanned === 0) return this.transactions.endPass(job, owner);
+    batches.readAhead(batch.lastId, job.pass);
+    return this.transactions.commitBatch(job, owner, batch);
   }
 
-  private commitBatch(
+  private async prepare(
+    sealer: RowSealer,
     job: KeyRotationJob,
-    owner: string,
-    rows: CandidateRow[],
-    batch: ResealedBatch,
-  ): Promise<Step> {
-    return this.dataSource.transaction(async (manager) => {
-      const held = await this.lockHeld(manager, job, owner);
-      if ('done' in held) return held;
-      const rotated = held.dryRun
-        ? batch.resealed.length
-        : await this.accounts.writeResealed(manager, batch.resealed, held.targetKeyId);
-      const newFailures = await this.jobs.recordFailures(manager, held.id, batch.failures);
-      const progress = {
-        cursor: rows[rows.length - 1].id,
-        scanned: rows.length,
-        rotated,
-        skipped: batch.resealed.length - rotated,
-        newFailures,
-      };
-      return { job: await this.jobs.advance(manager, held, progress, this.config.leaseSeconds), done: false };
-    });
+    cursor: number,
+    pass: number,
+  ): Promise<PreparedBatch> {
+    const rows = await this.accounts.candidates(cursor, job.targetKeyId, job.batchSize);
+    const sealed = rows.length === 0 ? NO_ROWS : await sealer.reseal(rows);
+    return { cursor, pass, scanned: rows.length, lastId: rows.at(-1)?.id ?? cursor, sealed };
   }
 
-  /** The end of a pass: another pass if rows not known to fail are still off the target key. */
-  private endPass(job: KeyRotationJob, owner: string): Promise<Step> {
-    return this.dataSource.transaction(async (manager) => {
-      const held = await this.lockHeld(manager, job, owner);
-      if ('done' in held) return held;
-      let errorCode: string | undefined;
-      if (!held.dryRun) {
-        const { remaining, retryable } = await this.accounts.remaining(manager, held.id, held.targetKeyId);
-        if (retryable > 0 && held.pass < MAX_PASSES) {
-          return {
-            job: await this.jobs.startNextPass(manager, held.id, remaining, this.config.leaseSeconds),
-            done: false,
-          };
-        }
-        if (retryable > 0) errorCode = 'ACCOUNTS_REMAINING';
-      }
-      const status = held.failed > 0 || errorCode ? 'completed_with_errors' : 'completed';
-      return { job: await this.jobs.finish(manager, held.id, status, errorCode), done: true };
-    });
-  }
-
-  /**
-   * Locks the job row and returns it when this worker still holds it, it is running and it is
-   * where this batch was read from. A cancelled job is finished here; a lost lease ends this
-   * worker's run; a moved cursor (a commit reported failed that had in fact succeeded) makes the
-   * batch be read again from the recorded position. Nothing is written in those cases.
-   */
-  private async lockHeld(
-    manager: EntityManager,
-    job: KeyRotationJob,
-    owner: string,
-  ): Promise<KeyRotationJob | Step> {
-    const current = await this.jobs.findById(job.id, manager, true);
-    if (
-      !current ||
-      current.leaseOwner !== owner ||
-      (current.status !== 'running' && current.status !== 'cancelling')
-    ) {
-      const holder = current?.leaseOwner ?? 'nobody';
-      this.logger.warn(
-        `rotation job ${job.id} is ${current?.status ?? 'gone'}, leased by ${holder}: stopping`,
-      );
-      return { job: current ?? job, done: true };
-    }
-    if (current.status === 'cancelling') {
-      return { job: await this.jobs.finish(manager, current.id, 'cancelled'), done: true };
-    }
-    if (current.cursor !== job.cursor || current.pass !== job.pass) return { job: current, done: false };
-    return current;
+  /** Threads pay off only with a core to spare for them; one is left for this thread's I/O. */
+  private newSealer(): RowSealer {
+    const threads = Number(process.env.ROTATION_RESEAL_THREADS ?? Math.min(2, availableParallelism() - 1));
+    if (threads < 1 || !this.ring.primary) return new InThreadSealer(this.crypto);
+    return new ResealPool(this.ring, threads, this.crypto);
   }
 
   private async fail(job: KeyRotationJob, owner: string, error: unknown): Promise<KeyRotationJob> {

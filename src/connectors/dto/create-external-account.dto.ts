@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsEmail, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { TokenSet } from '../token-set';
+import { IsEmailAddress, IsStorable } from './is-storable.validator';
 import { IsTokenSet } from './is-token-set.validator';
 import { TOKEN_SET_SCHEMA } from './token-set.schema';
 
@@ -14,17 +15,19 @@ export class CreateExternalAccountDto {
   @IsOptional()
   @IsString()
   @MaxLength(200)
+  @IsStorable()
   displayName?: string;
 
   @ApiPropertyOptional({ maxLength: 320 })
   @IsOptional()
-  @IsEmail({}, { message: 'email must be an email address' })
+  @IsEmailAddress()
   @MaxLength(320)
   email?: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
   @IsOptional()
   @IsObject()
+  @IsStorable()
   providerMetadata?: Record<string, unknown>;
 
   @ApiProperty(TOKEN_SET_SCHEMA)

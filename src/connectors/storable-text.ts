@@ -1,0 +1,18 @@
+// A NUL, or half of a surrogate pair, is refused by PostgreSQL text and jsonb columns (or silently
+// replaced): such input is a 400 at the door, not a database error and a 500 later.
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export const STORABLE_TEXT_RULE = 'must not contain NUL characters or unpaired surrogates';
+
+export function isStorableText(value: string): boolean {
+  return !UNSTORABLE.test(value);
+}
+
+/** True when every string and every object key inside a JSON value is storable text. */
+export function isStorableJson(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return isStorableText(value);
+  if (value === null || typeof value !== 'object') return true;
+  if (depth > 32) return false;
+  if (Array.isArray(value)) return value.every((item) => isStorableJson(item, depth + 1));
+  return Object.entries(value).every(([key, inner]) => isStorableText(key) && isStorableJson(inner, depth + 1));
+}

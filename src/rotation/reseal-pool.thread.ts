@@ -1,0 +1,66 @@
+import type { KeyObject } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import { DomainError } from '../common/domain-error';
+import { EnvelopeService } from '../crypto/envelope.service';
+import { KeyRing } from '../crypto/key-ring';
+import { resealEnvelopes, type CandidateRow, type EnvelopeCrypto } from './reseal-row';
+import { packBatch, type SealedBatch } from './sealed-batch';
+
+/** What the pool hands a thread once, at start: the ring's keys as KeyObjects, primary first. */
+export interface ResealThreadData {
+  keys: KeyObject[];
+}
+
+export interface ResealTask {
+  task: number;
+  rows: CandidateRow[];
+}
+
+/** The envelope rows re-sealed and packed; plaintext rows sent back as they came. */
+export interface ThreadBatch {
+  sealed: SealedBatch;
+  plaintext: CandidateRow[];
+}
+
+export type ResealReply = { task: number; batch: ThreadBatch } | { task: number; errorCode: string };
+
+/**
+ * The same ring as the main thread's, rebuilt through the one parser start-up uses, so key ids
+ * are derived the same way. The exported bytes are wiped once parsed.
+ */
+function ringOf({ keys }: ResealThreadData): KeyRing {
+  const bytes = keys.map((key) => key.export());
+  try {
+    const [primary, ...previous] = bytes.map((raw) => raw.toString('base64'));
+    return KeyRing.fromSettings({ primary, previous: previous.join(',') });
+  } finally {
+    for (const raw of bytes) raw.fill(0);
+  }
+}
+
+/** A code, never a message: a message could quote a token. */
+function codeOf(error: unknown): string {
+  if (error instanceof DomainError) return error.code;
+  return error instanceof Error ? error.constructor.name : 'UNKNOWN_ERROR';
+}
+
+function serve(port: NonNullable<typeof parentPort>, crypto: EnvelopeCrypto): void {
+  port.on('message', ({ task, rows }: ResealTask) => {
+    let reply: ResealReply;
+    try {
+      const { plaintext, ...batch } = resealEnvelopes(rows, crypto);
+      reply = { task, batch: { sealed: packBatch(batch), plaintext } };
+    } catch (error) {
+      reply = { task, errorCode: codeOf(error) };
+    }
+    port.postMessage(reply);
+  });
+}
+
+if (parentPort) {
+  const envelopes = new EnvelopeService(ringOf(workerData as ResealThreadData));
+  serve(parentPort, {
+    inspect: (stored) => envelopes.inspect(stored),
+    reseal: (stored, accountId) => envelopes.reseal(stored, accountId),
+  });
+}

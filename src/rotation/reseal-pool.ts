@@ -1,0 +1,119 @@
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { KeyRing } from '../crypto/key-ring';
+import { ResealFailedError } from './reseal-failed.error';
+import type { ResealReply, ResealTask, ResealThreadData, ThreadBatch } from './reseal-pool.thread';
+import { resealRows, type CandidateRow, type RowCrypto } from './reseal-row';
+import { mergeBatches, packBatch, type SealedBatch } from './sealed-batch';
+
+interface Pending {
+  resolve(batch: ThreadBatch): void;
+  reject(error: Error): void;
+}
+
+/** Re-seals a batch of rows, in this thread or in a pool of worker threads. */
+export interface RowSealer {
+  reseal(rows: CandidateRow[]): Promise<SealedBatch>;
+  close(): Promise<void>;
+}
+
+/** Seals in the calling thread: on a single core, where a thread would only add copies. */
+export class InThreadSealer implements RowSealer {
+  constructor(private readonly crypto: RowCrypto) {}
+
+  async reseal(rows: CandidateRow[]): Promise<SealedBatch> {
+    return packBatch(resealRows(rows, this.crypto));
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * From the build, the compiled thread file. From TypeScript (ts-node, jest) a thread has no
+ * loader for .ts files, so a small script registers ts-node in it first. No flags are inherited:
+ * a preload or a profiler meant for the main thread stays there.
+ */
+function newThread(workerData: ResealThreadData): Worker {
+  if (__filename.endsWith('.js')) {
+    return new Worker(join(__dirname, 'reseal-pool.thread.js'), { workerData, execArgv: [] });
+  }
+  const register = JSON.stringify(require.resolve('ts-node'));
+  const entry = JSON.stringify(join(__dirname, 'reseal-pool.thread.ts'));
+  const script =
+    `require(${register}).register({ transpileOnly: true, projectSearchDir: ${JSON.stringify(__dirname)} });\n` +
+    `require(${entry});`;
+  return new Worker(script, { eval: true, workerData, execArgv: [] });
+}
+
+/**
+ * Splits each batch over worker threads, so sealing runs on another core while this thread does
+ * the database I/O. Threads get the keys once, as KeyObjects, and open envelopes only; plaintext
+ * rows come back and are sealed here, under the token storage rules.
+ */
+export class ResealPool implements RowSealer {
+  private readonly threads: Worker[];
+  private readonly pending = new Map<number, Pending>();
+  private nextTask = 0;
+  private broken?: ResealFailedError;
+
+  constructor(
+    ring: KeyRing,
+    size: number,
+    private readonly crypto: RowCrypto,
+  ) {
+    const primary = ring.primary;
+    if (!primary) throw new ResealFailedError('ENCRYPTION_KEY_MISSING');
+    const previous = ring.previousKeyIds().flatMap((kid) => ring.keyFor(kid) ?? []);
+    const workerData: ResealThreadData = { keys: [primary.key, ...previous] };
+    this.threads = Array.from({ length: size }, () => this.spawn(workerData));
+  }
+
+  async reseal(rows: CandidateRow[]): Promise<SealedBatch> {
+    const chunk = Math.ceil(rows.length / this.threads.length);
+    const parts = await Promise.all(
+      this.threads.flatMap((thread, index) => {
+        const part = rows.slice(index * chunk, (index + 1) * chunk);
+        return part.length > 0 ? [this.run(thread, part)] : [];
+      }),
+    );
+    const plaintext = packBatch(resealRows(parts.flatMap((part) => part.plaintext), this.crypto));
+    return mergeBatches([...parts.map((part) => part.sealed), plaintext]);
+  }
+
+  async close(): Promise<void> {
+    this.broken ??= new ResealFailedError('RESEAL_POOL_CLOSED');
+    await Promise.all(this.threads.map((thread) => thread.terminate()));
+  }
+
+  private run(thread: Worker, rows: CandidateRow[]): Promise<ThreadBatch> {
+    if (this.broken) return Promise.reject(this.broken);
+    const task = this.nextTask++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(task, { resolve, reject });
+      thread.postMessage({ task, rows } satisfies ResealTask);
+    });
+  }
+
+  private spawn(workerData: ResealThreadData): Worker {
+    const thread = newThread(workerData);
+    thread.on('message', (reply: ResealReply) => this.settle(reply));
+    // Only the error's class is kept: its message could quote a token.
+    thread.on('error', (error) => this.breakWith(new ResealFailedError(error.constructor.name)));
+    thread.on('exit', () => this.breakWith(new ResealFailedError('RESEAL_THREAD_EXITED')));
+    return thread;
+  }
+
+  private settle(reply: ResealReply): void {
+    const pending = this.pending.get(reply.task);
+    this.pending.delete(reply.task);
+    if ('errorCode' in reply) pending?.reject(new ResealFailedError(reply.errorCode));
+    else pending?.resolve(reply.batch);
+  }
+
+  /** A thread that died takes its tasks with it: every waiting batch fails, and so does the run. */
+  private breakWith(error: ResealFailedError): void {
+    this.broken ??= error;
+    for (const pending of this.pending.values()) pending.reject(this.broken);
+    this.pending.clear();
+  }
+}

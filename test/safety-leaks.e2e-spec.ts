@@ -1,0 +1,413 @@
+import request from 'supertest';
+import type { TokenSet } from '../src/connectors/token-set';
+import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
+import { legacyV1Envelope } from './support/legacy-envelope';
+import { OutputCapture } from './support/output-capture';
+import { CliProcess, cliEnv, type CliResult } from './support/rotation-cli';
+import { newKey, tamperedEnvelope, type TestKey } from './support/rotation-fixtures';
+import {
+  directClient,
+  insertSealedAccounts,
+  itIfPostgres,
+  onPostgres,
+  poll,
+  randomSecret,
+  randomTokens,
+  rawRows,
+  urlWithPassword,
+} from './support/safety-fixtures';
+import { ResponseLog } from './support/safety-http';
+import { SecretRegistry } from './support/safety-secrets';
+import { TcpProxy, throughProxy } from './support/tcp-proxy';
+
+const keyA = newKey();
+const keyB = newKey();
+const keyC = newKey();
+const SERVICE_TOKEN = randomSecret('svc_', 32);
+const ADMIN_TOKEN = randomSecret('adm_', 32);
+const DB_PASSWORD = randomSecret('pw_', 18);
+
+interface Account {
+  userId: number;
+  tokens: TokenSet;
+}
+
+/**
+ * One scenario through every path that handles a secret, at LOG_LEVEL=trace, with every byte the
+ * process prints, every HTTP answer and every CLI output kept; the last test looks for each
+ * token, envelope (and its fields), key, API token and database password in all of them.
+ */
+describe('no secret in any output, at LOG_LEVEL=trace', () => {
+  const capture = new OutputCapture();
+  const secrets = new SecretRegistry();
+  const responses = new ResponseLog();
+  const cliRuns: { name: string; result: CliResult }[] = [];
+  const accounts = new Map<number, Account>();
+  const target = new URL(process.env.E2E_DATABASE_URL ?? 'postgres://127.0.0.1:5432/none');
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+  let directUrl: string | undefined;
+  let serverUrl: string | undefined;
+  let testApp: TestApp;
+  let corruptId = 0;
+  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const http = () => request(testApp.app.getHttpServer());
+
+  function serverEnv(primary: TestKey, previous: TestKey[], worker: boolean): TestEnv {
+    return {
+      DATABASE_URL: serverUrl,
+      LOG_LEVEL: 'trace',
+      CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
+      WORKFLOWS_ARTIFACT_ENC_KEY: primary.key,
+      WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: previous.map((key) => key.key).join(','),
+      ROTATION_WORKER_ENABLED: String(worker),
+      ROTATION_POLL_SECONDS: '1',
+    };
+  }
+
+  function track<T extends TokenSet>(tokens: T): T {
+    for (const field of ['access_token', 'refresh_token'] as const) {
+      const value = tokens[field];
+      if (typeof value === 'string') secrets.add(`${field} ${value.slice(0, 4)}…`, value);
+    }
+    return tokens;
+  }
+
+  /** A secret placed in a request that must not come back: registered before it is sent. */
+  function planted(prefix = 'ya29.'): string {
+    const value = randomSecret(prefix);
+    secrets.add(`planted ${prefix}`, value);
+    return value;
+  }
+
+  function own(id: number): string[] {
+    const { tokens } = accounts.get(id) as Account;
+    return [tokens.access_token, tokens.refresh_token].filter((value): value is string => typeof value === 'string');
+  }
+
+  async function snapshotEnvelopes(): Promise<void> {
+    for (const row of await rawRows(testApp.dataSource)) {
+      secrets.addEnvelope(`stored access_token of account ${row.id}`, row.access_token);
+    }
+  }
+
+  async function readTokens(id: number, step: string) {
+    const { userId } = accounts.get(id) as Account;
+    return responses.record(step, await http().get(`/users/${userId}/accounts/${id}/tokens`).set(auth), own(id));
+  }
+
+  beforeAll(async () => {
+    capture.start();
+    for (const [label, key] of [['key A', keyA], ['key B', keyB], ['key C', keyC]] as const) {
+      secrets.addKey(label, key.key);
+    }
+    secrets.add('service API token', SERVICE_TOKEN);
+    secrets.add('admin API token', ADMIN_TOKEN);
+    secrets.add('database password', DB_PASSWORD);
+    if (onPostgres) {
+      directUrl = urlWithPassword(process.env.E2E_DATABASE_URL as string, DB_PASSWORD);
+      serverUrl = throughProxy(directUrl, await proxy.start());
+    }
+    testApp = await createTestApp(serverEnv(keyB, [keyA], true));
+    await truncateAll(testApp.dataSource);
+  });
+
+  afterAll(async () => {
+    capture.stop();
+    await proxy.restore();
+    await testApp.close();
+    await proxy.cut();
+  });
+
+  it('creates, reads and updates accounts, and answers a stale If-Match with 412', async () => {
+    for (const userId of [11, 11, 12]) {
+      const tokens = track(randomTokens());
+      const created = responses.record(
+        'create',
+        await http()
+          .post(`/users/${userId}/accounts`)
+          .set(auth)
+          .send({ provider: 'google_drive', displayName: 'Work', email: 'a@example.com', tokens }),
+      );
+      expect(created.status).toBe(201);
+      accounts.set(created.body.id, { userId, tokens });
+    }
+    const [first] = accounts.keys();
+    expect((await readTokens(first, 'read tokens')).body).toMatchObject((accounts.get(first) as Account).tokens);
+
+    const newer = track({ access_token: randomSecret('ya29.'), expires_in: 60 });
+    const updated = responses.record(
+      'update',
+      await http().put(`/users/11/accounts/${first}/tokens`).set(auth).set('If-Match', '"1"').send(newer),
+    );
+    expect(updated.status).toBe(200);
+    const account = accounts.get(first) as Account;
+    account.tokens = { ...newer, refresh_token: account.tokens.refresh_token };
+    const stale = responses.record(
+      'stale update',
+      await http().put(`/users/11/accounts/${first}/tokens`).set(auth).set('If-Match', '"1"').send(track(randomTokens())),
+    );
+    expect([stale.status, stale.body.error]).toEqual([412, 'ACCOUNT_VERSION_CONFLICT']);
+    expect((await readTokens(first, 'read after update')).body).toMatchObject(account.tokens);
+    responses.record('list', await http().get('/users/11/accounts').set(auth).expect(200));
+    responses.record('metadata', await http().get(`/users/11/accounts/${first}`).set(auth).expect(200));
+    await snapshotEnvelopes();
+  });
+
+  it('answers bad bodies with 400 or 413 without echoing the tokens inside them', async () => {
+    const [first] = accounts.keys();
+    const put = `/users/11/accounts/${first}/tokens`;
+    const cases: [name: string, method: 'post' | 'put', path: string, body: string, status: number][] = [
+      ['truncated JSON', 'post', '/users/11/accounts', `{"provider":"notion","tokens":{"access_token":"${planted()}"`, 400],
+      ['a trailing comma', 'put', put, `{"access_token":"${planted()}",}`, 400],
+      ['a JSON string body', 'put', put, JSON.stringify(planted()), 400],
+      ['an oversized body', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: { access_token: planted() }, pad: 'x'.repeat(70_000) }), 413],
+      ['a token as the provider', 'post', '/users/11/accounts', JSON.stringify({ provider: planted(), tokens: { access_token: 5, refresh_token: planted('1//') } }), 400],
+      ['tokens as a string', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: planted() }), 400],
+      ['a token as expires_in', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: { access_token: planted(), expires_in: planted() } }), 400],
+      ['a token as the email', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', email: planted(), tokens: { access_token: planted() } }), 400],
+      ['a token in an overlong display name', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', displayName: 'x'.repeat(200) + planted(), tokens: { access_token: 'a' } }), 400],
+      ['a token in an unknown field', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: { access_token: 'a' }, refresh_token: planted('1//') }), 400],
+      ['a token as an unknown field name', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: { access_token: 'a' }, [planted()]: 1 }), 400],
+      ['a token as an oversized extra token field name', 'put', put, JSON.stringify({ access_token: 'a', [planted()]: 'y'.repeat(9000) }), 400],
+      ['a NUL character in the display name', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', displayName: 'a\u0000b', tokens: { access_token: planted() } }), 400],
+      ['a NUL character in the scope', 'put', put, JSON.stringify({ access_token: planted(), scope: 'drive\u0000' }), 400],
+      ['a NUL character in provider metadata', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', providerMetadata: { team: '\u0000' }, tokens: { access_token: planted() } }), 400],
+      ['an array access token', 'put', put, JSON.stringify({ access_token: [planted()] }), 400],
+      ['a numeric refresh token', 'put', put, JSON.stringify({ access_token: planted(), refresh_token: 5 }), 400],
+      ['an empty access token', 'put', put, JSON.stringify({ access_token: '', refresh_token: planted('1//') }), 400],
+      ['an array body', 'put', put, JSON.stringify([planted()]), 400],
+    ];
+    for (const [name, method, path, body, status] of cases) {
+      const response = responses.record(
+        name,
+        await http()[method](path).set(auth).set('Content-Type', 'application/json').send(body),
+      );
+      expect({ name, status: response.status }).toEqual({ name, status });
+    }
+    const text = responses.record(
+      'a text/plain body',
+      await http().post('/users/11/accounts').set(auth).set('Content-Type', 'text/plain').send(planted()),
+    );
+    expect(text.status).toBe(400);
+    const ifMatch = responses.record(
+      'a token as If-Match',
+      await http().put(put).set(auth).set('If-Match', planted()).send({ access_token: planted() }),
+    );
+    expect(ifMatch.status).toBe(400);
+    const [{ count }] = await testApp.dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`);
+    expect(count).toBe(accounts.size);
+  });
+
+  it('refuses bad credentials with 401 or 403 without echoing them', async () => {
+    const [first] = accounts.keys();
+    const userToken = own(first)[0];
+    const calls: [name: string, path: string, headers: Record<string, string>, status: number][] = [
+      ['a wrong bearer token', '/users/11/accounts', { Authorization: `Bearer ${planted('svc_')}` }, 401],
+      ["a user's access token as the bearer", '/users/11/accounts', { Authorization: `Bearer ${userToken}` }, 401],
+      ['the service token less one character', '/users/11/accounts', { Authorization: `Bearer ${SERVICE_TOKEN.slice(0, -1)}` }, 401],
+      ['the service token as Basic', '/users/11/accounts', { Authorization: `Basic ${Buffer.from(`svc:${SERVICE_TOKEN}`).toString('base64')}` }, 401],
+      ['the service token without a scheme', '/users/11/accounts', { Authorization: SERVICE_TOKEN }, 401],
+      ['a token in X-Api-Key', '/users/11/accounts', { 'X-Api-Key': planted('svc_') }, 401],
+      ['a token in the query string', `/users/11/accounts?access_token=${planted()}`, {}, 401],
+      ['the service token in the query string', `/users/11/accounts/${first}/tokens?access_token=${SERVICE_TOKEN}`, {}, 401],
+      ['the service token on an admin route', '/admin/keys', { Authorization: `Bearer ${SERVICE_TOKEN}` }, 403],
+      ['the admin token on a service route', `/users/11/accounts/${first}/tokens`, { Authorization: `Bearer ${ADMIN_TOKEN}` }, 401],
+      ['a wrong admin token', '/admin/rotations', { Authorization: `Bearer ${planted('adm_')}` }, 403],
+      ['a token in the query string of an unknown route', `/users/11/acounts?access_token=${planted()}`, auth, 404],
+      ['a token as an unknown path segment', `/users/11/accounts/1/${planted()}`, auth, 404],
+    ];
+    for (const [name, path, headers, status] of calls) {
+      const response = responses.record(name, await http().get(path).set(headers));
+      expect({ name, status: response.status }).toEqual({ name, status });
+    }
+  });
+
+  itIfPostgres('answers 503 when the database goes away in the middle of a request, writing nothing', async () => {
+    const [first] = accounts.keys();
+    const before = { ...(accounts.get(first) as Account).tokens };
+    const locker = await directClient();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM external_accounts WHERE id = $1 FOR UPDATE`, [first]);
+      const pending = http().put(`/users/11/accounts/${first}/tokens`).set(auth).send(track(randomTokens())).then((r) => r);
+      await poll(async () => ((await locker.query(`SELECT 1 FROM pg_locks WHERE NOT granted`)).rowCount ? true : undefined), 10_000);
+      await proxy.cut();
+      await locker.query('ROLLBACK');
+      const cutMidRequest = responses.record('update cut mid-request', await pending);
+      expect([cutMidRequest.status, cutMidRequest.body.error]).toEqual([503, 'DATABASE_UNAVAILABLE']);
+      const during = responses.record('read during the outage', await http().get(`/users/11/accounts/${first}/tokens`).set(auth));
+      expect(during.status).toBe(503);
+    } finally {
+      await locker.end();
+      await proxy.restore();
+    }
+    const after = await poll(async () => {
+      const response = await readTokens(first, 'read after the outage');
+      return response.status === 200 ? response : undefined;
+    }, 10_000, 200);
+    expect(after.body).toMatchObject(before);
+  });
+
+  it('answers a database error with a generic 500, never the driver message, detail or parameters', async () => {
+    const { dataSource } = testApp;
+    const failed = jest.spyOn(dataSource.logger, 'logQueryError');
+    const [first] = accounts.keys();
+    await dataSource.query(`UPDATE external_accounts SET display_name = 'probe-raise' WHERE id = $1`, [first]);
+    await dataSource.query(`
+      CREATE FUNCTION safety_probe_reject() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.display_name = 'probe-raise' THEN
+          RAISE EXCEPTION 'rejected %', NEW.access_token USING DETAIL = NEW.access_token;
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await dataSource.query(`CREATE TRIGGER safety_probe BEFORE INSERT OR UPDATE ON external_accounts
+      FOR EACH ROW EXECUTE FUNCTION safety_probe_reject()`);
+    await dataSource.query(`ALTER TABLE external_accounts ADD CONSTRAINT safety_probe_check
+      CHECK (display_name IS DISTINCT FROM 'probe-check')`);
+    try {
+      const answers = [
+        responses.record(
+          'insert refused by a trigger quoting the envelope',
+          await http().post('/users/11/accounts').set(auth).send({ provider: 'notion', displayName: 'probe-raise', tokens: track(randomTokens()) }),
+        ),
+        responses.record(
+          'insert refused by a check constraint (detail holds the row)',
+          await http().post('/users/11/accounts').set(auth).send({ provider: 'notion', displayName: 'probe-check', tokens: track(randomTokens()) }),
+        ),
+        responses.record(
+          'update refused by a trigger quoting the envelope',
+          await http().put(`/users/11/accounts/${first}/tokens`).set(auth).send(track(randomTokens())),
+        ),
+      ];
+      for (const answer of answers) {
+        expect(answer.status).toBe(500);
+        expect(answer.body).toEqual({ statusCode: 500, error: 'INTERNAL_ERROR', message: 'Internal error', requestId: answer.headers['x-request-id'] });
+      }
+    } finally {
+      await dataSource.query(`DROP TRIGGER IF EXISTS safety_probe ON external_accounts`);
+      await dataSource.query(`DROP FUNCTION IF EXISTS safety_probe_reject()`);
+      await dataSource.query(`ALTER TABLE external_accounts DROP CONSTRAINT IF EXISTS safety_probe_check`);
+      await dataSource.query(`UPDATE external_accounts SET display_name = 'Work' WHERE id = $1`, [first]);
+    }
+    // The refused envelopes were never stored: take them from what the driver was given.
+    const parameters = failed.mock.calls.flatMap(([, , params]) => params ?? []);
+    failed.mockRestore();
+    const envelopes = parameters.filter((value): value is string => typeof value === 'string' && value.startsWith('{"_enc"'));
+    expect(envelopes).toHaveLength(3);
+    envelopes.forEach((envelope) => secrets.addEnvelope('envelope of a refused write', envelope));
+  });
+
+  it('reads accounts under the previous key, legacy and plaintext rows, and refuses a corrupt envelope', async () => {
+    const seeded = await insertSealedAccounts(testApp.dataSource, keyA, [track(randomTokens()), track(randomTokens()), track(randomTokens())], () => 13);
+    for (const { id, userId, tokens } of seeded) accounts.set(id, { userId, tokens });
+    const legacy = track(randomTokens());
+    const [{ id: legacyId }] = await testApp.dataSource.query(
+      `INSERT INTO external_accounts (user_id, provider, access_token, token_key_id) VALUES (13, 'notion', $1, 'legacy-v1') RETURNING id`,
+      [legacyV1Envelope(Buffer.from(keyA.key, 'base64'), legacy)],
+    );
+    accounts.set(legacyId, { userId: 13, tokens: legacy });
+    const plain = track(randomTokens());
+    const [{ id: plainId }] = await testApp.dataSource.query(
+      `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token, token_key_id)
+       VALUES (13, 'zotero', $1, $2, 'plaintext') RETURNING id`,
+      [plain.access_token, plain.refresh_token],
+    );
+    accounts.set(plainId, { userId: 13, tokens: { access_token: plain.access_token, refresh_token: plain.refresh_token } });
+    await snapshotEnvelopes();
+
+    corruptId = seeded[2].id;
+    const [{ access_token: sealed }] = await testApp.dataSource.query(`SELECT access_token FROM external_accounts WHERE id = $1`, [corruptId]);
+    await testApp.dataSource.query(`UPDATE external_accounts SET access_token = $2 WHERE id = $1`, [corruptId, tamperedEnvelope(sealed)]);
+    await snapshotEnvelopes();
+
+    for (const id of [seeded[0].id, seeded[1].id, legacyId, plainId]) {
+      const read = await readTokens(id, 'read an older row');
+      expect(read.status).toBe(200);
+      expect(read.body).toMatchObject((accounts.get(id) as Account).tokens);
+    }
+    const corrupt = responses.record('read a corrupt envelope', await http().get(`/users/13/accounts/${corruptId}/tokens`).set(auth));
+    expect([corrupt.status, corrupt.body.error]).toEqual([500, 'ACCOUNT_TOKENS_UNREADABLE']);
+    expect(corrupt.body.message).toContain('ENVELOPE_AUTH_FAILED');
+    const merge = responses.record(
+      'update of a corrupt envelope that keeps its refresh token',
+      await http().put(`/users/13/accounts/${corruptId}/tokens`).set(auth).send({ access_token: planted() }),
+    );
+    expect([merge.status, merge.body.error]).toEqual([500, 'ACCOUNT_TOKENS_UNREADABLE']);
+  });
+
+  it('rotates through the admin route and reports the failing row by id and reason only', async () => {
+    const started = responses.record('start a rotation', await http().post('/admin/rotations').set(admin).send({ batchSize: 2 }));
+    expect(started.status).toBe(202);
+    const final = await poll(async () => {
+      const view = responses.record('watch the rotation', await http().get(`/admin/rotations/${started.body.id}`).set(admin));
+      return ['pending', 'running', 'cancelling'].includes(view.body.status) ? undefined : view.body;
+    }, 30_000, 200);
+    expect(final).toMatchObject({ status: 'completed_with_errors', rotated: 4, failed: 1 });
+    expect(final.failures).toEqual([{ accountId: corruptId, reason: 'ENVELOPE_AUTH_FAILED' }]);
+    responses.record('key inventory', await http().get('/admin/keys').set(admin).expect(200));
+    responses.record('rotation list', await http().get('/admin/rotations').set(admin).expect(200));
+    responses.record('audit trail', await http().get('/admin/audit').set(admin).expect(200));
+    await snapshotEnvelopes();
+    for (const id of accounts.keys()) {
+      if (id === corruptId) continue;
+      expect((await readTokens(id, 'read after the rotation')).status).toBe(200);
+    }
+  });
+
+  it('runs keys:status and rotate from the command line, listing the failing row', async () => {
+    await testApp.close();
+    const env = cliEnv({
+      ...(directUrl ? { DATABASE_URL: directUrl } : {}),
+      LOG_LEVEL: 'trace',
+      WORKFLOWS_ARTIFACT_ENC_KEY: keyC.key,
+      WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: `${keyB.key},${keyA.key}`,
+    });
+    // One at a time: the embedded database is a directory only one process may open.
+    for (const [name, args, status] of [
+      ['keys:status', ['keys:status'], 0],
+      ['keys:status --json', ['keys:status', '--json'], 0],
+      ['rotate --dry-run', ['rotate', '--dry-run'], 1],
+      ['rotate', ['rotate', '--batch-size', '3'], 1],
+    ] as const) {
+      const result = await new CliProcess([...args], env).exited;
+      cliRuns.push({ name, result });
+      expect({ name, status: result.status }).toEqual({ name, status });
+    }
+    const rotated = cliRuns[3].result.stdout;
+    expect(rotated).toContain(`account ${corruptId}: ENVELOPE_AUTH_FAILED`);
+    expect(cliRuns.map(({ result }) => result.stderr).join('')).toContain('parameterCount');
+
+    testApp = await createTestApp(serverEnv(keyC, [keyB, keyA], false));
+    await snapshotEnvelopes();
+    for (const id of accounts.keys()) {
+      if (id === corruptId) continue;
+      const read = await readTokens(id, 'read after the CLI rotation');
+      expect(read.status).toBe(200);
+      expect(read.body).toMatchObject((accounts.get(id) as Account).tokens);
+    }
+  });
+
+  it('printed, answered and stored no token, envelope, key, API token or password', async () => {
+    const persisted = JSON.stringify([
+      await testApp.dataSource.query(`SELECT * FROM admin_audit_events`),
+      await testApp.dataSource.query(`SELECT * FROM key_rotation_jobs`),
+      await testApp.dataSource.query(`SELECT * FROM key_rotation_job_failures`),
+    ]);
+    const output = capture.stop();
+    // The capture saw the trace-level request and SQL lines it is meant to check.
+    expect(output).toContain('request completed');
+    expect(output).toContain('"parameterCount"');
+    expect(secrets.size).toBeGreaterThan(60);
+    expect(responses.count).toBeGreaterThan(60);
+    const leaks = [
+      ...secrets.find(output, 'server stdout and stderr'),
+      ...responses.leaks(secrets),
+      ...cliRuns.flatMap(({ name, result }) => secrets.find(result.stdout + result.stderr, `CLI ${name}`)),
+      ...secrets.find(persisted, 'audit and rotation tables'),
+    ];
+    expect(leaks).toEqual([]);
+  });
+});
