@@ -36,91 +36,99 @@ describeIfPostgres('rotation under concurrent token writes and two workers (Post
     return app;
   }
 
-  it(
-    'loses no update, leaves no row on the old key and runs exactly one job',
-    async () => {
-      const writerApp = await open(false);
-      await truncateAll(writerApp.dataSource);
-      const seeded = await insertSealedAccounts(
-        writerApp.dataSource,
-        keyA,
-        Array.from({ length: ACCOUNTS }, (_, index) => ({ access_token: `seed-${index}-${randomSecret('', 6)}`, refresh_token: `seed-refresh-${index}` })),
-      );
-      const expected = new Map<number, TokenSet>(seeded.map((account) => [account.id, account.tokens]));
-      const workers = [await open(true), await open(true)];
+  it('loses no update, leaves no row on the old key and runs exactly one job', async () => {
+    const writerApp = await open(false);
+    await truncateAll(writerApp.dataSource);
+    const seeded = await insertSealedAccounts(
+      writerApp.dataSource,
+      keyA,
+      Array.from({ length: ACCOUNTS }, (_, index) => ({
+        access_token: `seed-${index}-${randomSecret('', 6)}`,
+        refresh_token: `seed-refresh-${index}`,
+      })),
+    );
+    const expected = new Map<number, TokenSet>(seeded.map((account) => [account.id, account.tokens]));
+    const workers = [await open(true), await open(true)];
 
-      const starts = await Promise.allSettled(
-        workers.map((app) => app.rotation.startRotation({ batchSize: 10, requestedBy: 'safety-concurrency' })),
-      );
-      expect(starts.filter((start) => start.status === 'fulfilled')).toHaveLength(1);
-      const refused = starts.flatMap((start) => (start.status === 'rejected' ? [(start.reason as DomainError).code] : []));
-      expect(refused).toEqual(['ROTATION_ALREADY_ACTIVE']);
-      const jobId = (starts.find((start) => start.status === 'fulfilled') as PromiseFulfilledResult<RotationJobView>).value.id;
+    const starts = await Promise.allSettled(
+      workers.map((app) => app.rotation.startRotation({ batchSize: 10, requestedBy: 'safety-concurrency' })),
+    );
+    expect(starts.filter((start) => start.status === 'fulfilled')).toHaveLength(1);
+    const refused = starts.flatMap((start) =>
+      start.status === 'rejected' ? [(start.reason as DomainError).code] : [],
+    );
+    expect(refused).toEqual(['ROTATION_ALREADY_ACTIVE']);
+    const jobId = (
+      starts.find((start) => start.status === 'fulfilled') as PromiseFulfilledResult<RotationJobView>
+    ).value.id;
 
-      let view = await writerApp.rotation.getJob(jobId);
-      const owners = new Set<string>();
-      let handedOver = false;
-      let cli: CliProcess | undefined;
-      let cliResult: CliResult | undefined;
-      const watcher = (async () => {
-        while (['pending', 'running', 'cancelling'].includes(view.status)) {
-          view = await writerApp.rotation.getJob(jobId);
-          if (view.leaseOwner) owners.add(view.leaseOwner);
-          // The command line tries too while a worker holds the job: it must leave it alone.
-          if (!cli && view.leaseOwner) {
-            cli = new CliProcess(['rotate'], cliEnv(keyEnv(keyB, [keyA])));
-            void cli.exited.then((result) => (cliResult = result));
-          }
-          // Once it has given up, the worker holding the job stops and the other one takes over.
-          if (cliResult && !handedOver && view.leaseOwner) {
-            handedOver = true;
-            const holder = workers.find((app) => app.worker.owner === view.leaseOwner) as RotationApp;
-            apps.splice(apps.indexOf(holder), 1);
-            await holder.close();
-          }
-          await sleep(20);
+    let view = await writerApp.rotation.getJob(jobId);
+    const owners = new Set<string>();
+    let handedOver = false;
+    let cli: CliProcess | undefined;
+    let cliResult: CliResult | undefined;
+    const watcher = (async () => {
+      while (['pending', 'running', 'cancelling'].includes(view.status)) {
+        view = await writerApp.rotation.getJob(jobId);
+        if (view.leaseOwner) owners.add(view.leaseOwner);
+        // The command line tries too while a worker holds the job: it must leave it alone.
+        if (!cli && view.leaseOwner) {
+          cli = new CliProcess(['rotate'], cliEnv(keyEnv(keyB, [keyA])));
+          void cli.exited.then((result) => (cliResult = result));
         }
-      })();
-
-      let writesDuringRotation = 0;
-      const writers = Array.from({ length: WRITERS }, async (_, writer) => {
-        const mine = seeded.filter((_, index) => index % WRITERS === writer);
-        for (let write = 0; ; write += 1) {
-          const rotating = ['pending', 'running', 'cancelling'].includes(view.status);
-          if (!rotating) return;
-          // Half the writes aim just past the rotation's cursor: the rows its next batches read.
-          const ahead = mine.filter((account) => account.id > view.cursor).slice(0, 20);
-          const pool = write % 2 === 0 && ahead.length > 0 ? ahead : mine;
-          const account = pool[Math.floor(Math.random() * pool.length)];
-          const keepRefresh = write % 4 === 3;
-          const tokens: TokenSet = { access_token: `w${writer}-${write}-${randomSecret('', 6)}` };
-          if (!keepRefresh) tokens.refresh_token = `w${writer}-${write}-refresh`;
-          await writerApp.accounts.updateAccountTokens(account.userId, account.id, tokens);
-          const previous = expected.get(account.id) as TokenSet;
-          expected.set(account.id, { ...tokens, refresh_token: keepRefresh ? previous.refresh_token : tokens.refresh_token });
-          if (['pending', 'running', 'cancelling'].includes(view.status)) writesDuringRotation += 1;
+        // Once it has given up, the worker holding the job stops and the other one takes over.
+        if (cliResult && !handedOver && view.leaseOwner) {
+          handedOver = true;
+          const holder = workers.find((app) => app.worker.owner === view.leaseOwner) as RotationApp;
+          apps.splice(apps.indexOf(holder), 1);
+          await holder.close();
         }
-      });
-      await Promise.all([watcher, ...writers]);
-
-      expect(cliResult?.status).toBe(3);
-      expect(cliResult?.stderr).toContain(`Rotation job ${jobId} is leased by`);
-      expect(handedOver).toBe(true);
-      expect(owners.size).toBeGreaterThanOrEqual(2);
-      expect(writesDuringRotation).toBeGreaterThanOrEqual(MIN_WRITES_DURING_ROTATION);
-      expect(view).toMatchObject({ status: 'completed', failed: 0, lastErrorCode: null });
-      expect(view.rotated + view.skipped).toBe(view.scanned);
-      expect(await writerApp.rotation.listJobs(10)).toHaveLength(1);
-
-      const rows = await rawRows(writerApp.dataSource);
-      expect(rows).toHaveLength(ACCOUNTS);
-      expect(rows.filter((row) => row.token_key_id !== keyB.kid).map((row) => row.id)).toEqual([]);
-      expect(verifyOnKey(rows, keyB, expected)).toEqual({ offKey: [], wrong: [] });
-      for (const id of [seeded[0].id, seeded[ACCOUNTS - 1].id]) {
-        const { userId } = seeded.find((account) => account.id === id)!;
-        expect(await writerApp.accounts.getAccountTokens(userId, id)).toMatchObject(expected.get(id) as TokenSet);
+        await sleep(20);
       }
-    },
-    120_000,
-  );
+    })();
+
+    let writesDuringRotation = 0;
+    const writers = Array.from({ length: WRITERS }, async (_, writer) => {
+      const mine = seeded.filter((_, index) => index % WRITERS === writer);
+      for (let write = 0; ; write += 1) {
+        const rotating = ['pending', 'running', 'cancelling'].includes(view.status);
+        if (!rotating) return;
+        // Half the writes aim just past the rotation's cursor: the rows its next batches read.
+        const ahead = mine.filter((account) => account.id > view.cursor).slice(0, 20);
+        const pool = write % 2 === 0 && ahead.length > 0 ? ahead : mine;
+        const account = pool[Math.floor(Math.random() * pool.length)];
+        const keepRefresh = write % 4 === 3;
+        const tokens: TokenSet = { access_token: `w${writer}-${write}-${randomSecret('', 6)}` };
+        if (!keepRefresh) tokens.refresh_token = `w${writer}-${write}-refresh`;
+        await writerApp.accounts.updateAccountTokens(account.userId, account.id, tokens);
+        const previous = expected.get(account.id) as TokenSet;
+        expected.set(account.id, {
+          ...tokens,
+          refresh_token: keepRefresh ? previous.refresh_token : tokens.refresh_token,
+        });
+        if (['pending', 'running', 'cancelling'].includes(view.status)) writesDuringRotation += 1;
+      }
+    });
+    await Promise.all([watcher, ...writers]);
+
+    expect(cliResult?.status).toBe(3);
+    expect(cliResult?.stderr).toContain(`Rotation job ${jobId} is leased by`);
+    expect(handedOver).toBe(true);
+    expect(owners.size).toBeGreaterThanOrEqual(2);
+    expect(writesDuringRotation).toBeGreaterThanOrEqual(MIN_WRITES_DURING_ROTATION);
+    expect(view).toMatchObject({ status: 'completed', failed: 0, lastErrorCode: null });
+    expect(view.rotated + view.skipped).toBe(view.scanned);
+    expect(await writerApp.rotation.listJobs(10)).toHaveLength(1);
+
+    const rows = await rawRows(writerApp.dataSource);
+    expect(rows).toHaveLength(ACCOUNTS);
+    expect(rows.filter((row) => row.token_key_id !== keyB.kid).map((row) => row.id)).toEqual([]);
+    expect(verifyOnKey(rows, keyB, expected)).toEqual({ offKey: [], wrong: [] });
+    for (const id of [seeded[0].id, seeded[ACCOUNTS - 1].id]) {
+      const { userId } = seeded.find((account) => account.id === id)!;
+      expect(await writerApp.accounts.getAccountTokens(userId, id)).toMatchObject(
+        expected.get(id) as TokenSet,
+      );
+    }
+  }, 120_000);
 });

@@ -76,74 +76,86 @@ describeIfPostgres('rotation killed at random points (PostgreSQL)', () => {
     const cli = new CliProcess(['rotate', '--batch-size', '100'], env);
     let ended = false;
     void cli.exited.then(() => (ended = true));
-    await poll(async () => {
-      if (ended) throw new Error(`rotate ended before it was killed:\n${cli.stdout}\n${cli.stderr}`);
-      const job = await currentJob();
-      return job && job.scanned >= atLeast ? job : undefined;
-    }, 60_000, 5);
+    await poll(
+      async () => {
+        if (ended) throw new Error(`rotate ended before it was killed:\n${cli.stdout}\n${cli.stderr}`);
+        const job = await currentJob();
+        return job && job.scanned >= atLeast ? job : undefined;
+      },
+      60_000,
+      5,
+    );
     await sleep(Math.floor(Math.random() * 40));
     cli.child.kill('SIGKILL');
     expect((await cli.exited).signal).toBe('SIGKILL');
     return (await currentJob()) as JobRow;
   }
 
-  it(
-    'loses no account and no count when the CLI rotation is SIGKILLed at random points, then finishes',
-    async () => {
-      await truncateAll(testApp.dataSource);
-      const tokens: TokenSet[] = Array.from({ length: ACCOUNTS }, (_, index) => ({
-        access_token: `crash-${index}-${randomSecret('', 9)}`,
-        refresh_token: `crash-refresh-${index}`,
-        index,
-      }));
-      const seeded = await insertSealedAccounts(testApp.dataSource, keyA, tokens);
-      const expected = new Map(seeded.map((account) => [account.id, account.tokens]));
-      const tampered = seeded.filter((_, index) => index % TAMPERED_EVERY === 7).map((account) => account.id);
-      await testApp.dataSource.query(
-        `UPDATE external_accounts SET access_token = t.envelope
+  it('loses no account and no count when the CLI rotation is SIGKILLed at random points, then finishes', async () => {
+    await truncateAll(testApp.dataSource);
+    const tokens: TokenSet[] = Array.from({ length: ACCOUNTS }, (_, index) => ({
+      access_token: `crash-${index}-${randomSecret('', 9)}`,
+      refresh_token: `crash-refresh-${index}`,
+      index,
+    }));
+    const seeded = await insertSealedAccounts(testApp.dataSource, keyA, tokens);
+    const expected = new Map(seeded.map((account) => [account.id, account.tokens]));
+    const tampered = seeded.filter((_, index) => index % TAMPERED_EVERY === 7).map((account) => account.id);
+    await testApp.dataSource.query(
+      `UPDATE external_accounts SET access_token = t.envelope
            FROM unnest($1::int[], $2::text[]) AS t(id, envelope) WHERE external_accounts.id = t.id`,
-        [tampered, (await rawRows(testApp.dataSource)).filter((row) => tampered.includes(row.id)).map((row) => tamperedEnvelope(row.access_token as string))],
-      );
-      const tamperedBefore = (await rawRows(testApp.dataSource)).filter((row) => tampered.includes(row.id));
+      [
+        tampered,
+        (await rawRows(testApp.dataSource))
+          .filter((row) => tampered.includes(row.id))
+          .map((row) => tamperedEnvelope(row.access_token as string)),
+      ],
+    );
+    const tamperedBefore = (await rawRows(testApp.dataSource)).filter((row) => tampered.includes(row.id));
 
-      // Killed during start-up: the job may exist without any progress yet.
-      const early = new CliProcess(['rotate', '--batch-size', '100'], env);
-      await early.waitForOutput(/started rotation job \d+/);
-      await sleep(Math.floor(Math.random() * 300));
-      early.child.kill('SIGKILL');
-      await early.exited;
+    // Killed during start-up: the job may exist without any progress yet.
+    const early = new CliProcess(['rotate', '--batch-size', '100'], env);
+    await early.waitForOutput(/started rotation job \d+/);
+    await sleep(Math.floor(Math.random() * 300));
+    early.child.kill('SIGKILL');
+    await early.exited;
 
-      const seen: JobRow[] = [];
-      let goal = 0;
-      for (let kill = 0; kill < KILLS_AFTER_PROGRESS; kill += 1) {
-        goal = ((seen.at(-1)?.scanned ?? 0) + 500 + Math.floor(Math.random() * 2000));
-        seen.push(await killAfterProgress(goal));
-      }
-      expect(seen.every((job) => job.status === 'running' && job.pass === 1)).toBe(true);
-      expect(seen.map((job) => job.scanned)).toEqual([...seen.map((job) => job.scanned)].sort((a, b) => a - b));
-      expect(seen.at(-1)!.scanned).toBeLessThan(ACCOUNTS);
+    const seen: JobRow[] = [];
+    let goal = 0;
+    for (let kill = 0; kill < KILLS_AFTER_PROGRESS; kill += 1) {
+      goal = (seen.at(-1)?.scanned ?? 0) + 500 + Math.floor(Math.random() * 2000);
+      seen.push(await killAfterProgress(goal));
+    }
+    expect(seen.every((job) => job.status === 'running' && job.pass === 1)).toBe(true);
+    expect(seen.map((job) => job.scanned)).toEqual([...seen.map((job) => job.scanned)].sort((a, b) => a - b));
+    expect(seen.at(-1)!.scanned).toBeLessThan(ACCOUNTS);
 
-      await waitForFreeLease();
-      const last = await new CliProcess(['rotate'], env).exited;
-      expect(last.status).toBe(1);
-      expect(last.stdout).toContain(`resuming rotation job ${seen[0].id} (running`);
-      expect(last.stdout).toContain(`${tampered.length} accounts could not be rotated:`);
+    await waitForFreeLease();
+    const last = await new CliProcess(['rotate'], env).exited;
+    expect(last.status).toBe(1);
+    expect(last.stdout).toContain(`resuming rotation job ${seen[0].id} (running`);
+    expect(last.stdout).toContain(`${tampered.length} accounts could not be rotated:`);
 
-      const { rows: jobs } = await client.query(`SELECT id FROM key_rotation_jobs`);
-      expect(jobs).toHaveLength(1);
-      const final = (await currentJob()) as JobRow;
-      expect(final).toMatchObject({ status: 'completed_with_errors', pass: 1, scanned: ACCOUNTS, failed: tampered.length });
-      expect(final.rotated + final.skipped + final.failed).toBe(final.scanned);
-      expect(final).toMatchObject({ rotated: ACCOUNTS - tampered.length, skipped: 0 });
-      const { rows: failures } = await client.query(`SELECT account_id, reason_code FROM key_rotation_job_failures ORDER BY account_id`);
-      expect(failures).toEqual(tampered.map((id) => ({ account_id: id, reason_code: 'ENVELOPE_AUTH_FAILED' })));
+    const { rows: jobs } = await client.query(`SELECT id FROM key_rotation_jobs`);
+    expect(jobs).toHaveLength(1);
+    const final = (await currentJob()) as JobRow;
+    expect(final).toMatchObject({
+      status: 'completed_with_errors',
+      pass: 1,
+      scanned: ACCOUNTS,
+      failed: tampered.length,
+    });
+    expect(final.rotated + final.skipped + final.failed).toBe(final.scanned);
+    expect(final).toMatchObject({ rotated: ACCOUNTS - tampered.length, skipped: 0 });
+    const { rows: failures } = await client.query(
+      `SELECT account_id, reason_code FROM key_rotation_job_failures ORDER BY account_id`,
+    );
+    expect(failures).toEqual(tampered.map((id) => ({ account_id: id, reason_code: 'ENVELOPE_AUTH_FAILED' })));
 
-      const rows = await rawRows(testApp.dataSource);
-      expect(rows).toHaveLength(ACCOUNTS);
-      expect(verifyOnKey(rows, keyB, expected)).toEqual({ offKey: tampered, wrong: [] });
-      expect(rows.filter((row) => tampered.includes(row.id))).toEqual(tamperedBefore);
-      expect(rows.every((row) => row.version === 1)).toBe(true);
-    },
-    180_000,
-  );
+    const rows = await rawRows(testApp.dataSource);
+    expect(rows).toHaveLength(ACCOUNTS);
+    expect(verifyOnKey(rows, keyB, expected)).toEqual({ offKey: tampered, wrong: [] });
+    expect(rows.filter((row) => tampered.includes(row.id))).toEqual(tamperedBefore);
+    expect(rows.every((row) => row.version === 1)).toBe(true);
+  }, 180_000);
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { newKey } from './support/rotation-fixtures';
-import { randomSecret } from './support/safety-fixtures';
+import { directClient, itIfPostgres, randomSecret, sleep } from './support/safety-fixtures';
 
 const SERVICE_TOKEN = randomSecret('svc_', 32);
 const ADMIN_TOKEN = randomSecret('adm_', 32);
@@ -26,7 +26,10 @@ const tokenSet = fc.record(
     token_type: text,
     scope: text,
     expires_in: fc.integer({ min: -1, max: 10 * 365 * 24 * 3600 + 1 }),
-    expires_at: fc.oneof(fc.integer({ min: -1, max: 2 ** 31 }), fc.constantFrom(253_402_300_799, 253_402_300_800, 2 ** 40)),
+    expires_at: fc.oneof(
+      fc.integer({ min: -1, max: 2 ** 31 }),
+      fc.constantFrom(253_402_300_799, 253_402_300_800, 2 ** 40),
+    ),
     extra_field: json,
   },
   { requiredKeys: ['access_token'] },
@@ -45,7 +48,9 @@ const createBody = fc.record(
 /** Puts `token` somewhere inside `root` (as a value, or as an object key), following `steps`. */
 function plant(root: unknown, steps: number[], token: string, asKey: boolean): unknown {
   if (root === null || typeof root !== 'object') return asKey ? { [token]: root ?? 1 } : token;
-  const entries: [string | number, unknown][] = Array.isArray(root) ? root.map((value, index) => [index, value]) : Object.entries(root);
+  const entries: [string | number, unknown][] = Array.isArray(root)
+    ? root.map((value, index) => [index, value])
+    : Object.entries(root);
   if (steps.length === 0 || entries.length === 0) {
     if (Array.isArray(root)) return [...root, asKey ? { [token]: 1 } : token];
     return { ...root, [asKey ? token : 'planted']: asKey ? 1 : token };
@@ -67,7 +72,8 @@ describe('hostile input', () => {
   const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
   const http = () => request(testApp.app.getHttpServer());
   const count = async () =>
-    (await testApp.dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`))[0].count as number;
+    (await testApp.dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`))[0]
+      .count as number;
 
   beforeAll(async () => {
     testApp = await createTestApp({
@@ -79,7 +85,10 @@ describe('hostile input', () => {
       LOG_LEVEL: 'error',
     });
     await truncateAll(testApp.dataSource);
-    const created = await http().post('/users/1/accounts').set(auth).send({ provider: 'notion', tokens: { access_token: 'a' } });
+    const created = await http()
+      .post('/users/1/accounts')
+      .set(auth)
+      .send({ provider: 'notion', tokens: { access_token: 'a' } });
     accountId = created.body.id;
   });
   afterAll(() => testApp.close());
@@ -139,10 +148,14 @@ describe('hostile input', () => {
           const sent = plant(body, steps, token, asKey);
           const url = typeof path === 'function' ? path() : path;
           const credential = url.startsWith('/admin') ? ADMIN_TOKEN : SERVICE_TOKEN;
-          const response = await http()[method](url).set('Authorization', `Bearer ${credential}`).send(sent as object);
+          const response = await http()
+            [method](url)
+            .set('Authorization', `Bearer ${credential}`)
+            .send(sent as object);
           expect(response.status).not.toBe(500);
           // A written account's metadata (names, email, scopes) comes back; nothing else may repeat what was sent.
-          const { displayName, email, scopes, providerMetadata, ...rest } = response.status < 300 ? response.body : {};
+          const { displayName, email, scopes, providerMetadata, ...rest } =
+            response.status < 300 ? response.body : {};
           const answer = response.status < 300 ? JSON.stringify(rest) : response.text;
           expect(`${JSON.stringify(response.headers)}${answer}`).not.toContain(token.slice(5));
           void [displayName, email, scopes, providerMetadata];
@@ -178,25 +191,32 @@ describe('credentials across the two surfaces', () => {
     ['delete', '/users/1/accounts/:id'],
   ];
 
-  it.each(SERVICE_ROUTES)('refuses the admin token on %s %s with 401 and changes nothing', async (method, path) => {
-    const created = await http()
-      .post('/users/1/accounts')
-      .set('Authorization', `Bearer ${SERVICE_TOKEN}`)
-      .send({ provider: 'notion', tokens: { access_token: 'a' } })
-      .expect(201);
-    const before = await testApp.dataSource.query(`SELECT * FROM external_accounts ORDER BY id`);
-    const response = await http()
-      [method](path.replace(':id', String(created.body.id)))
-      .set(admin)
-      .send({ provider: 'notion', tokens: { access_token: 'b' }, access_token: 'b' });
-    expect([response.status, response.body.error]).toEqual([401, 'UNAUTHORIZED']);
-    expect(await testApp.dataSource.query(`SELECT * FROM external_accounts ORDER BY id`)).toEqual(before);
-  });
+  it.each(SERVICE_ROUTES)(
+    'refuses the admin token on %s %s with 401 and changes nothing',
+    async (method, path) => {
+      const created = await http()
+        .post('/users/1/accounts')
+        .set('Authorization', `Bearer ${SERVICE_TOKEN}`)
+        .send({ provider: 'notion', tokens: { access_token: 'a' } })
+        .expect(201);
+      const before = await testApp.dataSource.query(`SELECT * FROM external_accounts ORDER BY id`);
+      const response = await http()
+        [method](path.replace(':id', String(created.body.id)))
+        .set(admin)
+        .send({ provider: 'notion', tokens: { access_token: 'b' }, access_token: 'b' });
+      expect([response.status, response.body.error]).toEqual([401, 'UNAUTHORIZED']);
+      expect(await testApp.dataSource.query(`SELECT * FROM external_accounts ORDER BY id`)).toEqual(before);
+    },
+  );
 
   it.each([
     ['no token', undefined, 401],
     ['the service token', `Bearer ${SERVICE_TOKEN}`, 403],
-    ['the admin token with one character changed', `Bearer ${ADMIN_TOKEN.slice(0, -1)}${ADMIN_TOKEN.endsWith('A') ? 'B' : 'A'}`, 403],
+    [
+      'the admin token with one character changed',
+      `Bearer ${ADMIN_TOKEN.slice(0, -1)}${ADMIN_TOKEN.endsWith('A') ? 'B' : 'A'}`,
+      403,
+    ],
     ['an empty bearer', 'Bearer ', 401],
     ['two tokens', `Bearer ${ADMIN_TOKEN} ${ADMIN_TOKEN}`, 401],
   ])('refuses %s on the state-changing admin routes and changes no job', async (_name, header, status) => {
@@ -215,8 +235,46 @@ describe('credentials across the two surfaces', () => {
     const pasted = randomSecret('ya29.');
     const response = await http().get(`/admin/rotations/${pasted}`).set(admin).expect(400);
     const audit = await http().get('/admin/audit').set(admin).expect(200);
-    const event = audit.body.find((entry: { requestId: string }) => entry.requestId === response.headers['x-request-id']);
-    expect(event).toMatchObject({ action: 'GET /admin/rotations/:masked', statusCode: 400, outcome: 'rejected' });
+    const event = audit.body.find(
+      (entry: { requestId: string }) => entry.requestId === response.headers['x-request-id'],
+    );
+    expect(event).toMatchObject({
+      action: 'GET /admin/rotations/:masked',
+      statusCode: 400,
+      outcome: 'rejected',
+    });
     expect(JSON.stringify(audit.body)).not.toContain(pasted.slice(5));
+  });
+});
+
+describe('admin audit trail at shutdown', () => {
+  itIfPostgres('keeps the audit event of every admin request answered before the server stops', async () => {
+    const first = await createTestApp({ ADMIN_API_TOKEN: ADMIN_TOKEN, ROTATION_WORKER_ENABLED: 'false' });
+    await truncateAll(first.dataSource);
+    // A slow database: the audit writes of the answered requests are still waiting when the server stops.
+    const blocker = await directClient();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE admin_audit_events IN SHARE MODE');
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, index) =>
+          request(first.app.getHttpServer())
+            .get(index % 2 === 0 ? '/admin/keys' : '/admin/rotations')
+            .set('Authorization', `Bearer ${index === 1 ? SERVICE_TOKEN : ADMIN_TOKEN}`),
+        ),
+      );
+      const closing = first.close();
+      await sleep(300);
+      await blocker.query('COMMIT');
+      await closing;
+      const { rows } = await blocker.query<{ request_id: string }>(
+        `SELECT request_id FROM admin_audit_events`,
+      );
+      expect(rows.map((row) => row.request_id).sort()).toEqual(
+        answers.map((answer) => answer.headers['x-request-id']).sort(),
+      );
+    } finally {
+      await blocker.end();
+    }
   });
 });

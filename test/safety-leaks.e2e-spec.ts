@@ -83,7 +83,9 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
 
   function own(id: number): string[] {
     const { tokens } = accounts.get(id) as Account;
-    return [tokens.access_token, tokens.refresh_token].filter((value): value is string => typeof value === 'string');
+    return [tokens.access_token, tokens.refresh_token].filter(
+      (value): value is string => typeof value === 'string',
+    );
   }
 
   async function snapshotEnvelopes(): Promise<void> {
@@ -94,12 +96,20 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
 
   async function readTokens(id: number, step: string) {
     const { userId } = accounts.get(id) as Account;
-    return responses.record(step, await http().get(`/users/${userId}/accounts/${id}/tokens`).set(auth), own(id));
+    return responses.record(
+      step,
+      await http().get(`/users/${userId}/accounts/${id}/tokens`).set(auth),
+      own(id),
+    );
   }
 
   beforeAll(async () => {
     capture.start();
-    for (const [label, key] of [['key A', keyA], ['key B', keyB], ['key C', keyC]] as const) {
+    for (const [label, key] of [
+      ['key A', keyA],
+      ['key B', keyB],
+      ['key C', keyC],
+    ] as const) {
       secrets.addKey(label, key.key);
     }
     secrets.add('service API token', SERVICE_TOKEN);
@@ -115,7 +125,7 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
 
   afterAll(async () => {
     capture.stop();
-    await proxy.restore();
+    if (onPostgres) await proxy.restore();
     await testApp.close();
     await proxy.cut();
   });
@@ -134,7 +144,9 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       accounts.set(created.body.id, { userId, tokens });
     }
     const [first] = accounts.keys();
-    expect((await readTokens(first, 'read tokens')).body).toMatchObject((accounts.get(first) as Account).tokens);
+    expect((await readTokens(first, 'read tokens')).body).toMatchObject(
+      (accounts.get(first) as Account).tokens,
+    );
 
     const newer = track({ access_token: randomSecret('ya29.'), expires_in: 60 });
     const updated = responses.record(
@@ -146,7 +158,11 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     account.tokens = { ...newer, refresh_token: account.tokens.refresh_token };
     const stale = responses.record(
       'stale update',
-      await http().put(`/users/11/accounts/${first}/tokens`).set(auth).set('If-Match', '"1"').send(track(randomTokens())),
+      await http()
+        .put(`/users/11/accounts/${first}/tokens`)
+        .set(auth)
+        .set('If-Match', '"1"')
+        .send(track(randomTokens())),
     );
     expect([stale.status, stale.body.error]).toEqual([412, 'ACCOUNT_VERSION_CONFLICT']);
     expect((await readTokens(first, 'read after update')).body).toMatchObject(account.tokens);
@@ -159,24 +175,122 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     const [first] = accounts.keys();
     const put = `/users/11/accounts/${first}/tokens`;
     const cases: [name: string, method: 'post' | 'put', path: string, body: string, status: number][] = [
-      ['truncated JSON', 'post', '/users/11/accounts', `{"provider":"notion","tokens":{"access_token":"${planted()}"`, 400],
+      [
+        'truncated JSON',
+        'post',
+        '/users/11/accounts',
+        `{"provider":"notion","tokens":{"access_token":"${planted()}"`,
+        400,
+      ],
       ['a trailing comma', 'put', put, `{"access_token":"${planted()}",}`, 400],
       ['a JSON string body', 'put', put, JSON.stringify(planted()), 400],
-      ['an oversized body', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: { access_token: planted() }, pad: 'x'.repeat(70_000) }), 413],
-      ['a token as the provider', 'post', '/users/11/accounts', JSON.stringify({ provider: planted(), tokens: { access_token: 5, refresh_token: planted('1//') } }), 400],
-      ['tokens as a string', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: planted() }), 400],
-      ['a token as expires_in', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: { access_token: planted(), expires_in: planted() } }), 400],
-      ['a token as the email', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', email: planted(), tokens: { access_token: planted() } }), 400],
-      ['a token in an overlong display name', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', displayName: 'x'.repeat(200) + planted(), tokens: { access_token: 'a' } }), 400],
-      ['a token in an unknown field', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: { access_token: 'a' }, refresh_token: planted('1//') }), 400],
-      ['a token as an unknown field name', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', tokens: { access_token: 'a' }, [planted()]: 1 }), 400],
-      ['a token as an oversized extra token field name', 'put', put, JSON.stringify({ access_token: 'a', [planted()]: 'y'.repeat(9000) }), 400],
-      ['a NUL character in the display name', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', displayName: 'a\u0000b', tokens: { access_token: planted() } }), 400],
-      ['a NUL character in the scope', 'put', put, JSON.stringify({ access_token: planted(), scope: 'drive\u0000' }), 400],
-      ['a NUL character in provider metadata', 'post', '/users/11/accounts', JSON.stringify({ provider: 'notion', providerMetadata: { team: '\u0000' }, tokens: { access_token: planted() } }), 400],
+      [
+        'an oversized body',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({ provider: 'notion', tokens: { access_token: planted() }, pad: 'x'.repeat(70_000) }),
+        413,
+      ],
+      [
+        'a token as the provider',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({ provider: planted(), tokens: { access_token: 5, refresh_token: planted('1//') } }),
+        400,
+      ],
+      [
+        'tokens as a string',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({ provider: 'notion', tokens: planted() }),
+        400,
+      ],
+      [
+        'a token as expires_in',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({ provider: 'notion', tokens: { access_token: planted(), expires_in: planted() } }),
+        400,
+      ],
+      [
+        'a token as the email',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({ provider: 'notion', email: planted(), tokens: { access_token: planted() } }),
+        400,
+      ],
+      [
+        'a token in an overlong display name',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({
+          provider: 'notion',
+          displayName: 'x'.repeat(200) + planted(),
+          tokens: { access_token: 'a' },
+        }),
+        400,
+      ],
+      [
+        'a token in an unknown field',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({ provider: 'notion', tokens: { access_token: 'a' }, refresh_token: planted('1//') }),
+        400,
+      ],
+      [
+        'a token as an unknown field name',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({ provider: 'notion', tokens: { access_token: 'a' }, [planted()]: 1 }),
+        400,
+      ],
+      [
+        'a token as an oversized extra token field name',
+        'put',
+        put,
+        JSON.stringify({ access_token: 'a', [planted()]: 'y'.repeat(9000) }),
+        400,
+      ],
+      [
+        'a NUL character in the display name',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({ provider: 'notion', displayName: 'a\u0000b', tokens: { access_token: planted() } }),
+        400,
+      ],
+      [
+        'a NUL character in the scope',
+        'put',
+        put,
+        JSON.stringify({ access_token: planted(), scope: 'drive\u0000' }),
+        400,
+      ],
+      [
+        'a NUL character in provider metadata',
+        'post',
+        '/users/11/accounts',
+        JSON.stringify({
+          provider: 'notion',
+          providerMetadata: { team: '\u0000' },
+          tokens: { access_token: planted() },
+        }),
+        400,
+      ],
       ['an array access token', 'put', put, JSON.stringify({ access_token: [planted()] }), 400],
-      ['a numeric refresh token', 'put', put, JSON.stringify({ access_token: planted(), refresh_token: 5 }), 400],
-      ['an empty access token', 'put', put, JSON.stringify({ access_token: '', refresh_token: planted('1//') }), 400],
+      [
+        'a numeric refresh token',
+        'put',
+        put,
+        JSON.stringify({ access_token: planted(), refresh_token: 5 }),
+        400,
+      ],
+      [
+        'an empty access token',
+        'put',
+        put,
+        JSON.stringify({ access_token: '', refresh_token: planted('1//') }),
+        400,
+      ],
       ['an array body', 'put', put, JSON.stringify([planted()]), 400],
     ];
     for (const [name, method, path, body, status] of cases) {
@@ -196,7 +310,9 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       await http().put(put).set(auth).set('If-Match', planted()).send({ access_token: planted() }),
     );
     expect(ifMatch.status).toBe(400);
-    const [{ count }] = await testApp.dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`);
+    const [{ count }] = await testApp.dataSource.query(
+      `SELECT count(*)::int AS count FROM external_accounts`,
+    );
     expect(count).toBe(accounts.size);
   });
 
@@ -205,17 +321,52 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     const userToken = own(first)[0];
     const calls: [name: string, path: string, headers: Record<string, string>, status: number][] = [
       ['a wrong bearer token', '/users/11/accounts', { Authorization: `Bearer ${planted('svc_')}` }, 401],
-      ["a user's access token as the bearer", '/users/11/accounts', { Authorization: `Bearer ${userToken}` }, 401],
-      ['the service token less one character', '/users/11/accounts', { Authorization: `Bearer ${SERVICE_TOKEN.slice(0, -1)}` }, 401],
-      ['the service token as Basic', '/users/11/accounts', { Authorization: `Basic ${Buffer.from(`svc:${SERVICE_TOKEN}`).toString('base64')}` }, 401],
+      [
+        "a user's access token as the bearer",
+        '/users/11/accounts',
+        { Authorization: `Bearer ${userToken}` },
+        401,
+      ],
+      [
+        'the service token less one character',
+        '/users/11/accounts',
+        { Authorization: `Bearer ${SERVICE_TOKEN.slice(0, -1)}` },
+        401,
+      ],
+      [
+        'the service token as Basic',
+        '/users/11/accounts',
+        { Authorization: `Basic ${Buffer.from(`svc:${SERVICE_TOKEN}`).toString('base64')}` },
+        401,
+      ],
       ['the service token without a scheme', '/users/11/accounts', { Authorization: SERVICE_TOKEN }, 401],
       ['a token in X-Api-Key', '/users/11/accounts', { 'X-Api-Key': planted('svc_') }, 401],
       ['a token in the query string', `/users/11/accounts?access_token=${planted()}`, {}, 401],
-      ['the service token in the query string', `/users/11/accounts/${first}/tokens?access_token=${SERVICE_TOKEN}`, {}, 401],
-      ['the service token on an admin route', '/admin/keys', { Authorization: `Bearer ${SERVICE_TOKEN}` }, 403],
-      ['the admin token on a service route', `/users/11/accounts/${first}/tokens`, { Authorization: `Bearer ${ADMIN_TOKEN}` }, 401],
+      [
+        'the service token in the query string',
+        `/users/11/accounts/${first}/tokens?access_token=${SERVICE_TOKEN}`,
+        {},
+        401,
+      ],
+      [
+        'the service token on an admin route',
+        '/admin/keys',
+        { Authorization: `Bearer ${SERVICE_TOKEN}` },
+        403,
+      ],
+      [
+        'the admin token on a service route',
+        `/users/11/accounts/${first}/tokens`,
+        { Authorization: `Bearer ${ADMIN_TOKEN}` },
+        401,
+      ],
       ['a wrong admin token', '/admin/rotations', { Authorization: `Bearer ${planted('adm_')}` }, 403],
-      ['a token in the query string of an unknown route', `/users/11/acounts?access_token=${planted()}`, auth, 404],
+      [
+        'a token in the query string of an unknown route',
+        `/users/11/acounts?access_token=${planted()}`,
+        auth,
+        404,
+      ],
       ['a token as an unknown path segment', `/users/11/accounts/1/${planted()}`, auth, 404],
     ];
     for (const [name, path, headers, status] of calls) {
@@ -224,37 +375,57 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     }
   });
 
-  itIfPostgres('answers 503 when the database goes away in the middle of a request, writing nothing', async () => {
-    const [first] = accounts.keys();
-    const before = { ...(accounts.get(first) as Account).tokens };
-    const locker = await directClient();
-    try {
-      await locker.query('BEGIN');
-      await locker.query(`SELECT 1 FROM external_accounts WHERE id = $1 FOR UPDATE`, [first]);
-      const pending = http().put(`/users/11/accounts/${first}/tokens`).set(auth).send(track(randomTokens())).then((r) => r);
-      await poll(async () => ((await locker.query(`SELECT 1 FROM pg_locks WHERE NOT granted`)).rowCount ? true : undefined), 10_000);
-      await proxy.cut();
-      await locker.query('ROLLBACK');
-      const cutMidRequest = responses.record('update cut mid-request', await pending);
-      expect([cutMidRequest.status, cutMidRequest.body.error]).toEqual([503, 'DATABASE_UNAVAILABLE']);
-      const during = responses.record('read during the outage', await http().get(`/users/11/accounts/${first}/tokens`).set(auth));
-      expect(during.status).toBe(503);
-    } finally {
-      await locker.end();
-      await proxy.restore();
-    }
-    const after = await poll(async () => {
-      const response = await readTokens(first, 'read after the outage');
-      return response.status === 200 ? response : undefined;
-    }, 10_000, 200);
-    expect(after.body).toMatchObject(before);
-  });
+  itIfPostgres(
+    'answers 503 when the database goes away in the middle of a request, writing nothing',
+    async () => {
+      const [first] = accounts.keys();
+      const before = { ...(accounts.get(first) as Account).tokens };
+      const locker = await directClient();
+      try {
+        await locker.query('BEGIN');
+        await locker.query(`SELECT 1 FROM external_accounts WHERE id = $1 FOR UPDATE`, [first]);
+        const pending = http()
+          .put(`/users/11/accounts/${first}/tokens`)
+          .set(auth)
+          .send(track(randomTokens()))
+          .then((r) => r);
+        await poll(
+          async () =>
+            (await locker.query(`SELECT 1 FROM pg_locks WHERE NOT granted`)).rowCount ? true : undefined,
+          10_000,
+        );
+        await proxy.cut();
+        await locker.query('ROLLBACK');
+        const cutMidRequest = responses.record('update cut mid-request', await pending);
+        expect([cutMidRequest.status, cutMidRequest.body.error]).toEqual([503, 'DATABASE_UNAVAILABLE']);
+        const during = responses.record(
+          'read during the outage',
+          await http().get(`/users/11/accounts/${first}/tokens`).set(auth),
+        );
+        expect(during.status).toBe(503);
+      } finally {
+        await locker.end();
+        await proxy.restore();
+      }
+      const after = await poll(
+        async () => {
+          const response = await readTokens(first, 'read after the outage');
+          return response.status === 200 ? response : undefined;
+        },
+        10_000,
+        200,
+      );
+      expect(after.body).toMatchObject(before);
+    },
+  );
 
   it('answers a database error with a generic 500, never the driver message, detail or parameters', async () => {
     const { dataSource } = testApp;
     const failed = jest.spyOn(dataSource.logger, 'logQueryError');
     const [first] = accounts.keys();
-    await dataSource.query(`UPDATE external_accounts SET display_name = 'probe-raise' WHERE id = $1`, [first]);
+    await dataSource.query(`UPDATE external_accounts SET display_name = 'probe-raise' WHERE id = $1`, [
+      first,
+    ]);
     await dataSource.query(`
       CREATE FUNCTION safety_probe_reject() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
@@ -271,11 +442,17 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       const answers = [
         responses.record(
           'insert refused by a trigger quoting the envelope',
-          await http().post('/users/11/accounts').set(auth).send({ provider: 'notion', displayName: 'probe-raise', tokens: track(randomTokens()) }),
+          await http()
+            .post('/users/11/accounts')
+            .set(auth)
+            .send({ provider: 'notion', displayName: 'probe-raise', tokens: track(randomTokens()) }),
         ),
         responses.record(
           'insert refused by a check constraint (detail holds the row)',
-          await http().post('/users/11/accounts').set(auth).send({ provider: 'notion', displayName: 'probe-check', tokens: track(randomTokens()) }),
+          await http()
+            .post('/users/11/accounts')
+            .set(auth)
+            .send({ provider: 'notion', displayName: 'probe-check', tokens: track(randomTokens()) }),
         ),
         responses.record(
           'update refused by a trigger quoting the envelope',
@@ -284,7 +461,12 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       ];
       for (const answer of answers) {
         expect(answer.status).toBe(500);
-        expect(answer.body).toEqual({ statusCode: 500, error: 'INTERNAL_ERROR', message: 'Internal error', requestId: answer.headers['x-request-id'] });
+        expect(answer.body).toEqual({
+          statusCode: 500,
+          error: 'INTERNAL_ERROR',
+          message: 'Internal error',
+          requestId: answer.headers['x-request-id'],
+        });
       }
     } finally {
       await dataSource.query(`DROP TRIGGER IF EXISTS safety_probe ON external_accounts`);
@@ -295,13 +477,20 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     // The refused envelopes were never stored: take them from what the driver was given.
     const parameters = failed.mock.calls.flatMap(([, , params]) => params ?? []);
     failed.mockRestore();
-    const envelopes = parameters.filter((value): value is string => typeof value === 'string' && value.startsWith('{"_enc"'));
+    const envelopes = parameters.filter(
+      (value): value is string => typeof value === 'string' && value.startsWith('{"_enc"'),
+    );
     expect(envelopes).toHaveLength(3);
     envelopes.forEach((envelope) => secrets.addEnvelope('envelope of a refused write', envelope));
   });
 
   it('reads accounts under the previous key, legacy and plaintext rows, and refuses a corrupt envelope', async () => {
-    const seeded = await insertSealedAccounts(testApp.dataSource, keyA, [track(randomTokens()), track(randomTokens()), track(randomTokens())], () => 13);
+    const seeded = await insertSealedAccounts(
+      testApp.dataSource,
+      keyA,
+      [track(randomTokens()), track(randomTokens()), track(randomTokens())],
+      () => 13,
+    );
     for (const { id, userId, tokens } of seeded) accounts.set(id, { userId, tokens });
     const legacy = track(randomTokens());
     const [{ id: legacyId }] = await testApp.dataSource.query(
@@ -315,12 +504,21 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
        VALUES (13, 'zotero', $1, $2, 'plaintext') RETURNING id`,
       [plain.access_token, plain.refresh_token],
     );
-    accounts.set(plainId, { userId: 13, tokens: { access_token: plain.access_token, refresh_token: plain.refresh_token } });
+    accounts.set(plainId, {
+      userId: 13,
+      tokens: { access_token: plain.access_token, refresh_token: plain.refresh_token },
+    });
     await snapshotEnvelopes();
 
     corruptId = seeded[2].id;
-    const [{ access_token: sealed }] = await testApp.dataSource.query(`SELECT access_token FROM external_accounts WHERE id = $1`, [corruptId]);
-    await testApp.dataSource.query(`UPDATE external_accounts SET access_token = $2 WHERE id = $1`, [corruptId, tamperedEnvelope(sealed)]);
+    const [{ access_token: sealed }] = await testApp.dataSource.query(
+      `SELECT access_token FROM external_accounts WHERE id = $1`,
+      [corruptId],
+    );
+    await testApp.dataSource.query(`UPDATE external_accounts SET access_token = $2 WHERE id = $1`, [
+      corruptId,
+      tamperedEnvelope(sealed),
+    ]);
     await snapshotEnvelopes();
 
     for (const id of [seeded[0].id, seeded[1].id, legacyId, plainId]) {
@@ -328,7 +526,10 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       expect(read.status).toBe(200);
       expect(read.body).toMatchObject((accounts.get(id) as Account).tokens);
     }
-    const corrupt = responses.record('read a corrupt envelope', await http().get(`/users/13/accounts/${corruptId}/tokens`).set(auth));
+    const corrupt = responses.record(
+      'read a corrupt envelope',
+      await http().get(`/users/13/accounts/${corruptId}/tokens`).set(auth),
+    );
     expect([corrupt.status, corrupt.body.error]).toEqual([500, 'ACCOUNT_TOKENS_UNREADABLE']);
     expect(corrupt.body.message).toContain('ENVELOPE_AUTH_FAILED');
     const merge = responses.record(
@@ -339,12 +540,22 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
   });
 
   it('rotates through the admin route and reports the failing row by id and reason only', async () => {
-    const started = responses.record('start a rotation', await http().post('/admin/rotations').set(admin).send({ batchSize: 2 }));
+    const started = responses.record(
+      'start a rotation',
+      await http().post('/admin/rotations').set(admin).send({ batchSize: 2 }),
+    );
     expect(started.status).toBe(202);
-    const final = await poll(async () => {
-      const view = responses.record('watch the rotation', await http().get(`/admin/rotations/${started.body.id}`).set(admin));
-      return ['pending', 'running', 'cancelling'].includes(view.body.status) ? undefined : view.body;
-    }, 30_000, 200);
+    const final = await poll(
+      async () => {
+        const view = responses.record(
+          'watch the rotation',
+          await http().get(`/admin/rotations/${started.body.id}`).set(admin),
+        );
+        return ['pending', 'running', 'cancelling'].includes(view.body.status) ? undefined : view.body;
+      },
+      30_000,
+      200,
+    );
     expect(final).toMatchObject({ status: 'completed_with_errors', rotated: 4, failed: 1 });
     expect(final.failures).toEqual([{ accountId: corruptId, reason: 'ENVELOPE_AUTH_FAILED' }]);
     responses.record('key inventory', await http().get('/admin/keys').set(admin).expect(200));

@@ -44,7 +44,8 @@ describeIfPostgres('database outage during a rotation (PostgreSQL)', () => {
         DATABASE_URL: throughProxy(process.env.E2E_DATABASE_URL as string, port),
         ROTATION_WORKER_ENABLED: 'true',
         ROTATION_POLL_SECONDS: '1',
-        ROTATION_LEASE_SECONDS: '10',
+        // Longer than the test waits: a run that gave up could only be resumed once it expired.
+        ROTATION_LEASE_SECONDS: '120',
       }),
     );
     client = await directClient();
@@ -82,7 +83,10 @@ describeIfPostgres('database outage during a rotation (PostgreSQL)', () => {
     const seeded = await insertSealedAccounts(
       app.dataSource,
       keyA,
-      Array.from({ length: ACCOUNTS }, (_, index) => ({ access_token: `outage-${index}-${randomSecret('', 6)}`, index })),
+      Array.from({ length: ACCOUNTS }, (_, index) => ({
+        access_token: `outage-${index}-${randomSecret('', 6)}`,
+        index,
+      })),
     );
     const expected = new Map(seeded.map((account) => [account.id, account.tokens]));
     const job = await app.rotation.startRotation({ batchSize: 10, requestedBy: 'safety-outage' });
@@ -101,13 +105,25 @@ describeIfPostgres('database outage during a rotation (PostgreSQL)', () => {
     expect(duringOutage).toEqual(atCut);
 
     await proxy.restore();
-    const final = await poll(async () => {
-      const view = await progress(job.id);
-      return view.status === 'running' || view.status === 'pending' ? undefined : view;
-    }, 90_000, 100);
+    const final = await poll(
+      async () => {
+        const view = await progress(job.id);
+        return view.status === 'running' || view.status === 'pending' ? undefined : view;
+      },
+      30_000,
+      100,
+    );
 
-    expect(final).toEqual({ status: 'completed', scanned: ACCOUNTS, rotated: ACCOUNTS, last_error_code: null, on_new_key: ACCOUNTS });
-    expect((await client.query(`SELECT count(*)::int AS jobs FROM key_rotation_jobs`)).rows).toEqual([{ jobs: 1 }]);
+    expect(final).toEqual({
+      status: 'completed',
+      scanned: ACCOUNTS,
+      rotated: ACCOUNTS,
+      last_error_code: null,
+      on_new_key: ACCOUNTS,
+    });
+    expect((await client.query(`SELECT count(*)::int AS jobs FROM key_rotation_jobs`)).rows).toEqual([
+      { jobs: 1 },
+    ]);
     const rows = await rawRows(app.dataSource);
     expect(verifyOnKey(rows, keyB, expected)).toEqual({ offKey: [], wrong: [] });
     const { userId, id } = seeded[ACCOUNTS - 1];

@@ -15,7 +15,9 @@ const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
 
 type Columns = Partial<Pick<RawAccountRow, 'access_token' | 'refresh_token' | 'token_key_id' | 'user_id'>>;
 /** What a tampering does: new columns for some accounts, given every account's stored row. */
-type Tampering = (rows: Record<'p' | 'q' | 'r' | 'legacy', RawAccountRow>) => [row: RawAccountRow, columns: Columns][];
+type Tampering = (
+  rows: Record<'p' | 'q' | 'r' | 'legacy', RawAccountRow>,
+) => [row: RawAccountRow, columns: Columns][];
 type Case = [name: string, error: string, reason: string, tamper: Tampering];
 
 const envelopeOf = (row: RawAccountRow) => row.access_token as string;
@@ -23,49 +25,214 @@ const field = (row: RawAccountRow, name: string) => fieldsOf(envelopeOf(row))[na
 const onP =
   (columns: (rows: Record<'p' | 'q' | 'r' | 'legacy', RawAccountRow>) => Columns): Tampering =>
   (rows) => [[rows.p, columns(rows)]];
-const pEnvelope = (change: (p: RawAccountRow) => string): Tampering => onP(({ p }) => ({ access_token: change(p) }));
+const pEnvelope = (change: (p: RawAccountRow) => string): Tampering =>
+  onP(({ p }) => ({ access_token: change(p) }));
 
 const UNREADABLE = 'ACCOUNT_TOKENS_UNREADABLE';
 
 const ENVELOPE_FIELD_CASES: Case[] = [
-  ['a nonce with one bit flipped', UNREADABLE, 'ENVELOPE_AUTH_FAILED', pEnvelope((p) => withFields(envelopeOf(p), { nonce: flipBit(field(p, 'nonce'), 5) }))],
-  ['a nonce of 8 bytes', UNREADABLE, 'ENVELOPE_MALFORMED', pEnvelope((p) => withFields(envelopeOf(p), { nonce: resized(field(p, 'nonce'), 8) }))],
-  ['a nonce that is not base64', UNREADABLE, 'ENVELOPE_MALFORMED', pEnvelope((p) => withFields(envelopeOf(p), { nonce: '!!!!not-base64!!' }))],
-  ['a ciphertext with one bit flipped', UNREADABLE, 'ENVELOPE_AUTH_FAILED', pEnvelope((p) => withFields(envelopeOf(p), { ct: flipBit(field(p, 'ct'), 77) }))],
-  ['a ciphertext one byte shorter', UNREADABLE, 'ENVELOPE_AUTH_FAILED', pEnvelope((p) => withFields(envelopeOf(p), { ct: resized(field(p, 'ct'), -1) }))],
-  ['a ciphertext with a byte appended', UNREADABLE, 'ENVELOPE_AUTH_FAILED', pEnvelope((p) => withFields(envelopeOf(p), { ct: appended(field(p, 'ct')) }))],
-  ['an empty ciphertext', UNREADABLE, 'ENVELOPE_AUTH_FAILED', pEnvelope((p) => withFields(envelopeOf(p), { ct: '' }))],
-  ['a tag with one bit flipped', UNREADABLE, 'ENVELOPE_AUTH_FAILED', pEnvelope((p) => withFields(envelopeOf(p), { tag: flipBit(field(p, 'tag'), 127) }))],
-  ['a tag truncated to 12 bytes', UNREADABLE, 'ENVELOPE_MALFORMED', pEnvelope((p) => withFields(envelopeOf(p), { tag: resized(field(p, 'tag'), 12) }))],
-  ['a missing tag', UNREADABLE, 'ENVELOPE_MALFORMED', pEnvelope((p) => withFields(envelopeOf(p), {}, ['tag']))],
-  ['an extra envelope field', UNREADABLE, 'ENVELOPE_MALFORMED', pEnvelope((p) => withFields(envelopeOf(p), { aad: 'x' }))],
-  ['the key id of the other configured key, column included', UNREADABLE, 'ENVELOPE_AUTH_FAILED', onP(({ p }) => ({ access_token: withFields(envelopeOf(p), { kid: keyA.kid }), token_key_id: keyA.kid }))],
-  ['an unknown key id, column included', UNREADABLE, 'ENVELOPE_UNKNOWN_KEY', onP(({ p }) => ({ access_token: withFields(envelopeOf(p), { kid: unknownKey.kid }), token_key_id: unknownKey.kid }))],
-  ['a key id that is not 16 hex characters', UNREADABLE, 'ENVELOPE_MALFORMED', pEnvelope((p) => withFields(envelopeOf(p), { kid: 'KID' }))],
-  ['an unknown _enc version', UNREADABLE, 'ENVELOPE_UNSUPPORTED_FORMAT', pEnvelope((p) => withFields(envelopeOf(p), { _enc: 'aesgcm:v3' }))],
-  ['a v2 envelope downgraded to v1, column marked legacy-v1', UNREADABLE, 'ENVELOPE_AUTH_FAILED', onP(({ p }) => ({ access_token: withFields(envelopeOf(p), { _enc: 'aesgcm:v1' }, ['kid']), token_key_id: 'legacy-v1' }))],
-  ['a legacy v1 envelope with one ciphertext bit flipped', UNREADABLE, 'ENVELOPE_AUTH_FAILED', ({ legacy }) => [[legacy, { access_token: withFields(envelopeOf(legacy), { ct: flipBit(field(legacy, 'ct'), 9) }) }]]],
-  ['a legacy v1 envelope whose column names a key', UNREADABLE, 'KEY_ID_MISMATCH', ({ legacy }) => [[legacy, { token_key_id: keyB.kid }]]],
-  ['a v2 envelope downgraded to v1, column left alone', UNREADABLE, 'KEY_ID_MISMATCH', pEnvelope((p) => withFields(envelopeOf(p), { _enc: 'aesgcm:v1' }, ['kid']))],
+  [
+    'a nonce with one bit flipped',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    pEnvelope((p) => withFields(envelopeOf(p), { nonce: flipBit(field(p, 'nonce'), 5) })),
+  ],
+  [
+    'a nonce of 8 bytes',
+    UNREADABLE,
+    'ENVELOPE_MALFORMED',
+    pEnvelope((p) => withFields(envelopeOf(p), { nonce: resized(field(p, 'nonce'), 8) })),
+  ],
+  [
+    'a nonce that is not base64',
+    UNREADABLE,
+    'ENVELOPE_MALFORMED',
+    pEnvelope((p) => withFields(envelopeOf(p), { nonce: '!!!!not-base64!!' })),
+  ],
+  [
+    'a ciphertext with one bit flipped',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    pEnvelope((p) => withFields(envelopeOf(p), { ct: flipBit(field(p, 'ct'), 77) })),
+  ],
+  [
+    'a ciphertext one byte shorter',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    pEnvelope((p) => withFields(envelopeOf(p), { ct: resized(field(p, 'ct'), -1) })),
+  ],
+  [
+    'a ciphertext with a byte appended',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    pEnvelope((p) => withFields(envelopeOf(p), { ct: appended(field(p, 'ct')) })),
+  ],
+  [
+    'an empty ciphertext',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    pEnvelope((p) => withFields(envelopeOf(p), { ct: '' })),
+  ],
+  [
+    'a tag with one bit flipped',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    pEnvelope((p) => withFields(envelopeOf(p), { tag: flipBit(field(p, 'tag'), 127) })),
+  ],
+  [
+    'a tag truncated to 12 bytes',
+    UNREADABLE,
+    'ENVELOPE_MALFORMED',
+    pEnvelope((p) => withFields(envelopeOf(p), { tag: resized(field(p, 'tag'), 12) })),
+  ],
+  [
+    'a missing tag',
+    UNREADABLE,
+    'ENVELOPE_MALFORMED',
+    pEnvelope((p) => withFields(envelopeOf(p), {}, ['tag'])),
+  ],
+  [
+    'an extra envelope field',
+    UNREADABLE,
+    'ENVELOPE_MALFORMED',
+    pEnvelope((p) => withFields(envelopeOf(p), { aad: 'x' })),
+  ],
+  [
+    'the key id of the other configured key, column included',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    onP(({ p }) => ({ access_token: withFields(envelopeOf(p), { kid: keyA.kid }), token_key_id: keyA.kid })),
+  ],
+  [
+    'an unknown key id, column included',
+    UNREADABLE,
+    'ENVELOPE_UNKNOWN_KEY',
+    onP(({ p }) => ({
+      access_token: withFields(envelopeOf(p), { kid: unknownKey.kid }),
+      token_key_id: unknownKey.kid,
+    })),
+  ],
+  [
+    'a key id that is not 16 hex characters',
+    UNREADABLE,
+    'ENVELOPE_MALFORMED',
+    pEnvelope((p) => withFields(envelopeOf(p), { kid: 'KID' })),
+  ],
+  [
+    'an unknown _enc version',
+    UNREADABLE,
+    'ENVELOPE_UNSUPPORTED_FORMAT',
+    pEnvelope((p) => withFields(envelopeOf(p), { _enc: 'aesgcm:v3' })),
+  ],
+  [
+    'a v2 envelope downgraded to v1, column marked legacy-v1',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    onP(({ p }) => ({
+      access_token: withFields(envelopeOf(p), { _enc: 'aesgcm:v1' }, ['kid']),
+      token_key_id: 'legacy-v1',
+    })),
+  ],
+  [
+    'a legacy v1 envelope with one ciphertext bit flipped',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    ({ legacy }) => [
+      [legacy, { access_token: withFields(envelopeOf(legacy), { ct: flipBit(field(legacy, 'ct'), 9) }) }],
+    ],
+  ],
+  [
+    'a legacy v1 envelope whose column names a key',
+    UNREADABLE,
+    'KEY_ID_MISMATCH',
+    ({ legacy }) => [[legacy, { token_key_id: keyB.kid }]],
+  ],
+  [
+    'a v2 envelope downgraded to v1, column left alone',
+    UNREADABLE,
+    'KEY_ID_MISMATCH',
+    pEnvelope((p) => withFields(envelopeOf(p), { _enc: 'aesgcm:v1' }, ['kid'])),
+  ],
 ];
 
 const COLUMN_CASES: Case[] = [
-  ['token_key_id naming the other configured key', UNREADABLE, 'KEY_ID_MISMATCH', onP(() => ({ token_key_id: keyA.kid }))],
-  ['token_key_id naming an unknown key', UNREADABLE, 'KEY_ID_MISMATCH', onP(() => ({ token_key_id: unknownKey.kid }))],
-  ['token_key_id set to legacy-v1', UNREADABLE, 'KEY_ID_MISMATCH', onP(() => ({ token_key_id: 'legacy-v1' }))],
-  ['token_key_id set to plaintext', UNREADABLE, 'KEY_ID_MISMATCH', onP(() => ({ token_key_id: 'plaintext' }))],
-  ['a refresh token in its own column next to the v2 envelope', UNREADABLE, 'REFRESH_TOKEN_OUTSIDE_ENVELOPE', onP(() => ({ refresh_token: randomSecret('1//') }))],
+  [
+    'token_key_id naming the other configured key',
+    UNREADABLE,
+    'KEY_ID_MISMATCH',
+    onP(() => ({ token_key_id: keyA.kid })),
+  ],
+  [
+    'token_key_id naming an unknown key',
+    UNREADABLE,
+    'KEY_ID_MISMATCH',
+    onP(() => ({ token_key_id: unknownKey.kid })),
+  ],
+  [
+    'token_key_id set to legacy-v1',
+    UNREADABLE,
+    'KEY_ID_MISMATCH',
+    onP(() => ({ token_key_id: 'legacy-v1' })),
+  ],
+  [
+    'token_key_id set to plaintext',
+    UNREADABLE,
+    'KEY_ID_MISMATCH',
+    onP(() => ({ token_key_id: 'plaintext' })),
+  ],
+  [
+    'a refresh token in its own column next to the v2 envelope',
+    UNREADABLE,
+    'REFRESH_TOKEN_OUTSIDE_ENVELOPE',
+    onP(() => ({ refresh_token: randomSecret('1//') })),
+  ],
   ['a NULL access token', UNREADABLE, 'NO_TOKEN_STORED', onP(() => ({ access_token: null }))],
   ['an empty access token', UNREADABLE, 'NO_TOKEN_STORED', onP(() => ({ access_token: '' }))],
-  ['plaintext tokens in place of the envelope, key id kept', UNREADABLE, 'KEY_ID_MISMATCH', onP(() => ({ access_token: randomSecret('ya29.'), refresh_token: randomSecret('1//') }))],
-  ['a broken envelope text marked plaintext', UNREADABLE, 'ENVELOPE_MALFORMED', onP(({ p }) => ({ access_token: `${envelopeOf(p)}}`, token_key_id: 'plaintext' }))],
+  [
+    'plaintext tokens in place of the envelope, key id kept',
+    UNREADABLE,
+    'KEY_ID_MISMATCH',
+    onP(() => ({ access_token: randomSecret('ya29.'), refresh_token: randomSecret('1//') })),
+  ],
+  [
+    'a broken envelope text marked plaintext',
+    UNREADABLE,
+    'ENVELOPE_MALFORMED',
+    onP(({ p }) => ({ access_token: `${envelopeOf(p)}}`, token_key_id: 'plaintext' })),
+  ],
 ];
 
 const MOVED_ENVELOPE_CASES: Case[] = [
-  ['the envelope of the same user’s other account', UNREADABLE, 'ENVELOPE_AUTH_FAILED', onP(({ q }) => ({ access_token: q.access_token }))],
-  ['the envelopes of two accounts of one user swapped', UNREADABLE, 'ENVELOPE_AUTH_FAILED', ({ p, q }) => [[p, { access_token: q.access_token }], [q, { access_token: p.access_token }]]],
-  ['the envelope of another user’s account', UNREADABLE, 'ENVELOPE_AUTH_FAILED', onP(({ r }) => ({ access_token: r.access_token, token_key_id: r.token_key_id }))],
-  ['the envelopes of two users’ accounts swapped', UNREADABLE, 'ENVELOPE_AUTH_FAILED', ({ p, r }) => [[p, { access_token: r.access_token }], [r, { access_token: p.access_token }]]],
+  [
+    'the envelope of the same user’s other account',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    onP(({ q }) => ({ access_token: q.access_token })),
+  ],
+  [
+    'the envelopes of two accounts of one user swapped',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    ({ p, q }) => [
+      [p, { access_token: q.access_token }],
+      [q, { access_token: p.access_token }],
+    ],
+  ],
+  [
+    'the envelope of another user’s account',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    onP(({ r }) => ({ access_token: r.access_token, token_key_id: r.token_key_id })),
+  ],
+  [
+    'the envelopes of two users’ accounts swapped',
+    UNREADABLE,
+    'ENVELOPE_AUTH_FAILED',
+    ({ p, r }) => [
+      [p, { access_token: r.access_token }],
+      [r, { access_token: p.access_token }],
+    ],
+  ],
 ];
 
 /**
@@ -89,7 +256,8 @@ describe('tampering with stored accounts', () => {
       `UPDATE external_accounts SET access_token = $2, refresh_token = $3, token_key_id = $4, user_id = $5 WHERE id = $1`,
       [row.id, next.access_token, next.refresh_token, next.token_key_id, next.user_id],
     );
-    for (const value of [next.access_token, next.refresh_token]) if (value) secrets.addEnvelope('a written value', value);
+    for (const value of [next.access_token, next.refresh_token])
+      if (value) secrets.addEnvelope('a written value', value);
   }
 
   async function rowOf(id: number): Promise<RawAccountRow> {
@@ -109,7 +277,11 @@ describe('tampering with stored accounts', () => {
       const tokens = randomTokens();
       secrets.add('a token of account p, q or r', tokens.access_token);
       secrets.add('a refresh token of account p, q or r', tokens.refresh_token);
-      const response = await http().post(`/users/${userId}/accounts`).set(auth).send({ provider: 'notion', tokens }).expect(201);
+      const response = await http()
+        .post(`/users/${userId}/accounts`)
+        .set(auth)
+        .send({ provider: 'notion', tokens })
+        .expect(201);
       created.push(response.body.id);
     }
     const legacyTokens = randomTokens();
@@ -138,21 +310,29 @@ describe('tampering with stored accounts', () => {
     ['token columns', COLUMN_CASES],
     ['envelopes moved between accounts', MOVED_ENVELOPE_CASES],
   ])('%s', (_group, cases) => {
-    it.each(cases)('refuses %s with %s (%s), writes nothing and returns no token or ciphertext', async (_name, error, reason, tamper) => {
-      const changes = tamper(rows);
-      for (const [row, columns] of changes) await write(testApp.dataSource, row, columns);
-      for (const [row] of changes) {
-        const before = await rowOf(row.id);
-        const read = await http().get(`/users/${before.user_id}/accounts/${row.id}/tokens`).set(auth);
-        const merge = await http().put(`/users/${before.user_id}/accounts/${row.id}/tokens`).set(auth).send({ access_token: 'fresh' });
-        for (const response of [read, merge]) {
-          expect({ status: response.status, error: response.body.error }).toEqual({ status: 500, error });
-          expect(response.body.message).toBe(`Tokens of account ${row.id} cannot be read (${reason})`);
-          expect(secrets.find(`${JSON.stringify(response.headers)}${response.text}`, 'response')).toEqual([]);
+    it.each(cases)(
+      'refuses %s with %s (%s), writes nothing and returns no token or ciphertext',
+      async (_name, error, reason, tamper) => {
+        const changes = tamper(rows);
+        for (const [row, columns] of changes) await write(testApp.dataSource, row, columns);
+        for (const [row] of changes) {
+          const before = await rowOf(row.id);
+          const read = await http().get(`/users/${before.user_id}/accounts/${row.id}/tokens`).set(auth);
+          const merge = await http()
+            .put(`/users/${before.user_id}/accounts/${row.id}/tokens`)
+            .set(auth)
+            .send({ access_token: 'fresh' });
+          for (const response of [read, merge]) {
+            expect({ status: response.status, error: response.body.error }).toEqual({ status: 500, error });
+            expect(response.body.message).toBe(`Tokens of account ${row.id} cannot be read (${reason})`);
+            expect(secrets.find(`${JSON.stringify(response.headers)}${response.text}`, 'response')).toEqual(
+              [],
+            );
+          }
+          expect(await rowOf(row.id)).toEqual(before);
         }
-        expect(await rowOf(row.id)).toEqual(before);
-      }
-    });
+      },
+    );
   });
 
   it.todo(
@@ -178,17 +358,41 @@ describe('tampering with stored accounts while encryption is required', () => {
       ROTATION_WORKER_ENABLED: 'false',
     });
     await truncateAll(testApp.dataSource);
-    const created = await http().post('/users/31/accounts').set(auth).send({ provider: 'notion', tokens: randomTokens() }).expect(201);
+    const created = await http()
+      .post('/users/31/accounts')
+      .set(auth)
+      .send({ provider: 'notion', tokens: randomTokens() })
+      .expect(201);
     [row] = await rawRows(testApp.dataSource);
     expect(row.id).toBe(created.body.id);
   });
   afterAll(() => testApp.close());
 
   it.each<[string, string, string, Columns]>([
-    ['plaintext tokens marked plaintext', 'PLAINTEXT_TOKENS_REFUSED', 'unencrypted tokens', { access_token: injected, refresh_token: injectedRefresh, token_key_id: 'plaintext' }],
-    ['plaintext tokens keeping the key id', 'PLAINTEXT_TOKENS_REFUSED', 'unencrypted tokens', { access_token: injected, refresh_token: injectedRefresh }],
-    ['a JSON token set without _enc', 'PLAINTEXT_TOKENS_REFUSED', 'unencrypted tokens', { access_token: JSON.stringify({ access_token: injected }), token_key_id: 'plaintext' }],
-    ['a NULL access token', UNREADABLE, 'NO_TOKEN_STORED', { access_token: null, refresh_token: injectedRefresh, token_key_id: 'plaintext' }],
+    [
+      'plaintext tokens marked plaintext',
+      'PLAINTEXT_TOKENS_REFUSED',
+      'unencrypted tokens',
+      { access_token: injected, refresh_token: injectedRefresh, token_key_id: 'plaintext' },
+    ],
+    [
+      'plaintext tokens keeping the key id',
+      'PLAINTEXT_TOKENS_REFUSED',
+      'unencrypted tokens',
+      { access_token: injected, refresh_token: injectedRefresh },
+    ],
+    [
+      'a JSON token set without _enc',
+      'PLAINTEXT_TOKENS_REFUSED',
+      'unencrypted tokens',
+      { access_token: JSON.stringify({ access_token: injected }), token_key_id: 'plaintext' },
+    ],
+    [
+      'a NULL access token',
+      UNREADABLE,
+      'NO_TOKEN_STORED',
+      { access_token: null, refresh_token: injectedRefresh, token_key_id: 'plaintext' },
+    ],
   ])('refuses %s with %s (%s) and writes nothing', async (_name, error, message, columns) => {
     const next = { ...row, ...columns };
     await testApp.dataSource.query(
@@ -196,7 +400,10 @@ describe('tampering with stored accounts while encryption is required', () => {
       [row.id, next.access_token, next.refresh_token, next.token_key_id],
     );
     const read = await http().get(`/users/31/accounts/${row.id}/tokens`).set(auth);
-    const merge = await http().put(`/users/31/accounts/${row.id}/tokens`).set(auth).send({ access_token: 'fresh' });
+    const merge = await http()
+      .put(`/users/31/accounts/${row.id}/tokens`)
+      .set(auth)
+      .send({ access_token: 'fresh' });
     for (const response of [read, merge]) {
       expect({ status: response.status, error: response.body.error }).toEqual({ status: 500, error });
       expect(response.body.message).toContain(message);

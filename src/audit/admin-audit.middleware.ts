@@ -15,7 +15,10 @@ export class AdminAuditMiddleware implements NestMiddleware {
 
   use(request: Request, response: Response, next: NextFunction): void {
     const token = bearerTokenOf(request);
-    const action = `${request.method} ${safePath(request.originalUrl).replace(/\?\[redacted\]$/, '')}`.slice(0, 200);
+    const action = `${request.method} ${safePath(request.originalUrl).replace(/\?\[redacted\]$/, '')}`.slice(
+      0,
+      200,
+    );
     response.on('finish', () => {
       const requestId = response.getHeader('X-Request-Id');
       this.audit.record({

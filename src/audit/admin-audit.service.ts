@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AdminAuditEvent, type AuditOutcome } from './admin-audit-event.entity';
@@ -25,9 +25,12 @@ export function outcomeOf(statusCode: number): AuditOutcome {
   return 'allowed';
 }
 
-/** Writes and reads the admin audit trail. A failed write is logged (class only), never thrown at the caller. */
+/**
+ * Writes and reads the admin audit trail. A failed write is logged (class only), never thrown at
+ * the caller. Writes still in flight are awaited before the database closes at shutdown.
+ */
 @Injectable()
-export class AdminAuditService {
+export class AdminAuditService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(AdminAuditService.name);
   private readonly pending = new Set<Promise<void>>();
 
@@ -51,6 +54,11 @@ export class AdminAuditService {
   /** Waits for writes still in flight, so a read sees every request answered before it. */
   async flush(): Promise<void> {
     await Promise.all([...this.pending]);
+  }
+
+  /** Runs before TypeORM ends the pool, which would cut an insert still waiting for the database. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flush();
   }
 
   async recent(limit: number): Promise<AuditEventView[]> {

@@ -28,7 +28,8 @@ const CODE_BY_STATUS: Record<number, string> = {
 /** Message of an HTTP exception raised by the framework or our guards and pipes (never a body echo). */
 function httpMessage(exception: HttpException, request: Request): { message: string; details?: string[] } {
   // The router's own 404 quotes the whole URL, query string included.
-  if (exception instanceof NotFoundException) return { message: `No route for ${request.method} ${safePath(request.originalUrl)}` };
+  if (exception instanceof NotFoundException)
+    return { message: `No route for ${request.method} ${safePath(request.originalUrl)}` };
   const response = exception.getResponse();
   if (typeof response === 'object' && response !== null && 'details' in response) {
     const { message, details } = response as { message: string; details: string[] };

@@ -20,7 +20,9 @@ export function describeValidationErrors(errors: ValidationError[], parent = '')
     const own = Object.entries(error.constraints ?? {}).flatMap(([constraint, rule]) => {
       // class-validator's own text for this one quotes the property name, whatever it is.
       if (constraint === 'whitelistValidation') return [`${path}: is not allowed`];
-      return rule.startsWith(`${path}.`) || rule.startsWith(`${path}:`) ? rule.split('; ') : [`${path}: ${rule}`];
+      return rule.startsWith(`${path}.`) || rule.startsWith(`${path}:`)
+        ? rule.split('; ')
+        : [`${path}: ${rule}`];
     });
     return [...own, ...describeValidationErrors(error.children ?? [], path)];
   });

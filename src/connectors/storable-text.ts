@@ -14,5 +14,7 @@ export function isStorableJson(value: unknown, depth = 0): boolean {
   if (value === null || typeof value !== 'object') return true;
   if (depth > 32) return false;
   if (Array.isArray(value)) return value.every((item) => isStorableJson(item, depth + 1));
-  return Object.entries(value).every(([key, inner]) => isStorableText(key) && isStorableJson(inner, depth + 1));
+  return Object.entries(value).every(
+    ([key, inner]) => isStorableText(key) && isStorableJson(inner, depth + 1),
+  );
 }

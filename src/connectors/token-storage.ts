@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { connectorsConfig } from '../config/connectors.config';
-import type { EnvelopeInfo } from '../crypto/envelope.formats';
 import { EnvelopeError } from '../crypto/envelope.errors';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { AccountTokensUnreadableError, PlaintextTokensRefusedError } from './external-account.errors';
@@ -59,9 +58,8 @@ export class TokenStorage implements OnModuleInit {
    * that disagrees was written outside this service; it is refused, not repaired or half-read.
    */
   open(row: StoredRow): TokenSet {
-    let format: EnvelopeInfo;
     try {
-      format = this.envelopes.inspect(row.accessToken);
+      const format = this.envelopes.inspect(row.accessToken);
       if (format.format === 'plaintext') return this.openPlaintext(row);
       if (row.tokenKeyId !== (format.format === 'v2' ? format.kid : LEGACY_V1_KEY_ID)) {
         throw new AccountTokensUnreadableError(row.id, 'KEY_ID_MISMATCH');

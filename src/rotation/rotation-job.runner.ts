@@ -124,7 +124,9 @@ export class RotationJobRunner {
   /** Threads pay off only with a core to spare for them; one is left for this thread's I/O. */
   private newSealer(): RowSealer {
     const threads = Number(process.env.ROTATION_RESEAL_THREADS ?? Math.min(2, availableParallelism() - 1));
-    if (threads < 1 || !this.ring.primary) return new InThreadSealer(this.crypto);
+    // PGlite runs its queries on this thread, and a busy query loop starves the pool's replies.
+    const embedded = (this.dataSource.options as { driver?: unknown }).driver !== undefined;
+    if (threads < 1 || !this.ring.primary || embedded) return new InThreadSealer(this.crypto);
     return new ResealPool(this.ring, threads, this.crypto);
   }
 

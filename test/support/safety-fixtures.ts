@@ -69,7 +69,11 @@ export async function insertSealedAccounts(
       `SELECT nextval(pg_get_serial_sequence('external_accounts', 'id'))::int AS id FROM generate_series(1, $1::int)`,
       [slice.length],
     );
-    const rows = slice.map((set, offset) => ({ id: ids[offset].id, userId: userOf(start + offset), tokens: set }));
+    const rows = slice.map((set, offset) => ({
+      id: ids[offset].id,
+      userId: userOf(start + offset),
+      tokens: set,
+    }));
     await dataSource.query(
       `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, token_key_id, version)
        SELECT id, user_id, 'google_drive', envelope, NULL, $4, 1
@@ -136,7 +140,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `probe` every `everyMs` until it returns a value. */
-export async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 25): Promise<T> {
+export async function poll<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -25,6 +25,8 @@ export class ResponseLog {
   }
 
   leaks(secrets: SecretRegistry): Leak[] {
-    return this.responses.flatMap(({ step, text, allowed }) => secrets.find(text, `HTTP response: ${step}`, allowed));
+    return this.responses.flatMap(({ step, text, allowed }) =>
+      secrets.find(text, `HTTP response: ${step}`, allowed),
+    );
   }
 }

@@ -17,7 +17,10 @@ const ENVELOPE_FIELDS = ['nonce', 'ct', 'tag'] as const;
 /** `<Buffer 1a 2b ...>` as util.inspect prints bytes, and plain hex. */
 function byteForms(bytes: Buffer): [string, string][] {
   const hex = bytes.toString('hex');
-  const spaced = bytes.subarray(0, 12).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+  const spaced = bytes
+    .subarray(0, 12)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ');
   return [
     ['hex', hex],
     ['inspected bytes', spaced],
@@ -67,7 +70,8 @@ export class SecretRegistry {
       const value = parsed[field];
       if (typeof value !== 'string' || value.length < 8) continue;
       const fieldForms = new Map<string, string>([[value, `${field} field`]]);
-      for (const [kind, form] of byteForms(Buffer.from(value, 'base64'))) fieldForms.set(form, `${field} ${kind}`);
+      for (const [kind, form] of byteForms(Buffer.from(value, 'base64')))
+        fieldForms.set(form, `${field} ${kind}`);
       fieldForms.set(encodeURIComponent(value), `${field} URL-encoded`);
       this.entries.set(`${stored}#${field}`, { label: `${label} (${field})`, forms: fieldForms });
     }
@@ -81,7 +85,8 @@ export class SecretRegistry {
   private labelsOf(values: Iterable<string>): Set<string> {
     const labels = new Set<string>();
     for (const value of values) {
-      for (const [key, entry] of this.entries) if (key === value || key.startsWith(`${value}#`)) labels.add(entry.label);
+      for (const [key, entry] of this.entries)
+        if (key === value || key.startsWith(`${value}#`)) labels.add(entry.label);
     }
     return labels;
   }
