@@ -1,3 +1,4 @@
+import type { CandidateRow } from './reseal-row';
 import type { SealedBatch } from './sealed-batch';
 
 /** Accounts read after `cursor` in `pass` and re-sealed, ready for their transaction. */
@@ -15,46 +16,89 @@ type Outcome = { ok: true; batch: PreparedBatch } | { ok: false; error: unknown 
 interface Ahead {
   cursor: number;
   pass: number;
+  /** Known once its rows are read: where the batch after it starts, or null after an empty read. */
+  next?: number | null;
   outcome: Promise<Outcome>;
 }
 
+/** Batches in flight besides the one committing: one being sealed, the next one being read. */
+const DEPTH = 2;
+
+const NO_ROWS: SealedBatch = { ids: [], versions: [], accessTokens: '', failures: [] };
+
 /**
- * Reads and re-seals the next batch while the current one commits. A batch read ahead is only
- * used when the job is still where it was read from: after a failed or refused commit it is
- * dropped and read again, so the order and the checks of each batch's transaction never change.
+ * Reads and re-seals the next batches while the current one commits: the read of a batch starts
+ * as soon as the one before it is read, so neither the database nor the sealing waits on the
+ * other. A batch read ahead is only used when the job is still where it was read from; after a
+ * failed or refused commit everything ahead is dropped and read again, so the order and the
+ * checks of each batch's transaction never change.
  */
 export class BatchReadAhead {
-  private ahead?: Ahead;
+  private queue: Ahead[] = [];
+  private closed = false;
 
-  constructor(private readonly prepare: (cursor: number, pass: number) => Promise<PreparedBatch>) {}
+  constructor(
+    private readonly read: (cursor: number) => Promise<CandidateRow[]>,
+    private readonly seal: (rows: CandidateRow[]) => Promise<SealedBatch>,
+  ) {}
 
   /** The batch after `cursor`: the one read ahead for that position, or a fresh read. */
   async take(cursor: number, pass: number): Promise<PreparedBatch> {
-    const ahead = this.ahead;
-    this.ahead = undefined;
-    if (ahead && ahead.cursor === cursor && ahead.pass === pass) {
-      const outcome = await ahead.outcome;
-      if (!outcome.ok) throw outcome.error;
-      return outcome.batch;
+    if (this.queue[0]?.cursor !== cursor || this.queue[0]?.pass !== pass) {
+      // Dropped batches' errors are not lost: the same rows are read again just below.
+      await this.settleAll();
+      this.queue.push(this.start(cursor, pass));
     }
-    // A dropped batch's error is not lost: the same rows are read again just below.
-    await ahead?.outcome;
-    return this.prepare(cursor, pass);
+    const head = this.queue[0];
+    const outcome = await head.outcome;
+    this.queue.shift();
+    if (!outcome.ok) {
+      await this.settleAll();
+      throw outcome.error;
+    }
+    if (this.queue.length === 0 && typeof head.next === 'number') {
+      this.queue.push(this.start(head.next, pass));
+    }
+    this.fill();
+    return outcome.batch;
   }
 
-  /** Starts on the batch after `cursor`; `take` hands it over, or throws what it failed with. */
-  readAhead(cursor: number, pass: number): void {
-    const outcome = this.prepare(cursor, pass).then(
+  /** Waits for the batches in flight and starts no more, so nothing outlives the job's run. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.settleAll();
+  }
+
+  private start(cursor: number, pass: number): Ahead {
+    const ahead = { cursor, pass } as Ahead;
+    ahead.outcome = this.prepare(ahead).then(
       (batch): Outcome => ({ ok: true, batch }),
       (error: unknown): Outcome => ({ ok: false, error }),
     );
-    this.ahead = { cursor, pass, outcome };
+    return ahead;
   }
 
-  /** Waits for a batch still in flight, so no query or thread task outlives the job's run. */
-  async drain(): Promise<void> {
-    const ahead = this.ahead;
-    this.ahead = undefined;
-    await ahead?.outcome;
+  private async prepare(ahead: Ahead): Promise<PreparedBatch> {
+    const rows = await this.read(ahead.cursor);
+    ahead.next = rows.length === 0 ? null : rows[rows.length - 1].id;
+    this.fill();
+    const sealed = rows.length === 0 ? NO_ROWS : await this.seal(rows);
+    const { cursor, pass } = ahead;
+    return { cursor, pass, scanned: rows.length, lastId: ahead.next ?? cursor, sealed };
+  }
+
+  /** Starts reading after the last batch in flight once its rows are in, up to DEPTH batches. */
+  private fill(): void {
+    let last = this.queue.at(-1);
+    while (!this.closed && last && this.queue.length < DEPTH && typeof last.next === 'number') {
+      last = this.start(last.next, last.pass);
+      this.queue.push(last);
+    }
+  }
+
+  private async settleAll(): Promise<void> {
+    const dropped = this.queue;
+    this.queue = [];
+    await Promise.all(dropped.map((ahead) => ahead.outcome));
   }
 }

@@ -70,13 +70,12 @@ export class ResealPool implements RowSealer {
 
   async reseal(rows: CandidateRow[]): Promise<SealedBatch> {
     const chunk = Math.ceil(rows.length / this.threads.length);
-    const parts = await Promise.all(
-      this.threads.flatMap((thread, index) => {
-        const part = rows.slice(index * chunk, (index + 1) * chunk);
-        return part.length > 0 ? [this.run(thread, part)] : [];
-      }),
-    );
-    const plaintext = packBatch(resealRows(parts.flatMap((part) => part.plaintext), this.crypto));
+    const chunks = this.threads
+      .map((thread, index) => ({ thread, rows: rows.slice(index * chunk, (index + 1) * chunk) }))
+      .filter((part) => part.rows.length > 0);
+    const parts = await Promise.all(chunks.map((part) => this.run(part.thread, part.rows)));
+    const plaintextRows = parts.flatMap((part, index) => part.plaintext.map((at) => chunks[index].rows[at]));
+    const plaintext = packBatch(resealRows(plaintextRows, this.crypto));
     return mergeBatches([...parts.map((part) => part.sealed), plaintext]);
   }
 
@@ -90,7 +89,13 @@ export class ResealPool implements RowSealer {
     const task = this.nextTask++;
     return new Promise((resolve, reject) => {
       this.pending.set(task, { resolve, reject });
-      thread.postMessage({ task, rows } satisfies ResealTask);
+      const message: ResealTask = {
+        task,
+        ids: rows.map((row) => row.id),
+        versions: rows.map((row) => row.version),
+        accessTokens: rows.map((row) => row.accessToken),
+      };
+      thread.postMessage(message);
     });
   }
 

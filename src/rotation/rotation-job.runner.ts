@@ -7,7 +7,7 @@ import { rotationConfig } from '../config/rotation.config';
 import { TokenStorage } from '../connectors/token-storage';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing } from '../crypto/key-ring';
-import { BatchReadAhead, type PreparedBatch } from './batch-read-ahead';
+import { BatchReadAhead } from './batch-read-ahead';
 import { errorCodeOf, isTransient } from './error-codes';
 import type { KeyRotationJob } from './key-rotation-job.entity';
 import { InThreadSealer, ResealPool, type RowSealer } from './reseal-pool';
@@ -17,7 +17,6 @@ import { RotationBatchTransactions, type Step } from './rotation-batch.transacti
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
 import { isActive } from './rotation-status';
-import type { SealedBatch } from './sealed-batch';
 import { sleep } from './sleep';
 
 export interface RunJobOptions {
@@ -28,7 +27,6 @@ export interface RunJobOptions {
 }
 
 const MAX_BACKOFF_MS = 30_000;
-const NO_ROWS: SealedBatch = { ids: [], versions: [], accessTokens: '', failures: [] };
 
 /**
  * Runs one claimed job batch by batch, each in its own transaction (RotationBatchTransactions).
@@ -56,17 +54,26 @@ export class RotationJobRunner {
       openPlaintext: (row) => storage.open(row),
       seal: (accountId, tokens) => envelopes.encryptJsonBlob(tokens, accountId),
     };
-    this.transactions = new RotationBatchTransactions(dataSource, jobs, accounts, config.leaseSeconds, this.logger);
+    this.transactions = new RotationBatchTransactions(
+      dataSource,
+      jobs,
+      accounts,
+      config.leaseSeconds,
+      this.logger,
+    );
   }
 
   /** Until the job ends, is cancelled, loses its lease, fails for good, or `signal` stops it. */
   async run(claimed: KeyRotationJob, owner: string, options: RunJobOptions = {}): Promise<KeyRotationJob> {
     const sealer = this.newSealer();
-    const batches = new BatchReadAhead((cursor, pass) => this.prepare(sealer, claimed, cursor, pass));
+    const batches = new BatchReadAhead(
+      (cursor) => this.accounts.candidates(cursor, claimed.targetKeyId, claimed.batchSize),
+      (rows) => sealer.reseal(rows),
+    );
     try {
       return await this.loop(claimed, owner, batches, options);
     } finally {
-      await batches.drain();
+      await batches.close();
       await sealer.close();
     }
   }
@@ -106,19 +113,7 @@ export class RotationJobRunner {
   private async step(job: KeyRotationJob, owner: string, batches: BatchReadAhead): Promise<Step> {
     const batch = await batches.take(job.cursor, job.pass);
     if (batch.scanned === 0) return this.transactions.endPass(job, owner);
-    batches.readAhead(batch.lastId, job.pass);
     return this.transactions.commitBatch(job, owner, batch);
-  }
-
-  private async prepare(
-    sealer: RowSealer,
-    job: KeyRotationJob,
-    cursor: number,
-    pass: number,
-  ): Promise<PreparedBatch> {
-    const rows = await this.accounts.candidates(cursor, job.targetKeyId, job.batchSize);
-    const sealed = rows.length === 0 ? NO_ROWS : await sealer.reseal(rows);
-    return { cursor, pass, scanned: rows.length, lastId: rows.at(-1)?.id ?? cursor, sealed };
   }
 
   /** Threads pay off only with a core to spare for them; one is left for this thread's I/O. */

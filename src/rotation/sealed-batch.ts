@@ -23,7 +23,8 @@ export function packBatch(batch: ResealedBatch): SealedBatch {
   const tokens: string[] = [];
   for (const row of batch.resealed) {
     // Were one ever there, the batch would split into other rows: refuse it rather than write it.
-    if (row.accessToken.includes(ENVELOPE_SEPARATOR)) throw new ResealFailedError('ENVELOPE_LAYOUT_UNEXPECTED');
+    if (row.accessToken.includes(ENVELOPE_SEPARATOR))
+      throw new ResealFailedError('ENVELOPE_LAYOUT_UNEXPECTED');
     ids.push(row.id);
     versions.push(row.version);
     tokens.push(row.accessToken);
