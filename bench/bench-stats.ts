@@ -39,3 +39,10 @@ export function isQuick(): boolean {
 export function printTable(rows: Record<string, string | number>[]): void {
   console.table(rows);
 }
+
+/** Seconds `work` took, wall clock. */
+export async function timedSeconds(work: () => Promise<unknown>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await work();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}

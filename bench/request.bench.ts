@@ -1,25 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { EnvelopeService } from '../src/crypto/envelope.service';
 import { KeyRing } from '../src/crypto/key-ring';
 import { alternate, formatNumber, isQuick, median, printTable } from './bench-stats';
 import { createBenchDatabase } from './bench-database';
+import { ensureBuilt, startServer, stopServers, waitReady } from './bench-server';
+import { benchTokenSet } from './seed-accounts';
 
-const ROOT = resolve(__dirname, '..');
 const ACCOUNTS = 10000;
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
-
-function tokensFor(id: number) {
-  return {
-    access_token: `ya29.${randomBytes(90).toString('base64url')}`,
-    refresh_token: `1//${randomBytes(60).toString('base64url')}`,
-    token_type: 'Bearer',
-    expires_at: 1795904000 + id,
-    scope: 'https://www.googleapis.com/auth/drive.readonly',
-  };
-}
 
 /** Users 1..N hold one encrypted account each, users N+1..2N one plaintext account each. */
 async function seed(
@@ -30,10 +20,11 @@ async function seed(
   const kid = envelopes.primaryKeyId as string;
   for (let start = 1; start <= 2 * ACCOUNTS; start += 2000) {
     const ids = Array.from({ length: 2000 }, (_, i) => start + i);
-    const access = ids.map((id) =>
-      id <= ACCOUNTS ? envelopes.encryptJsonBlob(tokensFor(id), id) : tokensFor(id).access_token,
+    const tokens = ids.map((id) => benchTokenSet(id));
+    const access = ids.map((id, i) =>
+      id <= ACCOUNTS ? envelopes.encryptJsonBlob(tokens[i], id) : tokens[i].access_token,
     );
-    const refresh = ids.map((id) => (id <= ACCOUNTS ? null : tokensFor(id).refresh_token));
+    const refresh = ids.map((id, i) => (id <= ACCOUNTS ? null : tokens[i].refresh_token));
     const keyIds = ids.map((id) => (id <= ACCOUNTS ? kid : 'plaintext'));
     await query(
       `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, token_key_id)
@@ -42,32 +33,6 @@ async function seed(
     );
   }
   await query(`SELECT setval(pg_get_serial_sequence('external_accounts', 'id'), $1)`, [2 * ACCOUNTS]);
-}
-
-function startServer(port: number, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['dist/src/main.js'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'production',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-}
-
-async function waitReady(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt += 1) {
-    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((done) => setTimeout(done, 200));
-  }
-  throw new Error(`server on port ${port} did not become ready`);
 }
 
 async function load(
@@ -96,9 +61,8 @@ async function load(
 }
 
 /** GET tokens under load: encrypted server against the same server in plaintext mode. */
-export async function runRequestBench(): Promise<void> {
-  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
-  if (build.status !== 0) throw new Error('npm run build failed');
+export async function runRequestBench(): Promise<string> {
+  ensureBuilt();
   const database = await createBenchDatabase('request');
   const key = randomBytes(32).toString('base64');
   const common = {
@@ -115,7 +79,7 @@ export async function runRequestBench(): Promise<void> {
     );
     await Promise.all([waitReady(3901), waitReady(3902)]);
     const seconds = isQuick() ? 2 : 5;
-    const rounds = isQuick() ? 2 : 4;
+    const rounds = isQuick() ? 2 : 5;
     await Promise.all([load(3901, 1, 1), load(3902, 1, ACCOUNTS + 1)]);
     const result = await alternate(
       rounds,
@@ -141,11 +105,13 @@ export async function runRequestBench(): Promise<void> {
       },
     ]);
     console.log(`${rounds} rounds × ${seconds} s per server, ${ACCOUNTS} accounts each, 16 connections`);
-    console.log(
-      `request throughput enc/plain = ${formatNumber(rps.enc / rps.plain)}, p99 enc/plain = ${formatNumber(p99.enc / p99.plain)}`,
-    );
+    const summary =
+      `request throughput enc/plain = ${formatNumber(rps.enc / rps.plain)}, ` +
+      `p99 enc/plain = ${formatNumber(p99.enc / p99.plain)}`;
+    console.log(summary);
+    return summary;
   } finally {
-    for (const server of servers) server.kill('SIGTERM');
+    await stopServers(servers);
     await database.drop();
   }
 }

@@ -1,18 +1,18 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { ExternalAccount } from '../src/connectors/external-account.entity';
 import { EnvelopeService } from '../src/crypto/envelope.service';
 import { KeyRing } from '../src/crypto/key-ring';
-import { formatNumber, isQuick, median, printTable } from './bench-stats';
+import { formatNumber, isQuick, median, printTable, timedSeconds as timed } from './bench-stats';
 import { createBenchDatabase } from './bench-database';
+import { ensureBuilt, ROOT } from './bench-server';
 import { seedSealedAccounts } from './seed-accounts';
 
-const ROOT = resolve(__dirname, '..');
-const NAIVE_SAMPLE = 20000;
+const NAIVE_SAMPLE = 5000;
 
 interface CliRun {
   seconds: number;
@@ -49,12 +49,6 @@ function rotateWithCli(databaseUrl: string, primary: string, previous: string): 
   });
 }
 
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const started = process.hrtime.bigint();
-  await work();
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
-
 /** What most teams write: load, decrypt, encrypt, save, one account at a time. */
 async function naiveLoop(dataSource: DataSource, from: string, to: string, count: number): Promise<number> {
   const ring = KeyRing.fromSettings({ primary: to, previous: from });
@@ -75,11 +69,15 @@ async function naiveLoop(dataSource: DataSource, from: string, to: string, count
   });
 }
 
+/**
+ * Floor and rotation in turns (A→B, then B→A), each after a VACUUM so both start from the same
+ * table state; the naive loop on a sample, scaled to N.
+ */
 async function measure(count: number) {
   const database = await createBenchDatabase(`rot${count}`);
   const keys = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')];
   try {
-    await seedSealedAccounts(database.dataSource, keys[0], count);
+    const seeding = await timed(() => seedSealedAccounts(database.dataSource, keys[0], count));
     const floors: number[] = [];
     const rotations: CliRun[] = [];
     const floor = () =>
@@ -99,6 +97,7 @@ async function measure(count: number) {
       (await naiveLoop(database.dataSource, keys[0], keys[1], naiveSample)) * (count / naiveSample);
     return {
       count,
+      seeding,
       floor: median(floors),
       rotation: median(rotations.map((run) => run.seconds)),
       rss: Math.max(...rotations.map((run) => run.maxRssBytes)),
@@ -110,17 +109,18 @@ async function measure(count: number) {
 }
 
 /** Full rotation A→B against the database's own rewrite of every row, and the naive loop. */
-export async function runRotationBench(): Promise<void> {
-  if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' }).status !== 0)
-    throw new Error('build failed');
+export async function runRotationBench(): Promise<string> {
+  ensureBuilt();
   const sizes = isQuick() ? [10000, 50000] : [100000, 1000000];
   const results = [];
   for (const size of sizes) results.push(await measure(size));
   printTable(
     results.map((r) => ({
       accounts: r.count.toLocaleString('en-US'),
+      'seed s': formatNumber(r.seeding, 1),
       'floor s': formatNumber(r.floor),
       'rotation s': formatNumber(r.rotation),
+      'rows/s': formatNumber(r.count / r.rotation, 0),
       'rotation/floor': formatNumber(r.rotation / r.floor),
       'naive s (scaled)': formatNumber(r.naive, 0),
       'naive/rotation': formatNumber(r.naive / r.rotation, 1),
@@ -128,11 +128,12 @@ export async function runRotationBench(): Promise<void> {
     })),
   );
   const [small, large] = results;
-  console.log(
+  const summary =
     `rotation/floor = ${formatNumber(large.rotation / large.floor)} at ${large.count}, ` +
-      `naive/rotation = ${formatNumber(large.naive / large.rotation, 1)}, ` +
-      `RSS ${formatNumber(large.rss / 2 ** 20, 0)} MB (${formatNumber(large.rss / small.rss)}× of ${small.count})`,
-  );
+    `naive/rotation = ${formatNumber(large.naive / large.rotation, 1)}, ` +
+    `RSS ${formatNumber(large.rss / 2 ** 20, 0)} MB (${formatNumber(large.rss / small.rss)}× of ${small.count})`;
+  console.log(summary);
+  return summary;
 }
 
 if (require.main === module) void runRotationBench();

@@ -3,12 +3,19 @@ import { runInventoryBench } from './inventory.bench';
 import { runRequestBench } from './request.bench';
 import { runRotationBench } from './rotation.bench';
 
-/** `npm run bench` (add `-- --quick` for smaller N): the four benchmarks, one after the other. */
+/**
+ * `npm run bench` (add `-- --quick` for smaller N): the four benchmarks, one after the other,
+ * then their four summary lines together.
+ */
 async function main(): Promise<void> {
-  await runEnvelopeBench();
-  await runRequestBench();
-  await runRotationBench();
-  await runInventoryBench();
+  const summaries = [
+    await runEnvelopeBench(),
+    await runRequestBench(),
+    await runRotationBench(),
+    await runInventoryBench(),
+  ];
+  console.log(`\nSummary (${new Date().toISOString().slice(0, 10)})`);
+  for (const summary of summaries) console.log(summary);
 }
 
 void main();
