@@ -12,7 +12,7 @@ import { createBenchDatabase } from './bench-database';
 import { ensureBuilt, ROOT } from './bench-server';
 import { seedSealedAccounts } from './seed-accounts';
 
-const NAIVE_SAMPLE = 5000;
+const NAIVE_SAMPLE = 20000;
 
 interface CliRun {
   seconds: number;
