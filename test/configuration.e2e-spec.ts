@@ -32,6 +32,8 @@ describe('configuration', () => {
     ['ADMIN_API_TOKEN', 'short'],
     ['CONNECTORS_REQUIRE_TOKEN_ENCRYPTION', 'yes please'],
     ['ROTATION_LEASE_SECONDS', '1'],
+    ['ROTATION_RESEAL_THREADS', 'two'],
+    ['ROTATION_RESEAL_THREADS', '17'],
     ['WORKFLOWS_ARTIFACT_ENC_KEY', 'c2hvcnQ='],
   ])('refuses %s=%s naming the variable but not the value', (variable, value) => {
     const error = refusal({ [variable]: value });

@@ -118,6 +118,14 @@ export class EnvironmentVariables {
   @IsBoolean({ message: 'must be true or false' })
   ROTATION_WORKER_ENABLED = true;
 
+  /** Unset: one fewer than the cores, at most 2. 0 seals in the thread that runs the job. */
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be between 0 and 16' })
+  @Max(16, { message: 'must be between 0 and 16' })
+  ROTATION_RESEAL_THREADS?: number;
+
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer' })
   @Min(1, { message: 'must be between 1 and 100000' })

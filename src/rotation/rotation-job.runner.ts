@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { availableParallelism } from 'node:os';
 import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/rotation.config';
 import { TokenStorage } from '../connectors/token-storage';
@@ -38,6 +37,7 @@ export class RotationJobRunner {
   private readonly logger = new Logger('RotationWorker');
   private readonly crypto: RowCrypto;
   private readonly transactions: RotationBatchTransactions;
+  private readonly resealThreads: number;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -54,6 +54,7 @@ export class RotationJobRunner {
       openPlaintext: (row) => storage.open(row),
       seal: (accountId, tokens) => envelopes.encryptJsonBlob(tokens, accountId),
     };
+    this.resealThreads = config.resealThreads;
     this.transactions = new RotationBatchTransactions(
       dataSource,
       jobs,
@@ -116,9 +117,9 @@ export class RotationJobRunner {
     return this.transactions.commitBatch(job, owner, batch);
   }
 
-  /** Threads pay off only with a core to spare for them; one is left for this thread's I/O. */
+  /** `ROTATION_RESEAL_THREADS` threads, or this thread when that is 0 or the database is embedded. */
   private newSealer(): RowSealer {
-    const threads = Number(process.env.ROTATION_RESEAL_THREADS ?? Math.min(2, availableParallelism() - 1));
+    const threads = this.resealThreads;
     // PGlite runs its queries on this thread, and a busy query loop starves the pool's replies.
     const embedded = (this.dataSource.options as { driver?: unknown }).driver !== undefined;
     if (threads < 1 || !this.ring.primary || embedded) return new InThreadSealer(this.crypto);
