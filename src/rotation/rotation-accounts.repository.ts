@@ -21,6 +21,13 @@ const offTarget = (column: string, parameter: string) =>
  */
 const KEYSET_PLAN = `SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('enable_sort', 'off', true)`;
 
+/**
+ * The batch write's plan must not depend on its parameters. A custom plan folds
+ * string_to_array over the whole batch while planning, which measured 6 to 11 ms per 1000 rows
+ * against 0.4 ms to plan and 2 ms to split while executing; the plan is the same either way.
+ */
+const PLAN_WITHOUT_PARAMETERS = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`;
+
 export interface KeyIdCount {
   keyId: string;
   accounts: number;
@@ -78,6 +85,7 @@ export class RotationAccountsRepository {
    */
   async writeResealed(manager: EntityManager, batch: SealedBatch, targetKeyId: string): Promise<number> {
     if (batch.ids.length === 0) return 0;
+    await queryRows(manager, PLAN_WITHOUT_PARAMETERS);
     const written = await queryRows(
       manager,
       `UPDATE external_accounts AS a
