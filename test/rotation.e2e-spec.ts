@@ -179,6 +179,26 @@ describe('key rotation', () => {
     expect(await app!.accounts.getAccountTokens(userId, id)).toMatchObject(expected.get(id)!);
   });
 
+  it('refuses a v2 account with a refresh token in its own column rather than clear that column', async () => {
+    const expected = await seedAccounts(keyA, { sealed: 40 });
+    const { rotation, worker, dataSource } = await open(keyB, [keyA]);
+    const rows = await storedRows(dataSource);
+    const outside = rows[17];
+    await dataSource.query(`UPDATE external_accounts SET refresh_token = $2 WHERE id = $1`, [outside.id, '1//outside']);
+    const [before] = (await storedRows(dataSource)).filter((row) => row.id === outside.id);
+
+    const final = await worker.runJob((await rotation.startRotation({ requestedBy: 'test' })).id);
+
+    expect(final).toMatchObject({ status: 'completed_with_errors', rotated: 39, failed: 1 });
+    expect(final.failures).toEqual([{ accountId: outside.id, reason: 'REFRESH_TOKEN_OUTSIDE_ENVELOPE' }]);
+    const after = await storedRows(dataSource);
+    expect(after.find((row) => row.id === outside.id)).toEqual(before);
+    for (const row of after.filter((stored) => stored.id !== outside.id)) {
+      expect(row.token_key_id).toBe(keyB.kid);
+      expect(await app!.accounts.getAccountTokens(row.user_id, row.id)).toMatchObject(expected.get(row.id)!);
+    }
+  });
+
   it('refuses plaintext accounts when encryption is required, and reports them', async () => {
     await seedAccounts(keyA, { sealed: 10, plaintext: 3 });
     const { rotation, worker, dataSource } = await open(keyB, [keyA], {

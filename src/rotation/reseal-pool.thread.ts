@@ -17,6 +17,7 @@ export interface ResealTask {
   ids: number[];
   versions: number[];
   accessTokens: (string | null)[];
+  refreshTokens: (string | null)[];
 }
 
 /** The envelope rows re-sealed and packed, and the positions of the plaintext rows in the task. */
@@ -48,13 +49,14 @@ function codeOf(error: unknown): string {
 }
 
 function serve(port: NonNullable<typeof parentPort>, crypto: EnvelopeCrypto): void {
-  port.on('message', ({ task, ids, versions, accessTokens }: ResealTask) => {
+  port.on('message', ({ task, ids, versions, accessTokens, refreshTokens }: ResealTask) => {
     let reply: ResealReply;
     try {
       const rows: EnvelopeRow[] = ids.map((id, i) => ({
         id,
         version: versions[i],
         accessToken: accessTokens[i],
+        refreshToken: refreshTokens[i],
       }));
       const { plaintext, ...batch } = resealEnvelopes(rows, crypto);
       reply = { task, batch: { sealed: packBatch(batch), plaintext } };

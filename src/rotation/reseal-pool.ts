@@ -94,6 +94,7 @@ export class ResealPool implements RowSealer {
         ids: rows.map((row) => row.id),
         versions: rows.map((row) => row.version),
         accessTokens: rows.map((row) => row.accessToken),
+        refreshTokens: rows.map((row) => row.refreshToken),
       };
       thread.postMessage(message);
     });

@@ -39,8 +39,8 @@ export interface ResealedBatch {
   failures: RotationFailure[];
 }
 
-/** What a thread is sent of each row: an envelope needs no other column. */
-export type EnvelopeRow = Pick<CandidateRow, 'id' | 'version' | 'accessToken'>;
+/** What a thread is sent of each row: an envelope needs no other column but the refresh token's. */
+export type EnvelopeRow = Pick<CandidateRow, 'id' | 'version' | 'accessToken' | 'refreshToken'>;
 
 /** A thread's result: the positions of plaintext rows, for the caller, which has the token storage rules. */
 export interface EnvelopeBatch extends ResealedBatch {
@@ -91,19 +91,25 @@ function resealEach(
  * own v2 layout is opened at once, without the JSON.parse of `inspect`; `reseal` succeeds only
  * on what `inspect` calls an envelope and fails the same way on it, except when malformed: that
  * text takes the general path, which tells an envelope from a plaintext token.
+ *
+ * A v2 row with a refresh token in its own column is refused as reading it is: the write clears
+ * that column, and the token in it would be lost.
  */
 function resealOne(row: EnvelopeRow, index: number, crypto: EnvelopeCrypto, sealPlaintext: PlaintextSealer) {
   const stored = row.accessToken;
-  if (stored !== null && splitV2(stored) !== undefined) {
+  if (stored !== null && row.refreshToken === null && splitV2(stored) !== undefined) {
     try {
       return crypto.reseal(stored, row.id);
     } catch (error) {
       if (!(error instanceof EnvelopeMalformedError)) throw error;
     }
   }
-  return crypto.inspect(stored).format === 'plaintext'
-    ? sealPlaintext(index)
-    : crypto.reseal(stored as string, row.id);
+  const { format } = crypto.inspect(stored);
+  if (format === 'plaintext') return sealPlaintext(index);
+  if (format === 'v2' && row.refreshToken !== null) {
+    throw new AccountTokensUnreadableError(row.id, 'REFRESH_TOKEN_OUTSIDE_ENVELOPE');
+  }
+  return crypto.reseal(stored as string, row.id);
 }
 
 function reasonCode(error: DomainError): string {
