@@ -15,7 +15,11 @@ import { KeyRing } from './key-ring';
           secondary: config.get<string>('JOBS_CRYPTO_SECONDARY_KEY'),
         }),
     },
-    EnvelopeService,
+    {
+      provide: EnvelopeService,
+      inject: [KeyRing],
+      useFactory: (ring: KeyRing): EnvelopeService => new EnvelopeService(ring),
+    },
   ],
   exports: [KeyRing, EnvelopeService],
 })

@@ -1,4 +1,3 @@
-import { Injectable } from '@nestjs/common';
 import { aesGcmOpen, aesGcmSeal, tryAesGcmOpen } from './aead';
 import { formatV2 } from './envelope-v2.layout';
 import { inspectEnvelope, parseEnvelope, ParsedEnvelope } from './envelope.codec';
@@ -20,7 +19,10 @@ const V2_AAD_PREFIX = `${AAD_LABEL}\0${FORMAT_V2}\0`;
 // The Python service sealed v1 envelopes without associated data.
 const V1_AAD = Buffer.alloc(0);
 
-@Injectable()
+/**
+ * Seals and opens token envelopes with the ring's keys. A plain class, provided by CryptoModule
+ * with a factory: the rotation's worker threads load it without loading Nest.
+ */
 export class EnvelopeService {
   readonly encryptionEnabled: boolean;
   readonly primaryKeyId: string | undefined;
