@@ -26,10 +26,12 @@ async function seed(
     );
     const refresh = ids.map((id, i) => (id <= ACCOUNTS ? null : tokens[i].refresh_token));
     const keyIds = ids.map((id) => (id <= ACCOUNTS ? kid : 'plaintext'));
+    // Both modes also store the scope and expiry in their own columns, as the service does.
     await query(
-      `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, token_key_id)
-       SELECT id, id, 'google_drive', a, r, k FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS t(id, a, r, k)`,
-      [ids, access, refresh, keyIds],
+      `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, token_key_id, scopes, token_expires_at)
+       SELECT id, id, 'google_drive', a, r, k, $5, to_timestamp(e)
+         FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $6::bigint[]) AS t(id, a, r, k, e)`,
+      [ids, access, refresh, keyIds, tokens[0].scope, tokens.map((set) => set.expires_at)],
     );
   }
   await query(`SELECT setval(pg_get_serial_sequence('external_accounts', 'id'), $1)`, [2 * ACCOUNTS]);
