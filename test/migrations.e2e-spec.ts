@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { databaseSettings } from '../src/config/database.config';
 import { validateEnvironment } from '../src/config/env.validation';
@@ -53,7 +57,38 @@ async function columnsOf(dataSource: DataSource): Promise<string[]> {
   return rows.map((row) => row.column_name);
 }
 
+/** `npm run migration:run` as an operator runs it: the TypeORM CLI over the project's data source. */
+function migrationRun(env: Record<string, string>) {
+  const result = spawnSync(
+    process.execPath,
+    ['node_modules/typeorm/cli-ts-node-commonjs.js', '-d', 'src/database/typeorm-cli.data-source.ts', 'migration:run'],
+    { env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env }, encoding: 'utf8', timeout: 120_000 },
+  );
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
 describe('migrations', () => {
+  it('reports what migration:run did, then that nothing is pending', async () => {
+    const server = serverUrl();
+    const name = `connectors_migration_${randomBytes(5).toString('hex')}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'connectors-migrate-'));
+    const env: Record<string, string> = server ? { DATABASE_URL: databaseUrlFor(server, name) } : { DATA_DIR: dataDir };
+    if (server) await adminQuery(server, `CREATE DATABASE ${name}`);
+    try {
+      const first = migrationRun(env);
+      expect(first.status).toBe(0);
+      for (const migration of ['AdoptExternalAccounts', 'CreateKeyRotationJobs', 'CreateAdminAuditEvents']) {
+        expect(first.output).toMatch(new RegExp(`Migration ${migration}\\d+ has been executed successfully`));
+      }
+      const second = migrationRun(env);
+      expect(second.status).toBe(0);
+      expect(second.output).toContain('No migrations are pending');
+    } finally {
+      if (server) await adminQuery(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 240_000);
+
   it('creates the schema on an empty database and reverts it completely', async () => {
     const { dataSource, drop } = await scratchDataSource();
     try {

@@ -35,8 +35,9 @@ export class SafeQueryLogger implements TypeOrmLogger {
     this.logger.warn({ sql: preview(query), durationMs: time }, 'slow query');
   }
 
+  /** TypeORM reports migration progress here (names and counts only), so operators see it. */
   logSchemaBuild(message: string): void {
-    if (this.logQueries) this.logger.debug(message);
+    this.logger.log(message);
   }
 
   logMigration(message: string): void {
