@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { databaseSettings } from '../src/config/database.config';
@@ -15,6 +16,8 @@ export interface BenchDatabase {
 
 /** A scratch database on the real PostgreSQL server, migrated, dropped when the benchmark ends. */
 export async function createBenchDatabase(label: string): Promise<BenchDatabase> {
+  // The scratch database's migration log would drown the figures.
+  Logger.overrideLogger(['error', 'warn']);
   const name = `connectors_bench_${label}_${randomBytes(4).toString('hex')}`;
   await adminQuery(SERVER_URL, `CREATE DATABASE ${name}`);
   const url = databaseUrlFor(SERVER_URL, name);
