@@ -4,6 +4,7 @@ import { connectorsConfig } from '../config/connectors.config';
 import { EnvelopeError } from '../crypto/envelope.errors';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { AccountTokensUnreadableError, PlaintextTokensRefusedError } from './external-account.errors';
+import { refuseRefreshTokenOutsideEnvelope } from './refresh-token-column';
 import { LEGACY_V1_KEY_ID, PLAINTEXT_KEY_ID } from './token-key-id';
 import type { TokenSet } from './token-set';
 
@@ -64,9 +65,7 @@ export class TokenStorage implements OnModuleInit {
       if (row.tokenKeyId !== (format.format === 'v2' ? format.kid : LEGACY_V1_KEY_ID)) {
         throw new AccountTokensUnreadableError(row.id, 'KEY_ID_MISMATCH');
       }
-      if (format.format === 'v2' && row.refreshToken !== null) {
-        throw new AccountTokensUnreadableError(row.id, 'REFRESH_TOKEN_OUTSIDE_ENVELOPE');
-      }
+      refuseRefreshTokenOutsideEnvelope(row.id, format.format, row.refreshToken);
       return this.envelopes.decryptJsonBlob<TokenSet>(row.accessToken as string, row.id);
     } catch (error) {
       if (error instanceof EnvelopeError) throw new AccountTokensUnreadableError(row.id, error.code);

@@ -56,10 +56,7 @@ export class BatchReadAhead {
       await this.settleAll();
       throw outcome.error;
     }
-    if (this.queue.length === 0 && typeof head.next === 'number') {
-      this.queue.push(this.start(head.next, pass));
-    }
-    this.fill();
+    this.fill(head);
     return outcome.batch;
   }
 
@@ -87,9 +84,12 @@ export class BatchReadAhead {
     return { cursor, pass, scanned: rows.length, lastId: ahead.next ?? cursor, sealed };
   }
 
-  /** Starts reading after the last batch in flight once its rows are in, up to DEPTH batches. */
-  private fill(): void {
-    let last = this.queue.at(-1);
+  /**
+   * Starts reading after the last batch in flight (or `taken`, when none is) once its rows are
+   * in, up to DEPTH batches.
+   */
+  private fill(taken?: Ahead): void {
+    let last = this.queue.at(-1) ?? taken;
     while (!this.closed && last && this.queue.length < DEPTH && typeof last.next === 'number') {
       last = this.start(last.next, last.pass);
       this.queue.push(last);

@@ -11,7 +11,7 @@ export interface ResealThreadData {
   keys: KeyObject[];
 }
 
-/** A batch's rows as columns: three arrays clone faster than as many objects as rows. */
+/** A batch's rows as columns: a few arrays clone faster than as many objects as rows. */
 export interface ResealTask {
   task: number;
   ids: number[];

@@ -1,5 +1,6 @@
 import { DomainError } from '../common/domain-error';
 import { AccountTokensUnreadableError } from '../connectors/external-account.errors';
+import { refuseRefreshTokenOutsideEnvelope } from '../connectors/refresh-token-column';
 import type { StoredRow } from '../connectors/token-storage';
 import type { TokenSet } from '../connectors/token-set';
 import type { EnvelopeInfo } from '../crypto/envelope.codec';
@@ -92,8 +93,7 @@ function resealEach(
  * on what `inspect` calls an envelope and fails the same way on it, except when malformed: that
  * text takes the general path, which tells an envelope from a plaintext token.
  *
- * A v2 row with a refresh token in its own column is refused as reading it is: the write clears
- * that column, and the token in it would be lost.
+ * A v2 row with a refresh token in its own column is refused, as reading it is.
  */
 function resealOne(row: EnvelopeRow, index: number, crypto: EnvelopeCrypto, sealPlaintext: PlaintextSealer) {
   const stored = row.accessToken;
@@ -106,9 +106,7 @@ function resealOne(row: EnvelopeRow, index: number, crypto: EnvelopeCrypto, seal
   }
   const { format } = crypto.inspect(stored);
   if (format === 'plaintext') return sealPlaintext(index);
-  if (format === 'v2' && row.refreshToken !== null) {
-    throw new AccountTokensUnreadableError(row.id, 'REFRESH_TOKEN_OUTSIDE_ENVELOPE');
-  }
+  refuseRefreshTokenOutsideEnvelope(row.id, format, row.refreshToken);
   return crypto.reseal(stored as string, row.id);
 }
 
