@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { KeyRing } from '../src/crypto/key-ring';
-import { createTestApp, truncateAll, type TestApp } from './create-app';
+import { countAccounts, createTestApp, truncateAll, type TestApp } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
 import { findLeaks, OutputCapture } from './support/output-capture';
 
@@ -171,8 +171,7 @@ describe('accounts API with an encryption key', () => {
     await http().delete(`/users/7/accounts/${account.id}`).set(auth).expect(204);
     const again = await http().delete(`/users/7/accounts/${account.id}`).set(auth).expect(404);
     expect(again.body.error).toBe('ACCOUNT_NOT_FOUND');
-    const [{ count }] = await testApp.dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`);
-    expect(count).toBe(0);
+    expect(await countAccounts(testApp.dataSource)).toBe(0);
   });
 
   it.each([

@@ -5,7 +5,7 @@ import { ConfigurationError } from '../src/config/configuration.error';
 import { validateEnvironment } from '../src/config/env.validation';
 import { AccountTokensUnreadableError } from '../src/connectors/external-account.errors';
 import { ExternalAccountsService } from '../src/connectors/external-accounts.service';
-import { createTestApp, truncateAll, type TestApp } from './create-app';
+import { countAccounts, createTestApp, truncateAll, type TestApp } from './create-app';
 
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 const KEY = randomBytes(32).toString('base64');
@@ -48,9 +48,7 @@ describe('bad input', () => {
   let ownAccountId: number;
   const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
   const http = () => request(testApp.app.getHttpServer());
-  const count = async () =>
-    (await testApp.dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`))[0]
-      .count as number;
+  const count = () => countAccounts(testApp.dataSource);
 
   beforeAll(async () => {
     testApp = await createTestApp({

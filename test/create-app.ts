@@ -53,4 +53,9 @@ export async function truncateAll(dataSource: DataSource): Promise<void> {
   await dataSource.query(`TRUNCATE ${tables} RESTART IDENTITY CASCADE`);
 }
 
+export async function countAccounts(dataSource: DataSource): Promise<number> {
+  const [{ count }] = await dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`);
+  return count as number;
+}
+
 export const describeIfPostgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;

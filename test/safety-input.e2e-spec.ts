@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import request from 'supertest';
-import { createTestApp, truncateAll, type TestApp } from './create-app';
+import { countAccounts, createTestApp, truncateAll, type TestApp } from './create-app';
 import { newKey } from './support/rotation-fixtures';
 import { directClient, itIfPostgres, randomSecret, sleep } from './support/safety-fixtures';
 
@@ -71,9 +71,7 @@ describe('hostile input', () => {
   let accountId: number;
   const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
   const http = () => request(testApp.app.getHttpServer());
-  const count = async () =>
-    (await testApp.dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`))[0]
-      .count as number;
+  const count = () => countAccounts(testApp.dataSource);
 
   beforeAll(async () => {
     testApp = await createTestApp({

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { TokenSet } from '../src/connectors/token-set';
-import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
+import { countAccounts, createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
 import { OutputCapture } from './support/output-capture';
 import { CliProcess, cliEnv, type CliResult } from './support/rotation-cli';
@@ -310,10 +310,7 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       await http().put(put).set(auth).set('If-Match', planted()).send({ access_token: planted() }),
     );
     expect(ifMatch.status).toBe(400);
-    const [{ count }] = await testApp.dataSource.query(
-      `SELECT count(*)::int AS count FROM external_accounts`,
-    );
-    expect(count).toBe(accounts.size);
+    expect(await countAccounts(testApp.dataSource)).toBe(accounts.size);
   });
 
   it('refuses bad credentials with 401 or 403 without echoing them', async () => {
