@@ -1,14 +1,17 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { ExternalAccount } from './external-account.entity';
-import { LEGACY_V1_KEY_ID, PLAINTEXT_KEY_ID } from './token-key-id';
+import { tokenKeyUse } from './token-key-id';
 
-export type EncryptionState = 'encrypted' | 'legacy' | 'plaintext';
+export type EncryptionState = 'encrypted' | 'legacy' | 'plaintext' | 'malformed';
 
 export class AccountEncryptionView {
-  @ApiProperty({ enum: ['encrypted', 'legacy', 'plaintext'] })
+  @ApiProperty({
+    enum: ['encrypted', 'legacy', 'plaintext', 'malformed'],
+    description: 'legacy: an older envelope (v1 or v2) that the next rotation upgrades',
+  })
   state: EncryptionState;
 
-  @ApiPropertyOptional({ description: 'Key id of the envelope (v2 only)', nullable: true })
+  @ApiPropertyOptional({ description: 'Key id of the envelope (v3 and v2 only)', nullable: true })
   keyId: string | null;
 }
 
@@ -29,9 +32,9 @@ export class AccountView {
 }
 
 function encryptionOf(tokenKeyId: string): AccountEncryptionView {
-  if (tokenKeyId === PLAINTEXT_KEY_ID) return { state: 'plaintext', keyId: null };
-  if (tokenKeyId === LEGACY_V1_KEY_ID) return { state: 'legacy', keyId: null };
-  return { state: 'encrypted', keyId: tokenKeyId };
+  const use = tokenKeyUse(tokenKeyId);
+  if (use.kind === 'key') return { state: use.format === 'v3' ? 'encrypted' : 'legacy', keyId: use.kid };
+  return { state: use.kind === 'legacy-v1' ? 'legacy' : use.kind, keyId: null };
 }
 
 const iso = (value: Date | null): string | null => (value ? value.toISOString() : null);

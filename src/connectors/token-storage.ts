@@ -1,31 +1,42 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { connectorsConfig } from '../config/connectors.config';
+import type { EnvelopeInfo } from '../crypto/envelope.codec';
 import { EnvelopeError } from '../crypto/envelope.errors';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { AccountTokensUnreadableError, PlaintextTokensRefusedError } from './external-account.errors';
-import { refuseRefreshTokenOutsideEnvelope } from './refresh-token-column';
-import { LEGACY_V1_KEY_ID, PLAINTEXT_KEY_ID } from './token-key-id';
+import type { TokenColumns, TokenRow } from './external-accounts.repository';
 import type { TokenSet } from './token-set';
 
-/** The token columns of one row, as stored. */
-export interface StoredTokens {
-  accessToken: string | null;
-  refreshToken: string | null;
-  tokenKeyId: string;
+/** The columns of a row that the read path looks at. */
+export type StoredRow = Pick<
+  TokenRow,
+  'id' | 'userId' | 'accessToken' | 'refreshToken' | 'scopes' | 'tokenExpiresAt'
+>;
+
+/**
+ * An envelope carries the refresh token. One in its own column next to a v3 or v2 envelope was
+ * written outside this service: reading would ignore it and re-sealing would clear it, so the
+ * row is refused. (The original service's v1 rows keep that column NULL as well.)
+ */
+export function refuseRefreshTokenOutsideEnvelope(
+  accountId: number,
+  format: EnvelopeInfo['format'],
+  refreshToken: string | null,
+): void {
+  if ((format === 'v3' || format === 'v2') && refreshToken !== null) {
+    throw new AccountTokensUnreadableError(accountId, 'REFRESH_TOKEN_OUTSIDE_ENVELOPE');
+  }
 }
 
-/** The token columns of a row together with what the read path needs to rebuild a plaintext set. */
-export interface StoredRow extends StoredTokens {
-  id: number;
-  scopes: string | null;
-  tokenExpiresAt: Date | null;
+function expiryOf(tokens: TokenSet): Date | null {
+  return tokens.expires_at === undefined ? null : new Date(tokens.expires_at * 1000);
 }
 
 /**
- * Turns token sets into token columns and back: a v2 envelope bound to the account id when a key
- * is configured, plaintext columns otherwise. A row that cannot be opened is an error for that
- * account, never a ciphertext or an empty value handed on as a token.
+ * Turns token sets into token columns and back: a v3 envelope bound to the user and the account
+ * when a key is configured, plaintext columns otherwise. A row that cannot be opened is an error
+ * for that account, never a ciphertext or an empty value handed on as a token.
  */
 @Injectable()
 export class TokenStorage implements OnModuleInit {
@@ -42,31 +53,24 @@ export class TokenStorage implements OnModuleInit {
     }
   }
 
-  seal(accountId: number, tokens: TokenSet): StoredTokens {
+  seal(userId: number, accountId: number, tokens: TokenSet): TokenColumns {
+    const scopes = tokens.scope ?? null;
+    const tokenExpiresAt = expiryOf(tokens);
     if (this.envelopes.encryptionEnabled) {
-      return {
-        accessToken: this.envelopes.encryptJsonBlob(tokens, accountId),
-        refreshToken: null,
-        tokenKeyId: this.envelopes.primaryKeyId as string,
-      };
+      const accessToken = this.envelopes.encryptJsonBlob(tokens, { userId, accountId });
+      return { accessToken, refreshToken: null, scopes, tokenExpiresAt };
     }
-    return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token ?? null, tokenKeyId: PLAINTEXT_KEY_ID };
+    return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token ?? null, scopes, tokenExpiresAt };
   }
 
-  /**
-   * The row's own columns must agree with its content: `token_key_id` names the envelope's key
-   * (`legacy-v1`, `plaintext`), and a v2 row keeps its refresh token inside the envelope. A row
-   * that disagrees was written outside this service; it is refused, not repaired or half-read.
-   */
+  /** Reads a row by what its `access_token` holds; the key id column is derived from the same text. */
   open(row: StoredRow): TokenSet {
     try {
-      const format = this.envelopes.inspect(row.accessToken);
-      if (format.format === 'plaintext') return this.openPlaintext(row);
-      if (row.tokenKeyId !== (format.format === 'v2' ? format.kid : LEGACY_V1_KEY_ID)) {
-        throw new AccountTokensUnreadableError(row.id, 'KEY_ID_MISMATCH');
-      }
-      refuseRefreshTokenOutsideEnvelope(row.id, format.format, row.refreshToken);
-      return this.envelopes.decryptJsonBlob<TokenSet>(row.accessToken as string, row.id);
+      const { format } = this.envelopes.inspect(row.accessToken);
+      if (format === 'plaintext') return this.openPlaintext(row);
+      refuseRefreshTokenOutsideEnvelope(row.id, format, row.refreshToken);
+      const binding = { userId: row.userId, accountId: row.id };
+      return this.envelopes.decryptJsonBlob<TokenSet>(row.accessToken as string, binding);
     } catch (error) {
       if (error instanceof EnvelopeError) throw new AccountTokensUnreadableError(row.id, error.code);
       throw error;
@@ -76,9 +80,6 @@ export class TokenStorage implements OnModuleInit {
   private openPlaintext(row: StoredRow): TokenSet {
     if (!row.accessToken) throw new AccountTokensUnreadableError(row.id, 'NO_TOKEN_STORED');
     if (this.config.requireEncryption) throw new PlaintextTokensRefusedError(row.id);
-    if (row.tokenKeyId !== PLAINTEXT_KEY_ID) {
-      throw new AccountTokensUnreadableError(row.id, 'KEY_ID_MISMATCH');
-    }
     // Envelope text that is not valid JSON is a damaged envelope: handing it on would return ciphertext.
     if (row.accessToken.includes('"_enc"')) throw new AccountTokensUnreadableError(row.id, 'ENVELOPE_MALFORMED');
     const tokens: TokenSet = { access_token: row.accessToken, refresh_token: row.refreshToken };

@@ -1,20 +1,30 @@
 import { aesGcmOpen, aesGcmSeal, tryAesGcmOpen } from './aead';
-import { formatV2 } from './envelope-v2.layout';
-import { inspectEnvelope, parseEnvelope, ParsedEnvelope } from './envelope.codec';
+import {
+  EnvelopeInfo,
+  FORMAT_V2,
+  FORMAT_V3,
+  formatEnvelope,
+  inspectEnvelope,
+  parseEnvelope,
+  ParsedEnvelope,
+} from './envelope.codec';
 import {
   EncryptionKeyMissingError,
   EnvelopeAuthFailedError,
   EnvelopeMalformedError,
   EnvelopeUnknownKeyError,
 } from './envelope.errors';
-import { EnvelopeInfo, FORMAT_V2 } from './envelope.formats';
 import { KeyRing } from './key-ring';
 import { NoncePool } from './nonce-pool';
 
-/** The account id the envelope belongs to. */
-export type EnvelopeBinding = string | number;
+/** The row an envelope belongs to: a copy under another account or another user fails to open. */
+export interface EnvelopeBinding {
+  userId: number;
+  accountId: number;
+}
 
 const AAD_LABEL = 'connectors-backend/external_accounts';
+const V3_AAD_PREFIX = `${AAD_LABEL}\0${FORMAT_V3}\0`;
 const V2_AAD_PREFIX = `${AAD_LABEL}\0${FORMAT_V2}\0`;
 // The Python service sealed v1 envelopes without associated data.
 const V1_AAD = Buffer.alloc(0);
@@ -52,23 +62,24 @@ export class EnvelopeService {
   }
 
   sealBytes(plaintext: Buffer, binding: EnvelopeBinding): string {
-    const aad = v2AssociatedData(binding);
+    const aad = v3AssociatedData(binding);
     const primary = this.ring.primary;
     if (primary === undefined) {
       throw new EncryptionKeyMissingError();
     }
     const nonce = this.#nonces.next();
     const { ct, tag } = aesGcmSeal(primary.key, nonce, plaintext, aad);
-    return formatV2(primary.kid, nonce, ct, tag);
+    return formatEnvelope(FORMAT_V3, primary.kid, nonce, ct, tag);
   }
 
   openBytes(stored: string, binding: EnvelopeBinding): Buffer {
-    const aad = v2AssociatedData(binding);
     const envelope = parseEnvelope(stored);
-    return envelope.format === 'v2' ? this.openV2(envelope, aad) : this.openV1(envelope);
+    if (envelope.format === 'v1') return this.openV1(envelope);
+    const aad = envelope.format === 'v3' ? v3AssociatedData(binding) : v2AssociatedData(binding);
+    return this.openKeyed(envelope, aad);
   }
 
-  /** Re-seals with the primary key; the plaintext bytes are kept exactly as they were. */
+  /** Re-seals with the primary key as v3; the plaintext bytes are kept exactly as they were. */
   reseal(stored: string, binding: EnvelopeBinding): string {
     return this.sealBytes(this.openBytes(stored, binding), binding);
   }
@@ -78,7 +89,7 @@ export class EnvelopeService {
     return inspectEnvelope(stored);
   }
 
-  private openV2(envelope: ParsedEnvelope & { format: 'v2' }, aad: Buffer): Buffer {
+  private openKeyed(envelope: ParsedEnvelope & { kid: string }, aad: Buffer): Buffer {
     const key = this.ring.keyFor(envelope.kid);
     if (key === undefined) {
       throw new EnvelopeUnknownKeyError(envelope.kid);
@@ -97,13 +108,17 @@ export class EnvelopeService {
   }
 }
 
-function v2AssociatedData(binding: EnvelopeBinding): Buffer {
-  const valid =
-    typeof binding === 'number'
-      ? Number.isSafeInteger(binding)
-      : typeof binding === 'string' && binding.length > 0;
-  if (!valid) {
-    throw new TypeError('binding must be a non-empty string or a safe integer');
-  }
-  return Buffer.from(V2_AAD_PREFIX + binding, 'utf8');
+function v3AssociatedData({ userId, accountId }: EnvelopeBinding): Buffer {
+  requireId(userId, 'userId');
+  requireId(accountId, 'accountId');
+  return Buffer.from(`${V3_AAD_PREFIX}${userId}\0${accountId}`, 'utf8');
+}
+
+function v2AssociatedData({ accountId }: EnvelopeBinding): Buffer {
+  requireId(accountId, 'accountId');
+  return Buffer.from(V2_AAD_PREFIX + accountId, 'utf8');
+}
+
+function requireId(value: number, name: string): void {
+  if (!Number.isSafeInteger(value)) throw new TypeError(`binding ${name} must be a safe integer`);
 }

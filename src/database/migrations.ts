@@ -1,10 +1,12 @@
 import { AdoptExternalAccounts1764300000000 } from '../../migrations/1764300000000-AdoptExternalAccounts';
 import { CreateKeyRotationJobs1764300001000 } from '../../migrations/1764300001000-CreateKeyRotationJobs';
 import { CreateAdminAuditEvents1764300002000 } from '../../migrations/1764300002000-CreateAdminAuditEvents';
+import { DeriveTokenKeyId1764300003000 } from '../../migrations/1764300003000-DeriveTokenKeyId';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
   AdoptExternalAccounts1764300000000,
   CreateKeyRotationJobs1764300001000,
   CreateAdminAuditEvents1764300002000,
+  DeriveTokenKeyId1764300003000,
 ];

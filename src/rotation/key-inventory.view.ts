@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { LEGACY_V1_KEY_ID, PLAINTEXT_KEY_ID } from '../connectors/token-key-id';
-import type { KeyIdCount } from './rotation-accounts.repository';
+import type { KeyIdCount } from '../connectors/external-accounts.repository';
+import { tokenKeyUse } from '../connectors/token-key-id';
 
 export type KeyRole = 'primary' | 'previous' | 'unknown';
 
@@ -11,7 +11,9 @@ export class KeyUsageView {
     description: 'unknown: no configured key, unreadable',
   })
   role: KeyRole;
-  @ApiProperty() accounts: number;
+  @ApiProperty({ description: 'Accounts whose envelope needs this key, in either format' }) accounts: number;
+  @ApiProperty({ description: 'Of those, v2 envelopes: bound to the account only, upgraded by rotation' })
+  v2Accounts: number;
   @ApiPropertyOptional({
     nullable: true,
     description: 'Previous keys only: no account uses it and no legacy v1 account remains',
@@ -30,10 +32,13 @@ export class KeyInventory {
   @ApiProperty({ description: 'Legacy v1 envelopes: no key id, may need any previous key' })
   legacyV1Accounts: number;
   @ApiProperty() plaintextAccounts: number;
+  @ApiProperty({ description: 'Text that claims to be an envelope but is none: cannot be read' })
+  malformedAccounts: number;
   @ApiProperty({ description: 'Accounts under a key id no configured key has: cannot be read' })
   unknownKeyAccounts: number;
   @ApiProperty() totalAccounts: number;
-  @ApiProperty() accountsOnPrimary: number;
+  @ApiProperty({ description: 'v3 envelopes under the primary key: nothing left to rotate' })
+  accountsOnPrimary: number;
   @ApiProperty({ description: 'Accounts a rotation would process (everything not on the primary key)' })
   accountsToRotate: number;
 }
@@ -43,39 +48,61 @@ export interface ConfiguredKeys {
   previousKeyIds: string[];
 }
 
+interface Tally {
+  byKid: Map<string, { accounts: number; v2Accounts: number }>;
+  legacyV1: number;
+  plaintext: number;
+  malformed: number;
+  total: number;
+}
+
+function tally(counts: KeyIdCount[]): Tally {
+  const result: Tally = { byKid: new Map(), legacyV1: 0, plaintext: 0, malformed: 0, total: 0 };
+  for (const { keyId, accounts } of counts) {
+    result.total += accounts;
+    const use = tokenKeyUse(keyId);
+    if (use.kind === 'legacy-v1') result.legacyV1 += accounts;
+    else if (use.kind === 'plaintext') result.plaintext += accounts;
+    else if (use.kind === 'malformed') result.malformed += accounts;
+    else {
+      const entry = result.byKid.get(use.kid) ?? { accounts: 0, v2Accounts: 0 };
+      entry.accounts += accounts;
+      if (use.format === 'v2') entry.v2Accounts += accounts;
+      result.byKid.set(use.kid, entry);
+    }
+  }
+  return result;
+}
+
 export function buildKeyInventory(counts: KeyIdCount[], ring: ConfiguredKeys): KeyInventory {
-  const byKeyId = new Map(counts.map(({ keyId, accounts }) => [keyId, accounts]));
-  const accountsOf = (keyId: string) => byKeyId.get(keyId) ?? 0;
-  const legacyV1Accounts = accountsOf(LEGACY_V1_KEY_ID);
-  const configured = new Set([ring.primaryKeyId, ...ring.previousKeyIds, LEGACY_V1_KEY_ID, PLAINTEXT_KEY_ID]);
-  const keys: KeyUsageView[] = [];
-  if (ring.primaryKeyId) {
-    keys.push({
-      keyId: ring.primaryKeyId,
-      role: 'primary',
-      accounts: accountsOf(ring.primaryKeyId),
-      safeToRetire: null,
-    });
-  }
+  const { byKid, legacyV1, plaintext, malformed, total } = tally(counts);
+  const usage = (keyId: string, role: KeyRole, safeToRetire: boolean | null = null): KeyUsageView => ({
+    keyId,
+    role,
+    ...(byKid.get(keyId) ?? { accounts: 0, v2Accounts: 0 }),
+    safeToRetire,
+  });
+  const keys: KeyUsageView[] = ring.primaryKeyId ? [usage(ring.primaryKeyId, 'primary')] : [];
   for (const keyId of ring.previousKeyIds) {
-    const accounts = accountsOf(keyId);
-    keys.push({ keyId, role: 'previous', accounts, safeToRetire: accounts === 0 && legacyV1Accounts === 0 });
+    keys.push(usage(keyId, 'previous', !byKid.has(keyId) && legacyV1 === 0));
   }
-  const unknown = counts
-    .filter(({ keyId }) => !configured.has(keyId))
-    .sort((a, b) => b.accounts - a.accounts || a.keyId.localeCompare(b.keyId))
-    .map(({ keyId, accounts }): KeyUsageView => ({ keyId, role: 'unknown', accounts, safeToRetire: null }));
+  const configured = new Set([ring.primaryKeyId, ...ring.previousKeyIds]);
+  const unknown = [...byKid.keys()]
+    .filter((keyId) => !configured.has(keyId))
+    .map((keyId) => usage(keyId, 'unknown'))
+    .sort((a, b) => b.accounts - a.accounts || a.keyId.localeCompare(b.keyId));
   keys.push(...unknown);
-  const totalAccounts = counts.reduce((sum, { accounts }) => sum + accounts, 0);
-  const accountsOnPrimary = ring.primaryKeyId ? accountsOf(ring.primaryKeyId) : 0;
+  const onPrimary = ring.primaryKeyId ? byKid.get(ring.primaryKeyId) : undefined;
+  const accountsOnPrimary = onPrimary ? onPrimary.accounts - onPrimary.v2Accounts : 0;
   return {
     primaryKeyId: ring.primaryKeyId ?? null,
     keys,
-    legacyV1Accounts,
-    plaintextAccounts: accountsOf(PLAINTEXT_KEY_ID),
+    legacyV1Accounts: legacyV1,
+    plaintextAccounts: plaintext,
+    malformedAccounts: malformed,
     unknownKeyAccounts: unknown.reduce((sum, { accounts }) => sum + accounts, 0),
-    totalAccounts,
+    totalAccounts: total,
     accountsOnPrimary,
-    accountsToRotate: totalAccounts - accountsOnPrimary,
+    accountsToRotate: total - accountsOnPrimary,
   };
 }

@@ -15,6 +15,7 @@ export interface ResealThreadData {
 export interface ResealTask {
   task: number;
   ids: number[];
+  userIds: number[];
   versions: number[];
   accessTokens: (string | null)[];
   refreshTokens: (string | null)[];
@@ -49,11 +50,12 @@ function codeOf(error: unknown): string {
 }
 
 function serve(port: NonNullable<typeof parentPort>, crypto: EnvelopeCrypto): void {
-  port.on('message', ({ task, ids, versions, accessTokens, refreshTokens }: ResealTask) => {
+  port.on('message', ({ task, ids, userIds, versions, accessTokens, refreshTokens }: ResealTask) => {
     let reply: ResealReply;
     try {
       const rows: EnvelopeRow[] = ids.map((id, i) => ({
         id,
+        userId: userIds[i],
         version: versions[i],
         accessToken: accessTokens[i],
         refreshToken: refreshTokens[i],
@@ -71,6 +73,6 @@ if (parentPort) {
   const envelopes = new EnvelopeService(ringOf(workerData as ResealThreadData));
   serve(parentPort, {
     inspect: (stored) => envelopes.inspect(stored),
-    reseal: (stored, accountId) => envelopes.reseal(stored, accountId),
+    reseal: (stored, binding) => envelopes.reseal(stored, binding),
   });
 }

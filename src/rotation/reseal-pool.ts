@@ -92,6 +92,7 @@ export class ResealPool implements RowSealer {
       const message: ResealTask = {
         task,
         ids: rows.map((row) => row.id),
+        userIds: rows.map((row) => row.userId),
         versions: rows.map((row) => row.version),
         accessTokens: rows.map((row) => row.accessToken),
         refreshTokens: rows.map((row) => row.refreshToken),

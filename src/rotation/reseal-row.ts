@@ -1,21 +1,20 @@
 import { DomainError } from '../common/domain-error';
 import { AccountTokensUnreadableError } from '../connectors/external-account.errors';
-import { refuseRefreshTokenOutsideEnvelope } from '../connectors/refresh-token-column';
-import type { StoredRow } from '../connectors/token-storage';
+import type { TokenRow } from '../connectors/external-accounts.repository';
+import { refuseRefreshTokenOutsideEnvelope, type StoredRow } from '../connectors/token-storage';
 import type { TokenSet } from '../connectors/token-set';
 import type { EnvelopeInfo } from '../crypto/envelope.codec';
-import { EnvelopeMalformedError } from '../crypto/envelope.errors';
-import { splitV2 } from '../crypto/envelope-v2.layout';
+import type { EnvelopeBinding } from '../crypto/envelope.service';
 import type { RotationFailure } from './key-rotation-job.entity';
 
 /** A row the rotation may re-seal, with the version its compare-and-set write expects. */
-export type CandidateRow = StoredRow & { version: number };
+export type CandidateRow = TokenRow;
 
 /** What an envelope row needs: a worker thread holds only this, over its own envelope service. */
 export interface EnvelopeCrypto {
   inspect(stored: string | null): EnvelopeInfo;
   /** Opens an envelope (any configured key) and seals the same bytes with the primary key. */
-  reseal(stored: string, accountId: number): string;
+  reseal(stored: string, binding: EnvelopeBinding): string;
 }
 
 /**
@@ -25,8 +24,8 @@ export interface EnvelopeCrypto {
 export interface RowCrypto extends EnvelopeCrypto {
   /** The token set of a plaintext row; refuses when encryption is required. */
   openPlaintext(row: StoredRow): TokenSet;
-  /** A v2 envelope of the token set under the primary key. */
-  seal(accountId: number, tokens: TokenSet): string;
+  /** A v3 envelope of the token set under the primary key. */
+  seal(binding: EnvelopeBinding, tokens: TokenSet): string;
 }
 
 export interface ResealedRow {
@@ -41,7 +40,7 @@ export interface ResealedBatch {
 }
 
 /** What a thread is sent of each row: an envelope needs no other column but the refresh token's. */
-export type EnvelopeRow = Pick<CandidateRow, 'id' | 'version' | 'accessToken' | 'refreshToken'>;
+export type EnvelopeRow = Pick<CandidateRow, 'id' | 'userId' | 'version' | 'accessToken' | 'refreshToken'>;
 
 /** A thread's result: the positions of plaintext rows, for the caller, which has the token storage rules. */
 export interface EnvelopeBatch extends ResealedBatch {
@@ -51,7 +50,7 @@ export interface EnvelopeBatch extends ResealedBatch {
 /** Re-seals every row it can; a row it cannot open becomes a failure with a reason code. */
 export function resealRows(rows: CandidateRow[], crypto: RowCrypto): ResealedBatch {
   const { resealed, failures } = resealEach(rows, crypto, (index) =>
-    crypto.seal(rows[index].id, crypto.openPlaintext(rows[index])),
+    crypto.seal(bindingOf(rows[index]), crypto.openPlaintext(rows[index])),
   );
   return { resealed, failures };
 }
@@ -88,26 +87,19 @@ function resealEach(
 }
 
 /**
- * Envelopes keep their plaintext bytes (Python-style v1 JSON included). Text in this service's
- * own v2 layout is opened at once, without the JSON.parse of `inspect`; `reseal` succeeds only
- * on what `inspect` calls an envelope and fails the same way on it, except when malformed: that
- * text takes the general path, which tells an envelope from a plaintext token.
- *
- * A v2 row with a refresh token in its own column is refused, as reading it is.
+ * Envelopes keep their plaintext bytes (Python-style v1 JSON included) and become v3, bound to
+ * the row's user and account. A row with a refresh token in its own column beside a keyed
+ * envelope is refused, as reading it is.
  */
 function resealOne(row: EnvelopeRow, index: number, crypto: EnvelopeCrypto, sealPlaintext: PlaintextSealer) {
-  const stored = row.accessToken;
-  if (stored !== null && row.refreshToken === null && splitV2(stored) !== undefined) {
-    try {
-      return crypto.reseal(stored, row.id);
-    } catch (error) {
-      if (!(error instanceof EnvelopeMalformedError)) throw error;
-    }
-  }
-  const { format } = crypto.inspect(stored);
+  const { format } = crypto.inspect(row.accessToken);
   if (format === 'plaintext') return sealPlaintext(index);
   refuseRefreshTokenOutsideEnvelope(row.id, format, row.refreshToken);
-  return crypto.reseal(stored as string, row.id);
+  return crypto.reseal(row.accessToken as string, bindingOf(row));
+}
+
+function bindingOf(row: EnvelopeRow): EnvelopeBinding {
+  return { userId: row.userId, accountId: row.id };
 }
 
 function reasonCode(error: DomainError): string {

@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { PreparedBatch } from './batch-read-ahead';
 import type { KeyRotationJob } from './key-rotation-job.entity';
-import type { RotationAccountsRepository } from './rotation-accounts.repository';
+import type { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import type { RotationJobsRepository } from './rotation-jobs.repository';
 
 export interface Step {
@@ -22,7 +22,7 @@ export class RotationBatchTransactions {
   constructor(
     private readonly dataSource: DataSource,
     private readonly jobs: RotationJobsRepository,
-    private readonly accounts: RotationAccountsRepository,
+    private readonly accounts: ExternalAccountsRepository,
     private readonly leaseSeconds: number,
     private readonly logger: Logger,
   ) {}
@@ -34,7 +34,7 @@ export class RotationBatchTransactions {
       const { sealed } = batch;
       const rotated = held.dryRun
         ? sealed.ids.length
-        : await this.accounts.writeResealed(manager, sealed, held.targetKeyId);
+        : await this.accounts.writeResealed(manager, sealed);
       const newFailures = await this.jobs.recordFailures(manager, held.id, sealed.failures);
       const progress = {
         cursor: batch.lastId,
@@ -54,7 +54,7 @@ export class RotationBatchTransactions {
       if ('done' in held) return held;
       let errorCode: string | undefined;
       if (!held.dryRun) {
-        const { remaining, retryable } = await this.accounts.remaining(manager, held.id, held.targetKeyId);
+        const { remaining, retryable } = await this.accounts.remainingOffKey(manager, held.id, held.targetKeyId);
         if (retryable > 0 && held.pass < MAX_PASSES) {
           return {
             job: await this.jobs.startNextPass(manager, held.id, remaining, this.leaseSeconds),

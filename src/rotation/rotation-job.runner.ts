@@ -3,6 +3,7 @@ import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/rotation.config';
+import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { TokenStorage } from '../connectors/token-storage';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing } from '../crypto/key-ring';
@@ -11,7 +12,6 @@ import { errorCodeOf, isTransient } from './error-codes';
 import type { KeyRotationJob } from './key-rotation-job.entity';
 import { InThreadSealer, ResealPool, type RowSealer } from './reseal-pool';
 import type { RowCrypto } from './reseal-row';
-import { RotationAccountsRepository } from './rotation-accounts.repository';
 import { RotationBatchTransactions, type Step } from './rotation-batch.transactions';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
@@ -42,7 +42,7 @@ export class RotationJobRunner {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly jobs: RotationJobsRepository,
-    private readonly accounts: RotationAccountsRepository,
+    private readonly accounts: ExternalAccountsRepository,
     private readonly ring: KeyRing,
     envelopes: EnvelopeService,
     storage: TokenStorage,
@@ -50,9 +50,9 @@ export class RotationJobRunner {
   ) {
     this.crypto = {
       inspect: (stored) => envelopes.inspect(stored),
-      reseal: (stored, accountId) => envelopes.reseal(stored, accountId),
+      reseal: (stored, binding) => envelopes.reseal(stored, binding),
       openPlaintext: (row) => storage.open(row),
-      seal: (accountId, tokens) => envelopes.encryptJsonBlob(tokens, accountId),
+      seal: (binding, tokens) => envelopes.encryptJsonBlob(tokens, binding),
     };
     this.resealThreads = config.resealThreads;
     this.transactions = new RotationBatchTransactions(
@@ -68,7 +68,7 @@ export class RotationJobRunner {
   async run(claimed: KeyRotationJob, owner: string, options: RunJobOptions = {}): Promise<KeyRotationJob> {
     const sealer = this.newSealer();
     const batches = new BatchReadAhead(
-      (cursor) => this.accounts.candidates(cursor, claimed.targetKeyId, claimed.batchSize),
+      (cursor) => this.accounts.offKeyAfter(cursor, claimed.targetKeyId, claimed.batchSize),
       (rows) => sealer.reseal(rows),
     );
     try {

@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
-import { RotationAccountsRepository } from './rotation-accounts.repository';
 import { RotationJobRunner } from './rotation-job.runner';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { RotationService } from './rotation.service';
@@ -11,7 +10,6 @@ import { RotationWorker } from './rotation.worker';
 @Module({
   imports: [ConnectorsModule, CryptoModule],
   providers: [
-    RotationAccountsRepository,
     RotationJobsRepository,
     RotationJobRunner,
     RotationService,

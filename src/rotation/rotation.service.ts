@@ -3,10 +3,10 @@ import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/rotation.config';
+import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { KeyRing } from '../crypto/key-ring';
 import type { KeyRotationJob, RotationFailure } from './key-rotation-job.entity';
 import { buildKeyInventory, type KeyInventory } from './key-inventory.view';
-import { RotationAccountsRepository } from './rotation-accounts.repository';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
 import {
@@ -38,7 +38,7 @@ export class RotationService implements OnApplicationBootstrap {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly ring: KeyRing,
     private readonly jobs: RotationJobsRepository,
-    private readonly accounts: RotationAccountsRepository,
+    private readonly accounts: ExternalAccountsRepository,
     @Inject(rotationConfig.KEY) private readonly config: ConfigType<typeof rotationConfig>,
   ) {}
 
@@ -80,7 +80,7 @@ export class RotationService implements OnApplicationBootstrap {
     if (!requestedBy || requestedBy.length > 200) {
       throw new RotationInvalidRequestError('requestedBy', 'must be 1 to 200 characters');
     }
-    const totalEstimate = await this.accounts.countCandidates(targetKeyId);
+    const totalEstimate = await this.accounts.countOffKey(targetKeyId);
     try {
       const dryRun = request.dryRun === true;
       return toRotationJobView(

@@ -1,19 +1,11 @@
+import { ENVELOPE_SEPARATOR, type ResealedColumns } from '../connectors/external-accounts.repository';
 import type { RotationFailure } from './key-rotation-job.entity';
 import type { ResealedBatch } from './reseal-row';
 import { ResealFailedError } from './reseal-failed.error';
 
-/** Envelopes are JSON over base64 and hex fields: a newline never occurs in one. */
-export const ENVELOPE_SEPARATOR = '\n';
 
-/**
- * A re-sealed batch as its write sends it: ids, versions and the new envelopes joined into one
- * string. It crosses from a thread as a few values, and reaches the database without the
- * per-element quoting of a text[] literal, which cost more than the update itself.
- */
-export interface SealedBatch {
-  ids: number[];
-  versions: number[];
-  accessTokens: string;
+/** A re-sealed batch in the form its write takes, which crosses from a thread as a few values. */
+export interface SealedBatch extends ResealedColumns {
   failures: RotationFailure[];
 }
 
