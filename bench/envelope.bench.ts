@@ -41,10 +41,11 @@ export async function runEnvelopeBench(): Promise<string> {
   const rounds = isQuick() ? 5 : 11;
   const rows: Record<string, string>[] = [];
   const ratios: string[] = [];
+  const binding = { userId: 7, accountId: 42 };
   for (const [name, tokens] of Object.entries(tokenSets())) {
     const json = Buffer.from(JSON.stringify(tokens));
     const project = () =>
-      timeLoop(iterations, () => envelopes.decryptJsonBlob(envelopes.encryptJsonBlob(tokens, 42), 42));
+      timeLoop(iterations, () => envelopes.decryptJsonBlob(envelopes.encryptJsonBlob(tokens, binding), binding));
     const reference = () => timeLoop(iterations, () => bareSealOpen(keyBytes, json));
     project();
     reference();

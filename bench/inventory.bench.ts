@@ -26,9 +26,12 @@ export async function runInventoryBench(): Promise<string> {
   });
   try {
     await database.dataSource.query(
-      `INSERT INTO external_accounts (user_id, provider, access_token, token_key_id)
-       SELECT i, 'google_drive', repeat('x', 400),
-              CASE WHEN i % 100 = 0 THEN 'legacy-v1' WHEN i % 100 = 1 THEN 'plaintext' WHEN i % 2 = 0 THEN $1 ELSE $2 END
+      `INSERT INTO external_accounts (user_id, provider, access_token)
+       SELECT i, 'google_drive',
+              CASE WHEN i % 100 = 0 THEN '{"_enc": "aesgcm:v1", "nonce": "' || repeat('x', 380) || '"}'
+                   WHEN i % 100 = 1 THEN repeat('x', 400)
+                   ELSE '{"_enc":"aesgcm:v3","kid":"' || (CASE WHEN i % 2 = 0 THEN $1 ELSE $2 END) || '","nonce":"'
+                        || repeat('x', 350) || '"}' END
          FROM generate_series(1, $3) AS i`,
       [kids[0], kids[1], count],
     );

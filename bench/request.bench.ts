@@ -17,21 +17,19 @@ async function seed(
   key: string,
 ): Promise<void> {
   const envelopes = new EnvelopeService(KeyRing.fromSettings({ primary: key }));
-  const kid = envelopes.primaryKeyId as string;
   for (let start = 1; start <= 2 * ACCOUNTS; start += 2000) {
     const ids = Array.from({ length: 2000 }, (_, i) => start + i);
     const tokens = ids.map((id) => benchTokenSet(id));
     const access = ids.map((id, i) =>
-      id <= ACCOUNTS ? envelopes.encryptJsonBlob(tokens[i], id) : tokens[i].access_token,
+      id <= ACCOUNTS ? envelopes.encryptJsonBlob(tokens[i], { userId: id, accountId: id }) : tokens[i].access_token,
     );
     const refresh = ids.map((id, i) => (id <= ACCOUNTS ? null : tokens[i].refresh_token));
-    const keyIds = ids.map((id) => (id <= ACCOUNTS ? kid : 'plaintext'));
     // Both modes also store the scope and expiry in their own columns, as the service does.
     await query(
-      `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, token_key_id, scopes, token_expires_at)
-       SELECT id, id, 'google_drive', a, r, k, $5, to_timestamp(e)
-         FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $6::bigint[]) AS t(id, a, r, k, e)`,
-      [ids, access, refresh, keyIds, tokens[0].scope, tokens.map((set) => set.expires_at)],
+      `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, scopes, token_expires_at)
+       SELECT id, id, 'google_drive', a, r, $4, to_timestamp(e)
+         FROM unnest($1::int[], $2::text[], $3::text[], $5::bigint[]) AS t(id, a, r, e)`,
+      [ids, access, refresh, tokens[0].scope, tokens.map((set) => set.expires_at)],
     );
   }
   await query(`SELECT setval(pg_get_serial_sequence('external_accounts', 'id'), $1)`, [2 * ACCOUNTS]);

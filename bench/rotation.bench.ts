@@ -58,12 +58,11 @@ async function naiveLoop(dataSource: DataSource, from: string, to: string, count
     for (let id = 1; id <= count; id += 1) {
       const account = await repository.findOne({
         where: { id },
-        select: { id: true, accessToken: true, version: true },
+        select: { id: true, userId: true, accessToken: true, version: true },
       });
       if (!account?.accessToken) continue;
-      const tokens = envelopes.decryptJsonBlob(account.accessToken, id);
-      account.accessToken = envelopes.encryptJsonBlob(tokens, id);
-      account.tokenKeyId = ring.primaryKeyId as string;
+      const binding = { userId: account.userId, accountId: id };
+      account.accessToken = envelopes.encryptJsonBlob(envelopes.decryptJsonBlob(account.accessToken, binding), binding);
       await repository.save(account);
     }
   });

@@ -22,7 +22,7 @@ function sealChunk(envelopes: EnvelopeService, start: number, size: number) {
   const random = randomBytes(TOKEN_BYTES * size);
   const ids = Array.from({ length: size }, (_, i) => start + i);
   const sealed = ids.map((id, i) =>
-    envelopes.encryptJsonBlob(benchTokenSet(id, random.subarray(i * TOKEN_BYTES)), id),
+    envelopes.encryptJsonBlob(benchTokenSet(id, random.subarray(i * TOKEN_BYTES)), { userId: id, accountId: id }),
   );
   // Envelopes never hold a newline: one text parameter avoids quoting each element of a text[].
   return { ids, sealed: sealed.join('\n') };
@@ -34,15 +34,14 @@ function sealChunk(envelopes: EnvelopeService, start: number, size: number) {
  */
 export async function seedSealedAccounts(dataSource: DataSource, key: string, count: number): Promise<void> {
   const envelopes = new EnvelopeService(KeyRing.fromSettings({ primary: key }));
-  const kid = envelopes.primaryKeyId as string;
   let writing: Promise<unknown> = Promise.resolve();
   for (let start = 1; start <= count; start += CHUNK) {
     const { ids, sealed } = sealChunk(envelopes, start, Math.min(CHUNK, count - start + 1));
     await writing;
     writing = dataSource.query(
-      `INSERT INTO external_accounts (id, user_id, provider, access_token, token_key_id)
-       SELECT id, id, 'google_drive', a, $3 FROM unnest($1::int[], string_to_array($2, E'\\n')) AS t(id, a)`,
-      [ids, sealed, kid],
+      `INSERT INTO external_accounts (id, user_id, provider, access_token)
+       SELECT id, id, 'google_drive', a FROM unnest($1::int[], string_to_array($2, E'\\n')) AS t(id, a)`,
+      [ids, sealed],
     );
     // Lets the driver send the INSERT before the next chunk's sealing takes the thread.
     await new Promise((resolve) => setImmediate(resolve));

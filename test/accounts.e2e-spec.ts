@@ -67,7 +67,7 @@ describe('accounts API with an encryption key', () => {
     expect(row.token_key_id).toBe(KID);
     const envelope = JSON.parse(row.access_token);
     expect(Object.keys(envelope)).toEqual(['_enc', 'kid', 'nonce', 'ct', 'tag']);
-    expect(envelope).toMatchObject({ _enc: 'aesgcm:v2', kid: KID });
+    expect(envelope).toMatchObject({ _enc: 'aesgcm:v3', kid: KID });
     expect(row.access_token).not.toContain(tokens.access_token);
   });
 
@@ -140,7 +140,7 @@ describe('accounts API with an encryption key', () => {
   it('reads a legacy v1 row of the original service and upgrades it to v2 on update', async () => {
     const legacy = tokenSet();
     const [{ id }] = await testApp.dataSource.query(
-      `INSERT INTO external_accounts (user_id, provider, access_token, token_key_id) VALUES (7, 'notion', $1, 'legacy-v1') RETURNING id`,
+      `INSERT INTO external_accounts (user_id, provider, access_token) VALUES (7, 'notion', $1) RETURNING id`,
       [legacyV1Envelope(Buffer.from(KEY, 'base64'), legacy)],
     );
     const read = await http().get(`/users/7/accounts/${id}/tokens`).set(auth).expect(200);
@@ -149,7 +149,7 @@ describe('accounts API with an encryption key', () => {
     expect(meta.body.encryption).toEqual({ state: 'legacy', keyId: null });
     await http().put(`/users/7/accounts/${id}/tokens`).set(auth).send({ access_token: legacy.access_token }).expect(200);
     const [row] = await testApp.dataSource.query(`SELECT access_token, token_key_id FROM external_accounts WHERE id = $1`, [id]);
-    expect(JSON.parse(row.access_token)._enc).toBe('aesgcm:v2');
+    expect(JSON.parse(row.access_token)._enc).toBe('aesgcm:v3');
     expect(row.token_key_id).toBe(KID);
     const again = await http().get(`/users/7/accounts/${id}/tokens`).set(auth).expect(200);
     expect(again.body.refresh_token).toBe(legacy.refresh_token);
@@ -254,7 +254,7 @@ describe('accounts API without a key', () => {
 
   it('refuses to read an envelope it has no key for', async () => {
     const [{ id }] = await testApp.dataSource.query(
-      `INSERT INTO external_accounts (user_id, provider, access_token, token_key_id) VALUES (3, 'notion', $1, 'legacy-v1') RETURNING id`,
+      `INSERT INTO external_accounts (user_id, provider, access_token) VALUES (3, 'notion', $1) RETURNING id`,
       [legacyV1Envelope(randomBytes(32), tokenSet())],
     );
     const response = await request(testApp.app.getHttpServer()).get(`/users/3/accounts/${id}/tokens`).set(auth).expect(500);
@@ -278,8 +278,8 @@ describe('accounts API with encryption required', () => {
 
   it('refuses a plaintext row injected into the database', async () => {
     const [{ id }] = await testApp.dataSource.query(
-      `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token, token_key_id)
-       VALUES (3, 'notion', 'injected-access', 'injected-refresh', 'plaintext') RETURNING id`,
+      `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token)
+       VALUES (3, 'notion', 'injected-access', 'injected-refresh') RETURNING id`,
     );
     const response = await request(testApp.app.getHttpServer()).get(`/users/3/accounts/${id}/tokens`).set(auth).expect(500);
     expect(response.body.error).toBe('PLAINTEXT_TOKENS_REFUSED');

@@ -84,8 +84,9 @@ describe('admin API', () => {
     const kid = KeyRing.fromSettings({ primary: KEY }).primaryKeyId;
     const oldKid = KeyRing.fromSettings({ primary: OLD_KEY }).primaryKeyId;
     await testApp.dataSource.query(
-      `INSERT INTO external_accounts (user_id, provider, access_token, token_key_id)
-       VALUES (1, 'notion', 'x', $1), (1, 'notion', 'x', $2), (1, 'notion', 'x', $2), (1, 'notion', 'plain', 'plaintext')`,
+      `INSERT INTO external_accounts (user_id, provider, access_token)
+       SELECT 1, 'notion', '{"_enc":"aesgcm:v3","kid":"' || kid || '","nonce":"x"}' FROM unnest(ARRAY[$1, $2, $2]) AS kid
+       UNION ALL SELECT 1, 'notion', 'plain'`,
       [kid, oldKid],
     );
     const response = await http().get('/admin/keys').set(admin).expect(200);

@@ -107,7 +107,7 @@ describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
       // An instance without a key writes plaintext tokens; its transaction holds the row.
       await writer.query('BEGIN');
       await writer.query(
-        `UPDATE external_accounts SET access_token = 'written-meanwhile', refresh_token = 'r', token_key_id = 'plaintext',
+        `UPDATE external_accounts SET access_token = 'written-meanwhile', refresh_token = 'r',
                 version = version + 1 WHERE id = $1`,
         [target.id],
       );
@@ -163,9 +163,11 @@ describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
     const app = await open();
     await app.dataSource.query(`TRUNCATE external_accounts RESTART IDENTITY CASCADE`);
     await app.dataSource.query(
-      `INSERT INTO external_accounts (user_id, provider, access_token, token_key_id)
-       SELECT n % 1000, 'p', 'x', (ARRAY[$1, $2, 'legacy-v1', 'plaintext', 'ffffffffffffffff'])[1 + n % 5]
-         FROM generate_series(1, 1000000) AS n`,
+      `INSERT INTO external_accounts (user_id, provider, access_token)
+       SELECT n % 1000, 'p', CASE WHEN kid IS NULL THEN (ARRAY['{"_enc": "aesgcm:v1"}', 'x'])[1 + n % 2]
+                                  ELSE '{"_enc":"aesgcm:v3","kid":"' || kid || '","nonce":"x"}' END
+         FROM generate_series(1, 1000000) AS n,
+              LATERAL (SELECT (ARRAY[$1, $2, NULL, NULL, 'ffffffffffffffff'])[1 + n % 5] AS kid) AS k`,
       [keyA.kid, keyB.kid],
     );
     await app.dataSource.query(`VACUUM ANALYZE external_accounts`);

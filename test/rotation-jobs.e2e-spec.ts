@@ -139,6 +139,7 @@ describe('rotation jobs', () => {
       keyId: keyA.kid,
       role: 'unknown',
       accounts: 3,
+      v2Accounts: 0,
       safeToRetire: null,
     });
   });
@@ -150,7 +151,7 @@ describe('rotation jobs', () => {
     expect((await rotation.inventory()).keys).toContainEqual(
       expect.objectContaining({ keyId: keyA.kid, safeToRetire: false }),
     );
-    await setToken(dataSource, row.id, 'plain', 'plaintext');
+    await setToken(dataSource, row.id, 'plain');
     expect((await rotation.inventory()).keys).toContainEqual(
       expect.objectContaining({ keyId: keyA.kid, safeToRetire: true }),
     );

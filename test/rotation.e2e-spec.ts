@@ -28,14 +28,14 @@ describe('key rotation', () => {
     app = undefined;
   });
 
-  it('moves v2, legacy v1 and plaintext accounts from key A to key B, every token intact', async () => {
+  it('moves v3, legacy v1 and plaintext accounts from key A to key B, every token intact', async () => {
     const expected = await seedAccounts(keyA, { sealed: 2000, legacy: 500, plaintext: 500 });
     const { rotation, worker, dataSource } = await open(keyB, [keyA]);
     const before = await rotation.inventory();
     expect(before).toMatchObject({ primaryKeyId: keyB.kid, legacyV1Accounts: 500, plaintextAccounts: 500 });
     expect(before.keys).toEqual([
-      { keyId: keyB.kid, role: 'primary', accounts: 0, safeToRetire: null },
-      { keyId: keyA.kid, role: 'previous', accounts: 2000, safeToRetire: false },
+      { keyId: keyB.kid, role: 'primary', accounts: 0, v2Accounts: 0, safeToRetire: null },
+      { keyId: keyA.kid, role: 'previous', accounts: 2000, v2Accounts: 0, safeToRetire: false },
     ]);
     const versionsBefore = (await storedRows(dataSource)).map((row) => [row.id, row.version]);
 
@@ -143,7 +143,7 @@ describe('key rotation', () => {
     const envelope = (index: number) => rows[index].access_token as string;
     const unknown = newKey();
     await setToken(dataSource, rows[30].id, tamperedEnvelope(envelope(30)));
-    await setToken(dataSource, rows[40].id, envelope(40).replace(keyA.kid, unknown.kid), unknown.kid);
+    await setToken(dataSource, rows[40].id, envelope(40).replace(keyA.kid, unknown.kid));
     await setToken(dataSource, rows[50].id, '{"_enc":"aesgcm:v2","kid":"not-hex"}');
     await setToken(dataSource, rows[60].id, envelope(61));
     await setToken(dataSource, rows[70].id, '{"_enc":"aesgcm:v9"}');
@@ -156,8 +156,8 @@ describe('key rotation', () => {
         if (rewritten) return;
         rewritten = true;
         await dataSource.query(
-          `UPDATE external_accounts SET access_token = $2, token_key_id = $3, version = version + 1 WHERE id = $1`,
-          [rows[5].id, envelope(5), keyA.kid],
+          `UPDATE external_accounts SET access_token = $2, version = version + 1 WHERE id = $1`,
+          [rows[5].id, envelope(5)],
         );
       },
     });

@@ -491,14 +491,14 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     for (const { id, userId, tokens } of seeded) accounts.set(id, { userId, tokens });
     const legacy = track(randomTokens());
     const [{ id: legacyId }] = await testApp.dataSource.query(
-      `INSERT INTO external_accounts (user_id, provider, access_token, token_key_id) VALUES (13, 'notion', $1, 'legacy-v1') RETURNING id`,
+      `INSERT INTO external_accounts (user_id, provider, access_token) VALUES (13, 'notion', $1) RETURNING id`,
       [legacyV1Envelope(Buffer.from(keyA.key, 'base64'), legacy)],
     );
     accounts.set(legacyId, { userId: 13, tokens: legacy });
     const plain = track(randomTokens());
     const [{ id: plainId }] = await testApp.dataSource.query(
-      `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token, token_key_id)
-       VALUES (13, 'zotero', $1, $2, 'plaintext') RETURNING id`,
+      `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token)
+       VALUES (13, 'zotero', $1, $2) RETURNING id`,
       [plain.access_token, plain.refresh_token],
     );
     accounts.set(plainId, {

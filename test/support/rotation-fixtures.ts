@@ -89,8 +89,8 @@ export async function insertLegacyRows(
     token_type: 'Bearer',
   }));
   const rows: { id: number }[] = await dataSource.query(
-    `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token, token_key_id)
-     SELECT 7, 'notion', envelope, NULL, 'legacy-v1' FROM unnest($1::text[]) WITH ORDINALITY AS t(envelope, n)
+    `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token)
+     SELECT 7, 'notion', envelope, NULL FROM unnest($1::text[]) WITH ORDINALITY AS t(envelope, n)
      ORDER BY n RETURNING id`,
     [tokens.map((set) => legacyV1Envelope(Buffer.from(key.key, 'base64'), set))],
   );
@@ -104,8 +104,8 @@ export async function insertPlaintextRows(dataSource: DataSource, count: number,
     scope: 'files.read',
   }));
   const rows: { id: number }[] = await dataSource.query(
-    `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token, scopes, token_key_id)
-     SELECT 9, 'zotero', access, refresh, 'files.read', 'plaintext'
+    `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token, scopes)
+     SELECT 9, 'zotero', access, refresh, 'files.read'
        FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(access, refresh, n) ORDER BY n RETURNING id`,
     [tokens.map((set) => set.access_token), tokens.map((set) => set.refresh_token)],
   );
@@ -140,11 +140,8 @@ export async function seedAccounts(
   }
 }
 
-export async function setToken(dataSource: DataSource, id: number, accessToken: string, tokenKeyId?: string) {
-  await dataSource.query(
-    `UPDATE external_accounts SET access_token = $2, token_key_id = COALESCE($3, token_key_id) WHERE id = $1`,
-    [id, accessToken, tokenKeyId ?? null],
-  );
+export async function setToken(dataSource: DataSource, id: number, accessToken: string) {
+  await dataSource.query(`UPDATE external_accounts SET access_token = $2 WHERE id = $1`, [id, accessToken]);
 }
 
 /** The same envelope with one ciphertext byte flipped: authentication must fail. */

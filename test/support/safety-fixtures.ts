@@ -75,14 +75,13 @@ export async function insertSealedAccounts(
       tokens: set,
     }));
     await dataSource.query(
-      `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, token_key_id, version)
-       SELECT id, user_id, 'google_drive', envelope, NULL, $4, 1
+      `INSERT INTO external_accounts (id, user_id, provider, access_token, refresh_token, version)
+       SELECT id, user_id, 'google_drive', envelope, NULL, 1
          FROM unnest($1::int[], $2::int[], $3::text[]) AS t(id, user_id, envelope)`,
       [
         rows.map((row) => row.id),
         rows.map((row) => row.userId),
-        rows.map((row) => sealer.encryptJsonBlob(row.tokens, row.id)),
-        key.kid,
+        rows.map((row) => sealer.encryptJsonBlob(row.tokens, { userId: row.userId, accountId: row.id })),
       ],
     );
     seeded.push(...rows);
@@ -120,7 +119,7 @@ export function verifyOnKey(rows: RawAccountRow[], key: TestKey, expected: Map<n
     }
     let tokens: TokenSet | undefined;
     try {
-      tokens = opener.decryptJsonBlob<TokenSet>(row.access_token as string, row.id);
+      tokens = opener.decryptJsonBlob<TokenSet>(row.access_token as string, { userId: row.user_id, accountId: row.id });
     } catch {
       offKey.push(row.id);
       continue;
