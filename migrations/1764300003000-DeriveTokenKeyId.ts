@@ -7,7 +7,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *
  * Values: the key id of a v3 envelope; `v2:<kid>` for a v2 envelope (readable, upgraded by
  * rotation); `legacy-v1`; `malformed` for text that claims to be an envelope but is none;
- * `plaintext` for anything else. The canonical layout this service writes is matched by one
+ * `plaintext` for anything else. The exact layout this service writes is matched by one
  * anchored regular expression; only other text is parsed as JSON.
  */
 const DERIVE_FUNCTION = `
@@ -20,7 +20,8 @@ BEGIN
   IF stored IS NULL THEN
     RETURN 'plaintext';
   END IF;
-  canonical := regexp_match(stored, '^\\{"_enc":"aesgcm:(v[23])","kid":"([0-9a-f]{16})","');
+  canonical := regexp_match(stored,
+    '^\\{"_enc":"aesgcm:(v[23])","kid":"([0-9a-f]{16})","nonce":"[A-Za-z0-9+/=]+","ct":"[A-Za-z0-9+/=]*","tag":"[A-Za-z0-9+/=]+"\\}$');
   IF canonical IS NOT NULL THEN
     RETURN CASE WHEN canonical[1] = 'v3' THEN canonical[2] ELSE 'v2:' || canonical[2] END;
   END IF;

@@ -77,7 +77,7 @@ describe('migrations', () => {
     try {
       const first = migrationRun(env);
       expect(first.status).toBe(0);
-      for (const migration of ['AdoptExternalAccounts', 'CreateKeyRotationJobs', 'CreateAdminAuditEvents']) {
+      for (const migration of ['AdoptExternalAccounts', 'CreateKeyRotationJobs', 'CreateAdminAuditEvents', 'DeriveTokenKeyId']) {
         expect(first.output).toMatch(new RegExp(`Migration ${migration}\\d+ has been executed successfully`));
       }
       const second = migrationRun(env);
@@ -131,7 +131,14 @@ describe('migrations', () => {
         { id: 3, version: 1, token_key_id: 'plaintext' },
       ]);
 
-      for (let step = 0; step < dataSource.migrations.length; step += 1) await dataSource.undoLastMigration();
+      await dataSource.undoLastMigration();
+      const [generated] = await dataSource.query(
+        `SELECT is_generated FROM information_schema.columns WHERE table_name = 'external_accounts' AND column_name = 'token_key_id'`,
+      );
+      expect(generated).toEqual({ is_generated: 'NEVER' });
+      expect(await dataSource.query(`SELECT id, version, token_key_id FROM external_accounts ORDER BY id`)).toEqual(added);
+
+      for (let step = 1; step < dataSource.migrations.length; step += 1) await dataSource.undoLastMigration();
       expect(await columnsOf(dataSource)).not.toContain('token_key_id');
       expect(await dataSource.query(`SELECT ${ORIGINAL_COLUMNS} FROM external_accounts ORDER BY id`)).toEqual(before);
     } finally {
