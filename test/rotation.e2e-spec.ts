@@ -57,8 +57,8 @@ describe('key rotation', () => {
     expect(rows.map((row) => [row.id, row.version])).toEqual(versionsBefore);
     const after = await rotation.inventory();
     expect(after.keys).toEqual([
-      { keyId: keyB.kid, role: 'primary', accounts: 3000, safeToRetire: null },
-      { keyId: keyA.kid, role: 'previous', accounts: 0, safeToRetire: true },
+      { keyId: keyB.kid, role: 'primary', accounts: 3000, v2Accounts: 0, safeToRetire: null },
+      { keyId: keyA.kid, role: 'previous', accounts: 0, v2Accounts: 0, safeToRetire: true },
     ]);
     expect(after).toMatchObject({ legacyV1Accounts: 0, plaintextAccounts: 0, accountsToRotate: 0 });
 
