@@ -7,23 +7,23 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *
  * Values: the key id of a v3 envelope; `v2:<kid>` for a v2 envelope (readable, upgraded by
  * rotation); `legacy-v1`; `malformed` for text that claims to be an envelope but is none;
- * `plaintext` for anything else. The exact layout this service writes is matched by one
- * anchored regular expression; only other text is parsed as JSON.
+ * `plaintext` for anything else. Text in the exact layout this service writes is read by its
+ * fixed offsets, as the envelope codec's fast path reads it; only other text is parsed as JSON.
  */
 const DERIVE_FUNCTION = `
 CREATE FUNCTION external_accounts_token_key_id(stored text) RETURNS varchar(32)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
 DECLARE
-  canonical text[];
   doc jsonb;
 BEGIN
   IF stored IS NULL THEN
     RETURN 'plaintext';
   END IF;
-  canonical := regexp_match(stored,
-    '^\\{"_enc":"aesgcm:(v[23])","kid":"([0-9a-f]{16})","nonce":"[A-Za-z0-9+/=]+","ct":"[A-Za-z0-9+/=]*","tag":"[A-Za-z0-9+/=]+"\\}$');
-  IF canonical IS NOT NULL THEN
-    RETURN CASE WHEN canonical[1] = 'v3' THEN canonical[2] ELSE 'v2:' || canonical[2] END;
+  -- The exact layout this service writes, as one LIKE (a regular expression costs ten times more).
+  IF stored LIKE '{"\\_enc":"aesgcm:v_","kid":"________________","nonce":"________________","ct":"%","tag":"________________________"}'
+     AND substr(stored, 18, 1) IN ('2', '3')
+     AND translate(substr(stored, 28, 16), '0123456789abcdef', '') = '' THEN
+    RETURN CASE substr(stored, 18, 1) WHEN '3' THEN '' ELSE 'v2:' END || substr(stored, 28, 16);
   END IF;
   IF stored !~ '^\\s*\\{' THEN
     RETURN 'plaintext';
