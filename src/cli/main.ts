@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { DomainError } from '../common/domain-error';
 import { ConfigurationError } from '../config/configuration.error';
 import { validateEnvironment } from '../config/env.validation';
-import { errorCodeOf } from '../rotation/error-codes';
+import { errorCodeOf } from '../common/database-errors';
 import {
   RotationAlreadyActiveError,
   RotationLeaseHeldError,

@@ -1,11 +1,15 @@
 import { QueryRunnerAlreadyReleasedError } from 'typeorm';
+import { errorCodeOf as codeWithoutDatabase } from './domain-error';
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
 const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Driver not Connected|terminating connection/i;
+// Serialization failure, deadlock, lock timeout: the transaction can simply be run again.
+const RETRYABLE_SQL_STATES = new Set(['40001', '40P01', '55P03']);
 
-function codeOf(error: object): string | undefined {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
+/** A string property of an error object (TypeORM copies `code` and `constraint` from the driver). */
+function stringField(error: unknown, field: 'code' | 'constraint'): string | undefined {
+  const value = typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[field] : undefined;
+  return typeof value === 'string' ? value : undefined;
 }
 
 /**
@@ -17,7 +21,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof QueryRunnerAlreadyReleasedError) return true;
   let current: unknown = error;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
-    const code = codeOf(current);
+    const code = stringField(current, 'code');
     if (code && (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P03')) {
       return true;
     }
@@ -25,4 +29,28 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     current = (current as { driverError?: unknown; cause?: unknown }).driverError ?? (current as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/** The SQLSTATE of a database error, if any. */
+export function sqlStateOf(error: unknown): string | undefined {
+  const code = stringField(error, 'code');
+  return code && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** The constraint or index a database error names (unique violations), if any. */
+export function constraintOf(error: unknown): string | undefined {
+  return stringField(error, 'constraint');
+}
+
+/** A transaction that failed this way rolled back entirely and can be retried as is. */
+export function isTransient(error: unknown): boolean {
+  return isDatabaseUnavailable(error) || RETRYABLE_SQL_STATES.has(sqlStateOf(error) ?? '');
+}
+
+/** A short code to record or log for any error, database errors included: never its message. */
+export function errorCodeOf(error: unknown): string {
+  const sqlState = sqlStateOf(error);
+  if (sqlState) return `SQLSTATE_${sqlState}`;
+  if (isDatabaseUnavailable(error)) return 'DATABASE_UNAVAILABLE';
+  return codeWithoutDatabase(error);
 }

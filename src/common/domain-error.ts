@@ -21,3 +21,13 @@ export abstract class DomainError extends Error {
     this.name = new.target.name;
   }
 }
+
+/**
+ * A short code for an error: a domain error's code, else its class name; never its message,
+ * which may quote data. Database errors have a finer code in database-errors.ts; this one
+ * loads no database code, for the sealing threads.
+ */
+export function errorCodeOf(error: unknown): string {
+  if (error instanceof DomainError) return error.code;
+  return error instanceof Error ? error.constructor.name : 'UNKNOWN_ERROR';
+}

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { DomainError } from '../common/domain-error';
+import { errorCodeOf } from '../common/domain-error';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing } from '../crypto/key-ring';
 import { resealEnvelopes, type EnvelopeCrypto, type EnvelopeRow } from './reseal-row';
@@ -43,12 +43,6 @@ function ringOf({ keys }: ResealThreadData): KeyRing {
   }
 }
 
-/** A code, never a message: a message could quote a token. */
-function codeOf(error: unknown): string {
-  if (error instanceof DomainError) return error.code;
-  return error instanceof Error ? error.constructor.name : 'UNKNOWN_ERROR';
-}
-
 function serve(port: NonNullable<typeof parentPort>, crypto: EnvelopeCrypto): void {
   port.on('message', ({ task, ids, userIds, versions, accessTokens, refreshTokens }: ResealTask) => {
     let reply: ResealReply;
@@ -63,7 +57,8 @@ function serve(port: NonNullable<typeof parentPort>, crypto: EnvelopeCrypto): vo
       const { plaintext, ...batch } = resealEnvelopes(rows, crypto);
       reply = { task, batch: { sealed: packBatch(batch), plaintext } };
     } catch (error) {
-      reply = { task, errorCode: codeOf(error) };
+      // A code, never a message: a message could quote a token.
+      reply = { task, errorCode: errorCodeOf(error) };
     }
     port.postMessage(reply);
   });

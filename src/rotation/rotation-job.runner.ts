@@ -8,7 +8,7 @@ import { TokenStorage } from '../connectors/token-storage';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing } from '../crypto/key-ring';
 import { BatchReadAhead } from './batch-read-ahead';
-import { errorCodeOf, isTransient } from './error-codes';
+import { errorCodeOf, isTransient } from '../common/database-errors';
 import type { KeyRotationJob } from './key-rotation-job.entity';
 import { InThreadSealer, ResealPool, type RowSealer } from './reseal-pool';
 import type { RowCrypto } from './reseal-row';
@@ -16,7 +16,7 @@ import { RotationBatchTransactions, type Step } from './rotation-batch.transacti
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
 import { isActive } from './rotation-status';
-import { sleep } from './sleep';
+import { sleep } from '../common/sleep';
 
 export interface RunJobOptions {
   /** Called after every committed batch; awaited, so a slow callback slows the job down. */
@@ -34,7 +34,7 @@ const MAX_BACKOFF_MS = 30_000;
  */
 @Injectable()
 export class RotationJobRunner {
-  private readonly logger = new Logger('RotationWorker');
+  private readonly logger = new Logger(RotationJobRunner.name);
   private readonly crypto: RowCrypto;
   private readonly transactions: RotationBatchTransactions;
   private readonly resealThreads: number;

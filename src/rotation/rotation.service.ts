@@ -16,7 +16,7 @@ import {
   RotationNotFoundError,
   RotationPrimaryKeyMissingError,
 } from './rotation.errors';
-import { constraintOf, errorCodeOf } from './error-codes';
+import { constraintOf, errorCodeOf } from '../common/database-errors';
 import { isActive } from './rotation-status';
 
 export interface StartRotationRequest {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { rotationConfig } from '../config/rotation.config';
 import { KeyRing } from '../crypto/key-ring';
-import { errorCodeOf } from './error-codes';
+import { errorCodeOf } from '../common/database-errors';
 import type { KeyRotationJob } from './key-rotation-job.entity';
 import { RotationJobRunner, type RunJobOptions } from './rotation-job.runner';
 import { RotationJobsRepository } from './rotation-jobs.repository';
@@ -22,7 +22,7 @@ import {
   RotationPrimaryKeyMissingError,
   RotationTargetKeyMismatchError,
 } from './rotation.errors';
-import { sleep } from './sleep';
+import { sleep } from '../common/sleep';
 
 export type { RunJobOptions } from './rotation-job.runner';
 
