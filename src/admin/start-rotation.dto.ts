@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { BATCH_SIZE_LIMITS } from '../rotation/key-rotation-job.entity';
 
 export class StartRotationDto {
   @ApiPropertyOptional({ description: 'Open every candidate and report, writing nothing to accounts' })
@@ -8,13 +9,13 @@ export class StartRotationDto {
   dryRun?: boolean;
 
   @ApiPropertyOptional({
-    minimum: 1,
-    maximum: 10000,
+    minimum: BATCH_SIZE_LIMITS.min,
+    maximum: BATCH_SIZE_LIMITS.max,
     description: 'Accounts per batch (default ROTATION_BATCH_SIZE)',
   })
   @IsOptional()
   @IsInt()
-  @Min(1)
-  @Max(10000)
+  @Min(BATCH_SIZE_LIMITS.min)
+  @Max(BATCH_SIZE_LIMITS.max)
   batchSize?: number;
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { BATCH_SIZE_LIMITS } from '../rotation/key-rotation-job.entity';
 
 export const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -56,8 +57,9 @@ function parse(argv: string[]) {
 function batchSizeOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(value >= 1 && value <= 10000)) {
-    throw new UsageError('--batch-size must be an integer between 1 and 10000');
+  const { min, max } = BATCH_SIZE_LIMITS;
+  if (!(value >= min && value <= max)) {
+    throw new UsageError(`--batch-size must be an integer between ${min} and ${max}`);
   }
   return value;
 }

@@ -1,7 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { hostname, userInfo } from 'node:os';
 import type { RotationJobView } from '../rotation/rotation-job.view';
-import { isActive } from '../rotation/rotation-status';
+import { isActive } from '../rotation/key-rotation-job.entity';
 import { RotationService } from '../rotation/rotation.service';
 import { RotationWorker } from '../rotation/rotation.worker';
 import { ProgressReporter } from './progress-reporter';

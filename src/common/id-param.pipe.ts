@@ -1,4 +1,5 @@
-import { BadRequestException, Injectable, PipeTransform, type ArgumentMetadata } from '@nestjs/common';
+import { Injectable, PipeTransform, type ArgumentMetadata } from '@nestjs/common';
+import { requestInvalid } from './validation.pipe';
 
 const MAX_ID = 2 ** 31 - 1;
 
@@ -8,10 +9,7 @@ export class IdParamPipe implements PipeTransform<string, number> {
   transform(value: string, metadata: ArgumentMetadata): number {
     const id = /^[1-9][0-9]{0,9}$/.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(id) || id > MAX_ID) {
-      throw new BadRequestException({
-        message: 'Request validation failed',
-        details: [`${metadata.data ?? 'id'}: must be a positive integer below 2^31`],
-      });
+      throw requestInvalid([`${metadata.data ?? 'id'}: must be a positive integer below 2^31`]);
     }
     return id;
   }

@@ -6,6 +6,11 @@ import {
   ValidationPipe,
 } from '@nestjs/common';
 
+/** The one 400 of every validation: the fields at fault in `details`, never their values. */
+export function requestInvalid(details: string[]): BadRequestException {
+  return new BadRequestException({ message: 'Request validation failed', details });
+}
+
 // A property name is the caller's text: it is repeated only when it cannot be a pasted token.
 const NAMEABLE_PROPERTY = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
 
@@ -43,10 +48,7 @@ class DtoValidationPipe extends ValidationPipe {
       if (error instanceof HttpException) throw error;
       // A validator that throws on odd input (validator.js's isEmail on a lone surrogate) is
       // still answering about the input: a 400, not an unhandled 500.
-      throw new BadRequestException({
-        message: 'Request validation failed',
-        details: [`${metadata.data ?? metadata.type}: cannot be validated`],
-      });
+      throw requestInvalid([`${metadata.data ?? metadata.type}: cannot be validated`]);
     }
   }
 }
@@ -57,10 +59,6 @@ export function createValidationPipe(): ValidationPipe {
     forbidNonWhitelisted: true,
     transform: true,
     validationError: { target: false, value: false },
-    exceptionFactory: (errors) =>
-      new BadRequestException({
-        message: 'Request validation failed',
-        details: describeValidationErrors(errors),
-      }),
+    exceptionFactory: (errors) => requestInvalid(describeValidationErrors(errors)),
   });
 }

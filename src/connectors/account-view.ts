@@ -37,7 +37,8 @@ function encryptionOf(tokenKeyId: string): AccountEncryptionView {
   return { state: use.kind === 'legacy-v1' ? 'legacy' : use.kind, keyId: null };
 }
 
-const iso = (value: Date | null): string | null => (value ? value.toISOString() : null);
+/** A timestamp column as the API shows it. */
+export const iso = (value: Date | null): string | null => (value ? value.toISOString() : null);
 
 export function toAccountView(account: ExternalAccount): AccountView {
   return {

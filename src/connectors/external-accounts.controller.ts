@@ -1,5 +1,4 @@
 import {
-  BadRequestException,
   Body,
   Controller,
   Delete,
@@ -15,6 +14,7 @@ import {
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { IdParamPipe } from '../common/id-param.pipe';
+import { requestInvalid } from '../common/validation.pipe';
 import { AccountView, toAccountView } from './account-view';
 import { CreateExternalAccountDto } from './dto/create-external-account.dto';
 import { TOKEN_SET_SCHEMA } from './dto/token-set.schema';
@@ -28,7 +28,7 @@ function parseIfMatch(header: string | undefined): number | undefined {
   if (header === undefined) return undefined;
   const match = /^\s*(?:W\/)?"?([1-9][0-9]{0,9})"?\s*$/.exec(header);
   if (!match || Number(match[1]) > 2 ** 31 - 1) {
-    throw new BadRequestException({ message: 'Request validation failed', details: ['If-Match: must be a version number'] });
+    throw requestInvalid(['If-Match: must be a version number']);
   }
   return Number(match[1]);
 }

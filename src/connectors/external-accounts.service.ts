@@ -5,8 +5,6 @@ import { ExternalAccountsRepository, type AccountProfile, type TokenRow } from '
 import { normalizeTokenSet, type TokenSet } from './token-set';
 import { TokenStorage } from './token-storage';
 
-export type { AccountProfile } from './external-accounts.repository';
-
 /**
  * Accounts and their tokens for the HTTP routes and for other Nest modules, which import
  * ConnectorsModule and call this service. Every call is scoped by user id, so another user's

@@ -1,5 +1,29 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import type { RotationStatus } from './rotation-status';
+
+export const ROTATION_STATUSES = [
+  'pending',
+  'running',
+  'cancelling',
+  'cancelled',
+  'completed',
+  'completed_with_errors',
+  'failed',
+] as const;
+
+export type RotationStatus = (typeof ROTATION_STATUSES)[number];
+
+/** A job in one of these holds the one-active-job slot (ux_key_rotation_jobs_one_active). */
+export const ACTIVE_STATUSES: readonly RotationStatus[] = ['pending', 'running', 'cancelling'];
+
+/** The same list as SQL, for the queries that must agree with the partial unique index. */
+export const ACTIVE_STATUSES_SQL = `(${ACTIVE_STATUSES.map((status) => `'${status}'`).join(', ')})`;
+
+export function isActive(status: RotationStatus): boolean {
+  return ACTIVE_STATUSES.includes(status);
+}
+
+/** Accounts per batch a job may ask for: the admin route, the CLI and the service check it. */
+export const BATCH_SIZE_LIMITS = { min: 1, max: 10000 } as const;
 
 /** One failed account of a job: its id and a reason code, never a token or envelope. */
 export interface RotationFailure {

@@ -9,13 +9,12 @@ import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing } from '../crypto/key-ring';
 import { BatchReadAhead } from './batch-read-ahead';
 import { errorCodeOf, isTransient } from '../common/database-errors';
-import type { KeyRotationJob } from './key-rotation-job.entity';
+import { isActive, type KeyRotationJob } from './key-rotation-job.entity';
 import { InThreadSealer, ResealPool, type RowSealer } from './reseal-pool';
 import type { RowCrypto } from './reseal-row';
 import { RotationBatchTransactions, type Step } from './rotation-batch.transactions';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
-import { isActive } from './rotation-status';
 import { sleep } from '../common/sleep';
 
 export interface RunJobOptions {

@@ -1,6 +1,6 @@
+import { iso } from '../connectors/account-view';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { KeyRotationJob } from './key-rotation-job.entity';
-import { isActive, ROTATION_STATUSES, type RotationStatus } from './rotation-status';
+import { isActive, ROTATION_STATUSES, type KeyRotationJob, type RotationStatus } from './key-rotation-job.entity';
 
 export class RotationFailureView {
   @ApiProperty() accountId: number;
@@ -38,7 +38,6 @@ export class RotationJobView {
   @ApiProperty() updatedAt: string;
 }
 
-const iso = (value: Date | null): string | null => (value ? value.toISOString() : null);
 
 function rateOf(job: KeyRotationJob, now: Date): number | null {
   if (!job.startedAt) return null;

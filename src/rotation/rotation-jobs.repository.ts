@@ -1,9 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import type { KeyRotationJob, RotationFailure } from './key-rotation-job.entity';
+import {
+  ACTIVE_STATUSES_SQL,
+  type KeyRotationJob,
+  type RotationFailure,
+  type RotationStatus,
+} from './key-rotation-job.entity';
 import { queryRows } from '../database/query-rows';
-import { ACTIVE_STATUSES_SQL, type RotationStatus } from './rotation-status';
 
 const JOB_COLUMNS = `id, status, dry_run AS "dryRun", batch_size AS "batchSize", target_key_id AS "targetKeyId",
   cursor, pass, total_estimate AS "totalEstimate", scanned, rotated, skipped, failed, failures,

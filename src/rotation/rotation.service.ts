@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/rotation.config';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { KeyRing } from '../crypto/key-ring';
-import type { KeyRotationJob, RotationFailure } from './key-rotation-job.entity';
+import { BATCH_SIZE_LIMITS, isActive, type KeyRotationJob, type RotationFailure } from './key-rotation-job.entity';
 import { buildKeyInventory, type KeyInventory } from './key-inventory.view';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
@@ -17,7 +17,6 @@ import {
   RotationPrimaryKeyMissingError,
 } from './rotation.errors';
 import { constraintOf, errorCodeOf } from '../common/database-errors';
-import { isActive } from './rotation-status';
 
 export interface StartRotationRequest {
   dryRun?: boolean;
@@ -73,8 +72,9 @@ export class RotationService implements OnApplicationBootstrap {
     const targetKeyId = this.ring.primaryKeyId;
     if (!targetKeyId) throw new RotationPrimaryKeyMissingError();
     const batchSize = request.batchSize ?? this.config.batchSize;
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10000) {
-      throw new RotationInvalidRequestError('batchSize', 'must be an integer between 1 and 10000');
+    const { min, max } = BATCH_SIZE_LIMITS;
+    if (!Number.isInteger(batchSize) || batchSize < min || batchSize > max) {
+      throw new RotationInvalidRequestError('batchSize', `must be an integer between ${min} and ${max}`);
     }
     const requestedBy = request.requestedBy?.trim();
     if (!requestedBy || requestedBy.length > 200) {

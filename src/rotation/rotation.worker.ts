@@ -11,11 +11,10 @@ import { hostname } from 'node:os';
 import { rotationConfig } from '../config/rotation.config';
 import { KeyRing } from '../crypto/key-ring';
 import { errorCodeOf } from '../common/database-errors';
-import type { KeyRotationJob } from './key-rotation-job.entity';
+import { isActive, type KeyRotationJob } from './key-rotation-job.entity';
 import { RotationJobRunner, type RunJobOptions } from './rotation-job.runner';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
-import { isActive } from './rotation-status';
 import {
   RotationLeaseHeldError,
   RotationNotFoundError,
@@ -24,7 +23,6 @@ import {
 } from './rotation.errors';
 import { sleep } from '../common/sleep';
 
-export type { RunJobOptions } from './rotation-job.runner';
 
 /**
  * Runs rotation jobs: in the background on every server instance (polling for a pending job or

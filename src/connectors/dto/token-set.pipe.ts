@@ -1,4 +1,5 @@
-import { BadRequestException, Injectable, PipeTransform } from '@nestjs/common';
+import { Injectable, PipeTransform } from '@nestjs/common';
+import { requestInvalid } from '../../common/validation.pipe';
 import { tokenSetErrors, type TokenSet } from '../token-set';
 
 /** For routes whose whole body is a token set (extra provider fields allowed). */
@@ -6,7 +7,7 @@ import { tokenSetErrors, type TokenSet } from '../token-set';
 export class TokenSetPipe implements PipeTransform<unknown, TokenSet> {
   transform(value: unknown): TokenSet {
     const errors = tokenSetErrors(value, 'body');
-    if (errors.length > 0) throw new BadRequestException({ message: 'Request validation failed', details: errors });
+    if (errors.length > 0) throw requestInvalid(errors);
     return value as TokenSet;
   }
 }
