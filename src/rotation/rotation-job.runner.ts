@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { databaseConfig } from '../config/database.config';
 import { rotationConfig } from '../config/rotation.config';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { TokenStorage } from '../connectors/token-storage';
@@ -46,6 +47,7 @@ export class RotationJobRunner {
     envelopes: EnvelopeService,
     storage: TokenStorage,
     @Inject(rotationConfig.KEY) config: ConfigType<typeof rotationConfig>,
+    @Inject(databaseConfig.KEY) database: ConfigType<typeof databaseConfig>,
   ) {
     this.crypto = {
       inspect: (stored) => envelopes.inspect(stored),
@@ -53,7 +55,8 @@ export class RotationJobRunner {
       openPlaintext: (row) => storage.open(row),
       seal: (binding, tokens) => envelopes.encryptJsonBlob(tokens, binding),
     };
-    this.resealThreads = config.resealThreads;
+    // PGlite runs its queries on this thread, and a busy query loop starves the pool's replies.
+    this.resealThreads = database.embedded ? 0 : config.resealThreads;
     this.transactions = new RotationBatchTransactions(
       dataSource,
       jobs,
@@ -119,9 +122,7 @@ export class RotationJobRunner {
   /** `ROTATION_RESEAL_THREADS` threads, or this thread when that is 0 or the database is embedded. */
   private newSealer(): RowSealer {
     const threads = this.resealThreads;
-    // PGlite runs its queries on this thread, and a busy query loop starves the pool's replies.
-    const embedded = (this.dataSource.options as { driver?: unknown }).driver !== undefined;
-    if (threads < 1 || !this.ring.primary || embedded) return new InThreadSealer(this.crypto);
+    if (threads < 1 || !this.ring.primary) return new InThreadSealer(this.crypto);
     return new ResealPool(this.ring, threads, this.crypto);
   }
 
