@@ -29,7 +29,8 @@ describe('CryptoModule', () => {
     expect(ring.primaryKeyId).toBe(KeyRing.fromSettings({ primary }).primaryKeyId);
     expect(ring.previousKeyIds()).toEqual(KeyRing.fromSettings({ previous, secondary }).keyIds());
     expect(envelopes.primaryKeyId).toBe(ring.primaryKeyId);
-    expect(envelopes.decryptJsonBlob(envelopes.encryptJsonBlob({ a: 1 }, 1), 1)).toEqual({ a: 1 });
+    const binding = { userId: 1, accountId: 1 };
+    expect(envelopes.decryptJsonBlob(envelopes.encryptJsonBlob({ a: 1 }, binding), binding)).toEqual({ a: 1 });
   });
 
   it('runs without encryption when no key is configured', async () => {

@@ -1,16 +1,37 @@
 import { randomBytes } from 'node:crypto';
-import { formatV2 } from './envelope-v2.layout';
-import { parseEnvelope } from './envelope.codec';
+import { FORMAT_V1, FORMAT_V2, FORMAT_V3, formatEnvelope, inspectEnvelope, parseEnvelope } from './envelope.codec';
+import { EnvelopeMalformedError } from './envelope.errors';
 
-describe('parseEnvelope', () => {
+const KID = '0123456789abcdef';
+
+describe.each([
+  ['v3', FORMAT_V3],
+  ['v2', FORMAT_V2],
+] as const)('parseEnvelope and inspectEnvelope with %s', (format, enc) => {
   const parts = { nonce: randomBytes(12), ct: randomBytes(300), tag: randomBytes(16) };
-  const stored = formatV2('0123456789abcdef', parts.nonce, parts.ct, parts.tag);
+  const stored = formatEnvelope(enc, KID, parts.nonce, parts.ct, parts.tag);
 
   afterEach(() => jest.restoreAllMocks());
 
+  it('writes the canonical layout, which JSON reads as the same five fields', () => {
+    expect(JSON.parse(stored)).toEqual({
+      _enc: enc,
+      kid: KID,
+      nonce: parts.nonce.toString('base64'),
+      ct: parts.ct.toString('base64'),
+      tag: parts.tag.toString('base64'),
+    });
+  });
+
   it('reads the envelopes this service writes without JSON.parse', () => {
     const parse = jest.spyOn(JSON, 'parse');
-    expect(parseEnvelope(stored)).toEqual({ format: 'v2', kid: '0123456789abcdef', ...parts });
+    expect(parseEnvelope(stored)).toEqual({ format, kid: KID, ...parts });
+    expect(parse).not.toHaveBeenCalled();
+  });
+
+  it('tells the format and key id of the canonical layout without JSON.parse', () => {
+    const parse = jest.spyOn(JSON, 'parse');
+    expect(inspectEnvelope(stored)).toEqual({ format, kid: KID });
     expect(parse).not.toHaveBeenCalled();
   });
 
@@ -20,10 +41,13 @@ describe('parseEnvelope', () => {
     parse.mockClear();
     expect(parseEnvelope(respaced)).toEqual(parseEnvelope(stored));
     expect(parse).toHaveBeenCalledTimes(1);
+    parse.mockClear();
+    expect(inspectEnvelope(respaced)).toEqual(inspectEnvelope(stored));
+    expect(parse).toHaveBeenCalledTimes(1);
   });
 
   it.each([
-    ['an upper-case kid', (text: string) => text.replace('0123456789abcdef', '0123456789ABCDEF')],
+    ['an upper-case kid', (text: string) => text.replace(KID, '0123456789ABCDEF')],
     ['a url-safe ciphertext', (text: string) => text.replace('"ct":"', '"ct":"-_')],
     ['a short tag', (text: string) => text.replace(/"tag":"[^"]*"/, '"tag":"AAAA"')],
     ['a padded nonce', (text: string) => text.replace(/"nonce":"[^"]*"/, '"nonce":"AAAAAAAAAAAAAA=="')],
@@ -31,8 +55,27 @@ describe('parseEnvelope', () => {
     const canonical = alter(stored);
     const respaced = JSON.stringify(JSON.parse(canonical), null, 1);
     expect(() => parseEnvelope(canonical)).toThrow(errorOf(() => parseEnvelope(respaced)));
+    expect(outcomeOf(() => inspectEnvelope(canonical))).toEqual(outcomeOf(() => inspectEnvelope(respaced)));
   });
 });
+
+describe('parseEnvelope with a v1 label in the canonical layout', () => {
+  // v1 carries no key id, so the five-field layout is not a v1 envelope on either path.
+  it('refuses it as malformed, as the general parser does', () => {
+    const stored = formatEnvelope(FORMAT_V1, KID, randomBytes(12), randomBytes(30), randomBytes(16));
+    const respaced = JSON.stringify(JSON.parse(stored), null, 1);
+    expect(() => parseEnvelope(stored)).toThrow(EnvelopeMalformedError);
+    expect(() => parseEnvelope(stored)).toThrow(errorOf(() => parseEnvelope(respaced)));
+  });
+});
+
+function outcomeOf(action: () => unknown): unknown {
+  try {
+    return { value: action() };
+  } catch (error) {
+    return { error };
+  }
+}
 
 function errorOf(action: () => unknown): Error {
   try {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { EnvelopeError } from './envelope.errors';
-import { EnvelopeService } from './envelope.service';
+import { EnvelopeService, type EnvelopeBinding } from './envelope.service';
 import { KeyRing } from './key-ring';
 
 const newKey = (): string => randomBytes(32).toString('base64');
@@ -26,11 +26,20 @@ const tokenSet = fc.record(
   },
   { requiredKeys: ['access_token', 'token_type'] },
 );
-const binding = fc.oneof(fc.string({ unit: 'binary', minLength: 1 }), fc.integer(), fc.uuid());
+const id = fc.oneof(fc.nat(1000), fc.integer(), fc.maxSafeInteger());
+const binding: fc.Arbitrary<EnvelopeBinding> = fc.record({ userId: id, accountId: id });
+/** Another row: often one that differs from `at` in a single id, the copy an attacker would try. */
+const otherBinding = (at: EnvelopeBinding): fc.Arbitrary<EnvelopeBinding> =>
+  fc.oneof(
+    binding,
+    id.map((userId) => ({ ...at, userId })),
+    id.map((accountId) => ({ ...at, accountId })),
+    fc.constant({ userId: at.accountId, accountId: at.userId }),
+  );
 
 type Outcome = { opened: unknown } | { code: string };
 
-function outcomeOf(stored: string, at: string | number): Outcome {
+function outcomeOf(stored: string, at: EnvelopeBinding): Outcome {
   try {
     return { opened: service.decryptJsonBlob(stored, at) };
   } catch (error) {
@@ -79,7 +88,7 @@ describe('EnvelopeService properties', () => {
     fc.assert(
       fc.property(tokenSet, binding, (value, at) => {
         const stored = service.encryptJsonBlob(value, at);
-        expect(service.inspect(stored)).toEqual({ format: 'v2', kid: service.primaryKeyId });
+        expect(service.inspect(stored)).toEqual({ format: 'v3', kid: service.primaryKeyId });
         expect(service.decryptJsonBlob(stored, at)).toEqual(JSON.parse(JSON.stringify(value)));
       }),
       { numRuns: 1000 },
@@ -100,8 +109,8 @@ describe('EnvelopeService properties', () => {
 
   it('never opens a genuine envelope under another binding', () => {
     fc.assert(
-      fc.property(tokenSet, binding, binding, (value, at, other) => {
-        fc.pre(String(at) !== String(other));
+      fc.property(tokenSet, binding.chain((at) => fc.tuple(fc.constant(at), otherBinding(at))), (value, [at, other]) => {
+        fc.pre(at.userId !== other.userId || at.accountId !== other.accountId);
         const stored = service.encryptJsonBlob(value, at);
         expect(outcomeOf(stored, other)).toEqual({ code: 'ENVELOPE_AUTH_FAILED' });
       }),

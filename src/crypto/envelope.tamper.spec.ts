@@ -6,7 +6,7 @@ import {
   EnvelopeUnknownKeyError,
   EnvelopeUnsupportedFormatError,
 } from './envelope.errors';
-import { EnvelopeService } from './envelope.service';
+import { EnvelopeService, type EnvelopeBinding } from './envelope.service';
 import { KeyRing } from './key-ring';
 
 type Envelope = Record<string, unknown>;
@@ -17,10 +17,10 @@ const previous = newKey();
 const service = new EnvelopeService(KeyRing.fromSettings({ primary, previous }));
 const previousKid = KeyRing.fromSettings({ primary: previous }).primaryKeyId as string;
 const tokens = { access_token: 'access-secret', refresh_token: 'refresh-secret', expires_in: 3600 };
-const ACCOUNT = 'account-1';
+const ROW: EnvelopeBinding = { userId: 11, accountId: 1 };
 
 function sealed(): Envelope {
-  return JSON.parse(service.encryptJsonBlob(tokens, ACCOUNT)) as Envelope;
+  return JSON.parse(service.encryptJsonBlob(tokens, ROW)) as Envelope;
 }
 
 function flipBit(base64: unknown, bit: number): string {
@@ -29,7 +29,7 @@ function flipBit(base64: unknown, bit: number): string {
   return bytes.toString('base64');
 }
 
-function openError(stored: string, binding: string | number = ACCOUNT): EnvelopeError {
+function openError(stored: string, binding: EnvelopeBinding = ROW): EnvelopeError {
   try {
     service.decryptJsonBlob(stored, binding);
   } catch (error) {
@@ -63,19 +63,47 @@ describe('EnvelopeService refuses altered envelopes', () => {
     expect(error.message).toContain('0123456789abcdef');
   });
 
-  it('refuses an envelope copied to another account', () => {
-    const stored = service.encryptJsonBlob(tokens, 1);
-    expect(openError(stored, 2)).toBeInstanceOf(EnvelopeAuthFailedError);
-    expect(openError(stored, '1 ')).toBeInstanceOf(EnvelopeAuthFailedError);
+  it('refuses an envelope copied to another account of the same user', () => {
+    const stored = service.encryptJsonBlob(tokens, ROW);
+    expect(openError(stored, { ...ROW, accountId: 2 })).toBeInstanceOf(EnvelopeAuthFailedError);
+    // A near-identical spelling of the id is no way around the binding either.
+    const spelled = { ...ROW, accountId: '1 ' } as unknown as EnvelopeBinding;
+    expect(() => service.decryptJsonBlob(stored, spelled)).toThrow(TypeError);
   });
 
-  it('refuses a v2 envelope rewritten as v1 with the same nonce, ciphertext and tag', () => {
+  it('refuses an envelope whose account was moved to another user', () => {
+    const stored = service.encryptJsonBlob(tokens, ROW);
+    expect(openError(stored, { ...ROW, userId: 12 })).toBeInstanceOf(EnvelopeAuthFailedError);
+    expect(() => service.decryptJsonBlob(stored, { ...ROW, userId: '11' } as unknown as EnvelopeBinding)).toThrow(
+      TypeError,
+    );
+  });
+
+  it('refuses an envelope opened with the user id and the account id swapped', () => {
+    const stored = service.encryptJsonBlob(tokens, { userId: 1, accountId: 2 });
+    expect(openError(stored, { userId: 2, accountId: 1 })).toBeInstanceOf(EnvelopeAuthFailedError);
+  });
+
+  it('refuses a v3 envelope rewritten as v2 with the same key id, nonce, ciphertext and tag', () => {
+    // Re-spaced, so the general parser reads it rather than the canonical-layout path.
+    const downgraded = JSON.stringify({ ...sealed(), _enc: 'aesgcm:v2' }, null, 1);
+    expect(openError(downgraded)).toBeInstanceOf(EnvelopeAuthFailedError);
+    expect(openError(downgraded, { ...ROW, userId: 12 })).toBeInstanceOf(EnvelopeAuthFailedError);
+  });
+
+  it('refuses a v3 envelope rewritten as v2 in the canonical layout', () => {
+    const downgraded = service.encryptJsonBlob(tokens, ROW).replace('"_enc":"aesgcm:v3"', '"_enc":"aesgcm:v2"');
+    expect(service.inspect(downgraded)).toEqual({ format: 'v2', kid: service.primaryKeyId });
+    expect(openError(downgraded)).toBeInstanceOf(EnvelopeAuthFailedError);
+  });
+
+  it('refuses a v3 envelope rewritten as v1 with the same nonce, ciphertext and tag', () => {
     const { kid: _kid, ...rest } = sealed();
     const downgraded = { ...rest, _enc: 'aesgcm:v1' };
     expect(openError(JSON.stringify(downgraded))).toBeInstanceOf(EnvelopeAuthFailedError);
   });
 
-  it.each(['aesgcm:v3', 'aesgcm:v0', 'AESGCM:v2'])('refuses an envelope whose _enc became %s', (format) => {
+  it.each(['aesgcm:v4', 'aesgcm:v0', 'AESGCM:v3', 'AESGCM:v2'])('refuses an envelope whose _enc became %s', (format) => {
     const altered = { ...sealed(), _enc: format };
     expect(openError(JSON.stringify(altered))).toBeInstanceOf(EnvelopeUnsupportedFormatError);
   });
@@ -96,7 +124,7 @@ describe('EnvelopeService refuses altered envelopes', () => {
   it('still opens the genuine envelope re-spaced and with its keys reordered', () => {
     const { _enc, kid, nonce, ct, tag } = sealed();
     const respaced = JSON.stringify({ tag, ct, nonce, kid, _enc }, null, 2);
-    expect(service.decryptJsonBlob(respaced, ACCOUNT)).toEqual(tokens);
+    expect(service.decryptJsonBlob(respaced, ROW)).toEqual(tokens);
   });
 });
 

@@ -17,15 +17,16 @@ describe('buildKeyInventory', () => {
       { primaryKeyId: PRIMARY, previousKeyIds: [OLD, OLDER] },
     );
     expect(inventory.keys).toEqual([
-      { keyId: PRIMARY, role: 'primary', accounts: 10, safeToRetire: null },
-      { keyId: OLD, role: 'previous', accounts: 3, safeToRetire: false },
-      { keyId: OLDER, role: 'previous', accounts: 0, safeToRetire: true },
-      { keyId: 'eeeeeeeeeeeeeeee', role: 'unknown', accounts: 4, safeToRetire: null },
-      { keyId: 'dddddddddddddddd', role: 'unknown', accounts: 1, safeToRetire: null },
+      { keyId: PRIMARY, role: 'primary', accounts: 10, v2Accounts: 0, safeToRetire: null },
+      { keyId: OLD, role: 'previous', accounts: 3, v2Accounts: 0, safeToRetire: false },
+      { keyId: OLDER, role: 'previous', accounts: 0, v2Accounts: 0, safeToRetire: true },
+      { keyId: 'eeeeeeeeeeeeeeee', role: 'unknown', accounts: 4, v2Accounts: 0, safeToRetire: null },
+      { keyId: 'dddddddddddddddd', role: 'unknown', accounts: 1, v2Accounts: 0, safeToRetire: null },
     ]);
     expect(inventory).toMatchObject({
       legacyV1Accounts: 0,
       plaintextAccounts: 2,
+      malformedAccounts: 0,
       unknownKeyAccounts: 5,
       totalAccounts: 20,
       accountsOnPrimary: 10,
@@ -38,7 +39,77 @@ describe('buildKeyInventory', () => {
       primaryKeyId: PRIMARY,
       previousKeyIds: [OLD],
     });
-    expect(inventory.keys[1]).toEqual({ keyId: OLD, role: 'previous', accounts: 0, safeToRetire: false });
+    expect(inventory.keys[1]).toEqual({ keyId: OLD, role: 'previous', accounts: 0, v2Accounts: 0, safeToRetire: false });
+  });
+
+  it('counts v2 rows under their key id, as still to rotate even under the primary key', () => {
+    const inventory = buildKeyInventory(
+      [
+        { keyId: PRIMARY, accounts: 10 },
+        { keyId: `v2:${PRIMARY}`, accounts: 4 },
+        { keyId: `v2:${OLD}`, accounts: 2 },
+        { keyId: 'v2:dddddddddddddddd', accounts: 1 },
+      ],
+      { primaryKeyId: PRIMARY, previousKeyIds: [OLD, OLDER] },
+    );
+    expect(inventory.keys).toEqual([
+      { keyId: PRIMARY, role: 'primary', accounts: 14, v2Accounts: 4, safeToRetire: null },
+      { keyId: OLD, role: 'previous', accounts: 2, v2Accounts: 2, safeToRetire: false },
+      { keyId: OLDER, role: 'previous', accounts: 0, v2Accounts: 0, safeToRetire: true },
+      { keyId: 'dddddddddddddddd', role: 'unknown', accounts: 1, v2Accounts: 1, safeToRetire: null },
+    ]);
+    expect(inventory).toMatchObject({
+      unknownKeyAccounts: 1,
+      totalAccounts: 17,
+      accountsOnPrimary: 10,
+      accountsToRotate: 7,
+    });
+  });
+
+  it('adds v3 and v2 rows of the same key id into one entry', () => {
+    const inventory = buildKeyInventory(
+      [
+        { keyId: `v2:${OLD}`, accounts: 2 },
+        { keyId: OLD, accounts: 5 },
+      ],
+      { primaryKeyId: PRIMARY, previousKeyIds: [OLD] },
+    );
+    expect(inventory.keys).toEqual([
+      { keyId: PRIMARY, role: 'primary', accounts: 0, v2Accounts: 0, safeToRetire: null },
+      { keyId: OLD, role: 'previous', accounts: 7, v2Accounts: 2, safeToRetire: false },
+    ]);
+    expect(inventory).toMatchObject({ totalAccounts: 7, accountsOnPrimary: 0, accountsToRotate: 7 });
+  });
+
+  it('keeps a previous key used by v2 rows only: they cannot be read without it', () => {
+    const inventory = buildKeyInventory([{ keyId: `v2:${OLD}`, accounts: 1 }], {
+      primaryKeyId: PRIMARY,
+      previousKeyIds: [OLD],
+    });
+    expect(inventory.keys[1]).toEqual({ keyId: OLD, role: 'previous', accounts: 1, v2Accounts: 1, safeToRetire: false });
+  });
+
+  it('counts malformed rows apart from every key, as to rotate', () => {
+    const inventory = buildKeyInventory(
+      [
+        { keyId: 'malformed', accounts: 3 },
+        { keyId: PRIMARY, accounts: 2 },
+      ],
+      { primaryKeyId: PRIMARY, previousKeyIds: [OLD] },
+    );
+    expect(inventory.keys).toEqual([
+      { keyId: PRIMARY, role: 'primary', accounts: 2, v2Accounts: 0, safeToRetire: null },
+      { keyId: OLD, role: 'previous', accounts: 0, v2Accounts: 0, safeToRetire: true },
+    ]);
+    expect(inventory).toMatchObject({
+      legacyV1Accounts: 0,
+      plaintextAccounts: 0,
+      malformedAccounts: 3,
+      unknownKeyAccounts: 0,
+      totalAccounts: 5,
+      accountsOnPrimary: 2,
+      accountsToRotate: 3,
+    });
   });
 
   it('reports every account as to rotate without a primary key', () => {
@@ -49,6 +120,7 @@ describe('buildKeyInventory', () => {
     expect(inventory).toMatchObject({
       primaryKeyId: null,
       keys: [],
+      plaintextAccounts: 3,
       accountsOnPrimary: 0,
       accountsToRotate: 3,
     });

@@ -1,5 +1,6 @@
+import { ENVELOPE_SEPARATOR } from '../connectors/external-accounts.repository';
 import { ResealFailedError } from './reseal-failed.error';
-import { ENVELOPE_SEPARATOR, mergeBatches, packBatch } from './sealed-batch';
+import { mergeBatches, packBatch } from './sealed-batch';
 
 describe('packBatch and mergeBatches', () => {
   it('packs rows as columns whose envelopes split back into the same rows', () => {
