@@ -165,6 +165,24 @@ describe('rows written by other programs', () => {
     expect(row.access_token).toBe(stored);
   });
 
+  it('names the key and format an envelope opens with, even when its layout hides a second kid or _enc', async () => {
+    const tokens = { access_token: randomSecret('ya29.'), refresh_token: randomSecret('1//') };
+    const id = await app.accounts.createAccount(12, 'notion', { access_token: 'placeholder' }).then((a) => a.id);
+    const underA = JSON.parse(v2Envelope(keyBytes(keyA), id, tokens));
+    // The canonical layout's slots, with the real envelope's members after them: JSON.parse keeps the last.
+    const secondKid = `{"_enc":"aesgcm:v3","kid":"${keyB.kid}","nonce":"${underA.nonce}","ct":"x","kid":"${keyA.kid}","_enc":"aesgcm:v2","ct":"${underA.ct}","tag":"${underA.tag}"}`;
+    await app.dataSource.query(`UPDATE external_accounts SET access_token = $2 WHERE id = $1`, [id, secondKid]);
+    expect(await keyIdOfRow(id)).toBe(`v2:${keyA.kid}`);
+    expect(await app.accounts.getAccountTokens(12, id)).toEqual(tokens);
+    expect((await app.rotation.inventory()).keys).toContainEqual(
+      expect.objectContaining({ keyId: keyA.kid, v2Accounts: 1, safeToRetire: false }),
+    );
+    const job = await app.rotation.startRotation({ requestedBy: 'test' });
+    expect(await app.worker.runJob(job.id)).toMatchObject({ status: 'completed', rotated: 1 });
+    expect(await keyIdOfRow(id)).toBe(keyB.kid);
+    expect(await app.accounts.getAccountTokens(12, id)).toEqual(tokens);
+  });
+
   it('derives in the database the same key id that the envelope codec reads from any text', async () => {
     const kid = fc.constantFrom(keyA.kid, keyB.kid, 'ABCDEF0123456789', 'short', '');
     const envelopeObject = fc.record(

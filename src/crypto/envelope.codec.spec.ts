@@ -69,6 +69,27 @@ describe('parseEnvelope with a v1 label in the canonical layout', () => {
   });
 });
 
+describe('inspectEnvelope on the canonical layout with members hidden in a field', () => {
+  const nonce = randomBytes(12).toString('base64');
+  const ct = randomBytes(40).toString('base64');
+  const tag = randomBytes(16).toString('base64');
+  const other = 'fedcba9876543210';
+
+  it.each([
+    ['a second kid', `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"x","kid":"${other}","ct":"${ct}","tag":"${tag}"}`],
+    ['a second _enc', `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"x","_enc":"aesgcm:v2","ct":"${ct}","tag":"${tag}"}`],
+    ['an escaped quote', `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"a\\","kid":"${other}","tag":"${tag}"}`],
+  ])('tells what the envelope opens as when a field holds %s', (_name, text) => {
+    const parsed = outcomeOf(() => {
+      const envelope = parseEnvelope(text);
+      return envelope.format === 'v1' ? { format: 'v1' } : { format: envelope.format, kid: envelope.kid };
+    });
+    const inspected = outcomeOf(() => inspectEnvelope(text));
+    if ('error' in (parsed as object)) expect(inspected).not.toEqual({ value: { format: 'v3', kid: KID } });
+    else expect(inspected).toEqual(parsed);
+  });
+});
+
 function outcomeOf(action: () => unknown): unknown {
   try {
     return { value: action() };

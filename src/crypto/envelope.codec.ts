@@ -91,7 +91,11 @@ export function parseEnvelope(stored: string): ParsedEnvelope {
   return (fields && decodeCanonical(fields)) ?? parseAnyEnvelope(stored);
 }
 
-/** Cuts text in the canonical layout into its fields; undefined for any other layout. */
+/**
+ * Cuts text in the canonical layout into its fields; undefined for any other layout. A field
+ * with a quote or a backslash could hide more JSON members (a second `kid` or `_enc`, which
+ * JSON.parse would take), so such text takes the general path.
+ */
 function splitLayout(text: string): LayoutFields | undefined {
   const tailAt = text.length - TAIL_CHARS;
   const matches =
@@ -103,13 +107,15 @@ function splitLayout(text: string): LayoutFields | undefined {
     text.startsWith(TAG_KEY, tailAt) &&
     text.endsWith(END);
   if (!matches) return undefined;
-  return {
+  const fields = {
     enc: text.slice(HEAD_START.length, HEAD_START.length + FORMAT_CHARS),
     kid: text.slice(KID_AT, KID_AT + KID_CHARS),
     nonce: text.slice(NONCE_AT, NONCE_AT + NONCE_CHARS),
     ct: text.slice(CT_AT, tailAt),
     tag: text.slice(tailAt + TAG_KEY.length, text.length - END.length),
   };
+  const plain = (field: string) => !field.includes('"') && !field.includes('\\');
+  return plain(fields.enc) && plain(fields.nonce) && plain(fields.ct) && plain(fields.tag) ? fields : undefined;
 }
 
 function decodeCanonical(fields: LayoutFields): ParsedEnvelope | undefined {
