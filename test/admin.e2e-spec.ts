@@ -11,13 +11,14 @@ const KEY = randomBytes(32).toString('base64');
 const OLD_KEY = randomBytes(32).toString('base64');
 
 type Call = [method: 'get' | 'post', path: string, body?: object];
-const ROUTES: Call[] = [
-  ['get', '/admin/keys'],
-  ['get', '/admin/rotations'],
-  ['post', '/admin/rotations', { dryRun: true }],
-  ['get', '/admin/rotations/999999'],
-  ['post', '/admin/rotations/999999/cancel'],
-  ['get', '/admin/audit'],
+/** Each route with the one status the admin token gets on an empty database. */
+const ROUTES: [...Call, adminStatus: number][] = [
+  ['get', '/admin/keys', undefined, 200],
+  ['get', '/admin/rotations', undefined, 200],
+  ['post', '/admin/rotations', { dryRun: true }, 202],
+  ['get', '/admin/rotations/999999', undefined, 404],
+  ['post', '/admin/rotations/999999/cancel', undefined, 404],
+  ['get', '/admin/audit', undefined, 200],
 ];
 const CREDENTIALS: [name: string, header: string | undefined, status: number][] = [
   ['no token', undefined, 401],
@@ -52,10 +53,13 @@ describe('admin API', () => {
   afterAll(() => testApp.close());
   beforeEach(() => truncateAll(testApp.dataSource));
 
-  describe.each(ROUTES)('%s %s', (method, path, body) => {
+  describe.each(ROUTES)('%s %s', (method, path, body, adminStatus) => {
     it.each(CREDENTIALS)('refuses %s and audits the attempt', async (_name, header, status) => {
       const response = await send([method, path, body], header).expect(status);
-      expect(JSON.stringify(response.body)).not.toContain(ADMIN_TOKEN);
+      const sentToken = header?.slice('Bearer '.length);
+      if (sentToken) {
+        expect(`${JSON.stringify(response.headers)}${response.text}`).not.toContain(sentToken);
+      }
       const audit = await http().get('/admin/audit').set(admin).expect(200);
       const event = audit.body.find(
         (entry: { action: string }) => entry.action === `${method.toUpperCase()} ${path}`,
@@ -65,12 +69,12 @@ describe('admin API', () => {
         outcome: status === 401 ? 'unauthorized' : 'forbidden',
       });
       expect(event.requestId).toBe(response.headers['x-request-id']);
-      expect(JSON.stringify(audit.body)).not.toContain(SERVICE_TOKEN);
+      if (sentToken) expect(JSON.stringify(audit.body)).not.toContain(sentToken);
     });
 
-    it('lets the admin token through and records who asked', async () => {
-      const response = await send([method, path, body], `Bearer ${ADMIN_TOKEN}`);
-      expect([200, 202, 404]).toContain(response.status);
+    it(`lets the admin token through with ${adminStatus} and records who asked`, async () => {
+      const response = await send([method, path, body], `Bearer ${ADMIN_TOKEN}`).expect(adminStatus);
+      expect(`${JSON.stringify(response.headers)}${response.text}`).not.toContain(ADMIN_TOKEN);
       const audit = await http().get('/admin/audit').set(admin).expect(200);
       const event = audit.body.find(
         (entry: { action: string }) => entry.action === `${method.toUpperCase()} ${path}`,
