@@ -65,19 +65,43 @@ describeIfPostgres('rotation under concurrent token writes and two workers (Post
     let view = await writerApp.rotation.getJob(jobId);
     const owners = new Set<string>();
     let handedOver = false;
-    let cli: CliProcess | undefined;
     let cliResult: CliResult | undefined;
+    let writesDuringRotation = 0;
+    // The barrier: a KEY SHARE lock on the job row stops its holder at the next batch (each batch
+    // locks the row FOR UPDATE), while a claim, an UPDATE, still gets through and finds the
+    // lease held. The lease is lengthened by the database's clock meanwhile, so the holder stays
+    // the holder whatever the machine's speed.
+    const barrier = writerApp.dataSource.createQueryRunner();
+    let barrierState = 'open' as 'open' | 'held' | 'released';
+    const holdJob = async () => {
+      await barrier.startTransaction();
+      await barrier.query(`SELECT id FROM key_rotation_jobs WHERE id = $1 FOR KEY SHARE`, [jobId]);
+      await writerApp.dataSource.query(
+        `UPDATE key_rotation_jobs SET lease_expires_at = now() + interval '10 minutes' WHERE id = $1`,
+        [jobId],
+      );
+      barrierState = 'held';
+    };
+    const releaseJob = async () => {
+      await barrier.commitTransaction();
+      await barrier.release();
+      barrierState = 'released';
+    };
     const watcher = (async () => {
       while (['pending', 'running', 'cancelling'].includes(view.status)) {
         view = await writerApp.rotation.getJob(jobId);
         if (view.leaseOwner) owners.add(view.leaseOwner);
         // The command line tries too while a worker holds the job: it must leave it alone.
-        if (!cli && view.leaseOwner) {
-          cli = new CliProcess(['rotate'], cliEnv(keyEnv(keyB, [keyA])));
+        if (barrierState === 'open' && view.leaseOwner && view.scanned > 0) {
+          await holdJob();
+          const cli = new CliProcess(['rotate'], cliEnv(keyEnv(keyB, [keyA])));
           void cli.exited.then((result) => (cliResult = result));
         }
-        // Once it has given up, the worker holding the job stops and the other one takes over.
-        if (cliResult && !handedOver && view.leaseOwner) {
+        if (barrierState === 'held' && cliResult && writesDuringRotation >= MIN_WRITES_DURING_ROTATION) {
+          await releaseJob();
+        }
+        // Then the worker holding the job stops and the other one takes over.
+        if (barrierState === 'released' && !handedOver && view.leaseOwner) {
           handedOver = true;
           const holder = workers.find((app) => app.worker.owner === view.leaseOwner) as RotationApp;
           apps.splice(apps.indexOf(holder), 1);
@@ -87,7 +111,6 @@ describeIfPostgres('rotation under concurrent token writes and two workers (Post
       }
     })();
 
-    let writesDuringRotation = 0;
     const writers = Array.from({ length: WRITERS }, async (_, writer) => {
       const mine = seeded.filter((_, index) => index % WRITERS === writer);
       for (let write = 0; ; write += 1) {
