@@ -5,14 +5,17 @@ import { CliProcess, cliEnv, runCli, type CliResult } from './support/rotation-c
 import {
   createRotationApp,
   expectTokens,
+  holdRotationJob,
   keyEnv,
   newKey,
   seedAccounts,
+  setLease,
   setToken,
   storedRows,
   tamperedEnvelope,
   type ExpectedTokens,
   type RotationApp,
+  waitForStatus,
 } from './support/rotation-fixtures';
 
 describe('command line', () => {
@@ -135,37 +138,80 @@ describe('command line', () => {
   });
 
   describeIfPostgres('interrupted (PostgreSQL)', () => {
-    it('resumes a rotation killed mid-job, exiting 3 while the dead lease lasts, and loses nothing', async () => {
+    /** A CLI rotation held at a batch part-way: it is provably mid-job while the test acts. */
+    async function heldMidJob(env: NodeJS.ProcessEnv) {
       const expected = await seedAccounts(keyA, { sealed: 3000 });
-      const env = rotationEnv({ ROTATION_LEASE_SECONDS: '10' });
-      const killed = new CliProcess(['rotate', '--batch-size', '10'], env);
-      await killed.waitForOutput(/^progress: [1-9]\d*\//m);
-      killed.child.kill('SIGKILL');
-      expect((await killed.exited).signal).toBe('SIGKILL');
-
       app = await createRotationApp(keyEnv(keyB, [keyA]));
-      const [interrupted] = await app.rotation.listJobs(1);
+      const cli = new CliProcess(['rotate', '--batch-size', '10'], env);
+      await cli.waitForOutput(/^progress: [1-9]\d*\//m);
+      const [job] = await app.rotation.listJobs(1);
+      const release = await holdRotationJob(app.dataSource, job.id);
+      return { expected, cli, job, release };
+    }
+
+    it('resumes a rotation killed mid-job, exiting 3 while the dead lease lasts, and loses nothing', async () => {
+      const env = rotationEnv({ ROTATION_LEASE_SECONDS: '10' });
+      const { expected, cli, job, release } = await heldMidJob(env);
+      cli.child.kill('SIGKILL');
+      expect((await cli.exited).signal).toBe('SIGKILL');
+      await release();
+      const interrupted = await app!.rotation.getJob(job.id);
       expect(interrupted).toMatchObject({ status: 'running' });
       expect(interrupted.scanned).toBeGreaterThan(0);
       expect(interrupted.scanned).toBeLessThan(3000);
 
+      await setLease(app!.dataSource, job.id, 60);
       const held = await runCli(['rotate'], env);
       expect(held.status).toBe(3);
-      expect(held.stderr).toContain(`Rotation job ${interrupted.id} is leased by`);
-      const expiry = Date.parse((await app.rotation.getJob(interrupted.id)).leaseExpiresAt as string);
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiry - Date.now() + 200)));
+      expect(held.stderr).toContain(`Rotation job ${job.id} is leased by`);
 
+      await setLease(app!.dataSource, job.id, -1);
       const resumed = await runCli(['rotate'], env);
       expect(resumed.status).toBe(0);
-      expect(resumed.stdout).toContain(`resuming rotation job ${interrupted.id} (running`);
-      expect(await app.rotation.getJob(interrupted.id)).toMatchObject({
+      expect(resumed.stdout).toContain(`resuming rotation job ${job.id} (running`);
+      expect(await app!.rotation.getJob(job.id)).toMatchObject({
         status: 'completed',
         scanned: 3000,
         rotated: 3000,
         failed: 0,
       });
-      expect(await app.rotation.listJobs(10)).toHaveLength(1);
-      await expectTokens(app, expected);
+      expect(await app!.rotation.listJobs(10)).toHaveLength(1);
+      await expectTokens(app!, expected);
+    });
+
+    it('has a server instance finish a job whose CLI holder was SIGKILLed, once its lease ends', async () => {
+      const { expected, cli, job, release } = await heldMidJob(rotationEnv());
+      cli.child.kill('SIGKILL');
+      await cli.exited;
+      await release();
+      await setLease(app!.dataSource, job.id, -1);
+      const server = await createRotationApp(keyEnv(keyB, [keyA], { ROTATION_WORKER_ENABLED: 'true' }));
+      try {
+        const final = await waitForStatus(server.rotation, job.id, ['completed', 'completed_with_errors', 'failed']);
+        expect(final).toMatchObject({ status: 'completed', scanned: 3000, rotated: 3000, failed: 0 });
+        await expectTokens(server, expected);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('stops at the batch boundary on Ctrl-C with exit 130, and the job resumes where it stopped', async () => {
+      const env = rotationEnv();
+      const { expected, cli, job, release } = await heldMidJob(env);
+      cli.child.kill('SIGINT');
+      await release();
+      const stopped = await cli.exited;
+      expect(stopped.status).toBe(130);
+      expect(stopped.stderr).toContain('stopping after the current batch; the job stays resumable');
+      expect(stopped.stdout).toContain('stopped before the end; run rotate again to resume the job');
+      const paused = await app!.rotation.getJob(job.id);
+      expect(paused).toMatchObject({ status: 'running', leaseOwner: null });
+      expect(paused.scanned).toBeLessThan(3000);
+
+      const resumed = await runCli(['rotate'], env);
+      expect(resumed.status).toBe(0);
+      expect(await app!.rotation.getJob(job.id)).toMatchObject({ status: 'completed', rotated: 3000 });
+      await expectTokens(app!, expected);
     });
   });
 });

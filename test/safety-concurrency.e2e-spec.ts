@@ -3,7 +3,14 @@ import type { DomainError } from '../src/common/domain-error';
 import type { RotationJobView } from '../src/rotation/rotation-job.view';
 import { describeIfPostgres, truncateAll } from './create-app';
 import { CliProcess, cliEnv, type CliResult } from './support/rotation-cli';
-import { createRotationApp, keyEnv, newKey, type RotationApp } from './support/rotation-fixtures';
+import {
+  createRotationApp,
+  holdRotationJob,
+  keyEnv,
+  newKey,
+  setLease,
+  type RotationApp,
+} from './support/rotation-fixtures';
 import { insertSealedAccounts, randomSecret, rawRows, sleep, verifyOnKey } from './support/safety-fixtures';
 
 const ACCOUNTS = 8_000;
@@ -67,24 +74,18 @@ describeIfPostgres('rotation under concurrent token writes and two workers (Post
     let handedOver = false;
     let cliResult: CliResult | undefined;
     let writesDuringRotation = 0;
-    // The barrier: a KEY SHARE lock on the job row stops its holder at the next batch (each batch
-    // locks the row FOR UPDATE), while a claim, an UPDATE, still gets through and finds the
-    // lease held. The lease is lengthened by the database's clock meanwhile, so the holder stays
-    // the holder whatever the machine's speed.
-    const barrier = writerApp.dataSource.createQueryRunner();
+    // The barrier (holdRotationJob) stops the holder at its next batch while a claim still finds
+    // the lease held; the lease is lengthened by the database's clock meanwhile, so the holder
+    // stays the holder whatever the machine's speed.
+    let release: (() => Promise<void>) | undefined;
     let barrierState = 'open' as 'open' | 'held' | 'released';
     const holdJob = async () => {
-      await barrier.startTransaction();
-      await barrier.query(`SELECT id FROM key_rotation_jobs WHERE id = $1 FOR KEY SHARE`, [jobId]);
-      await writerApp.dataSource.query(
-        `UPDATE key_rotation_jobs SET lease_expires_at = now() + interval '10 minutes' WHERE id = $1`,
-        [jobId],
-      );
+      release = await holdRotationJob(writerApp.dataSource, jobId);
+      await setLease(writerApp.dataSource, jobId, 600);
       barrierState = 'held';
     };
     const releaseJob = async () => {
-      await barrier.commitTransaction();
-      await barrier.release();
+      await release?.();
       barrierState = 'released';
     };
     const watcher = (async () => {

@@ -198,3 +198,27 @@ export async function waitForStatus(
     return statuses.includes(view.status) ? view : undefined;
   }, 60_000);
 }
+
+/**
+ * Holds a rotation job at its next batch: each batch locks the job row FOR UPDATE, which a
+ * KEY SHARE lock blocks, while a claim (an UPDATE of other columns) still gets through and finds
+ * the lease as it is. Resolves once held (after the batch in flight, if any, has committed).
+ */
+export async function holdRotationJob(dataSource: DataSource, jobId: number): Promise<() => Promise<void>> {
+  const barrier = dataSource.createQueryRunner();
+  await barrier.startTransaction();
+  await barrier.query(`SELECT id FROM key_rotation_jobs WHERE id = $1 FOR KEY SHARE`, [jobId]);
+  return async () => {
+    await barrier.commitTransaction();
+    await barrier.release();
+  };
+}
+
+/** Sets a job's lease to end `seconds` from now by the database's clock (negative: ended). */
+export async function setLease(dataSource: DataSource, jobId: number, seconds: number): Promise<void> {
+  await dataSource.query(
+    `UPDATE key_rotation_jobs SET lease_expires_at = now() + make_interval(secs => $2) WHERE id = $1`,
+    [jobId, seconds],
+  );
+}
+
