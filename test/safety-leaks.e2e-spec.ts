@@ -66,9 +66,10 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     };
   }
 
+  /** Every string field of a token set is a secret but its type and scope. */
   function track<T extends TokenSet>(tokens: T): T {
-    for (const field of ['access_token', 'refresh_token'] as const) {
-      const value = tokens[field];
+    for (const [field, value] of Object.entries(tokens)) {
+      if (field === 'token_type' || field === 'scope') continue;
       if (typeof value === 'string') secrets.add(`${field} ${value.slice(0, 4)}…`, value);
     }
     return tokens;
@@ -81,11 +82,12 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     return value;
   }
 
+  /** The account's own secret fields, which its token read may return and nothing else may. */
   function own(id: number): string[] {
     const { tokens } = accounts.get(id) as Account;
-    return [tokens.access_token, tokens.refresh_token].filter(
-      (value): value is string => typeof value === 'string',
-    );
+    return Object.entries(tokens)
+      .filter(([field]) => field !== 'token_type' && field !== 'scope')
+      .flatMap(([, value]) => (typeof value === 'string' ? [value] : []));
   }
 
   async function snapshotEnvelopes(): Promise<void> {

@@ -14,14 +14,19 @@ export function randomSecret(prefix = '', bytes = 24): string {
   return `${prefix}${randomBytes(bytes).toString('base64url')}`;
 }
 
-/** A realistic token set whose values are random, so finding one in any output is a leak. */
-export function randomTokens(): TokenSet & { refresh_token: string } {
+/**
+ * A realistic token set whose values are random, so finding one in any output is a leak: an
+ * OpenID id_token and a provider's extra secret field included, as connectors store them.
+ */
+export function randomTokens(): TokenSet & { refresh_token: string; id_token: string; bot_secret: string } {
   return {
     access_token: randomSecret('ya29.'),
     refresh_token: randomSecret('1//'),
     token_type: 'Bearer',
     expires_in: 3599,
     scope: 'drive.readonly',
+    id_token: randomSecret('eyJ', 48),
+    bot_secret: randomSecret('xoxb-'),
   };
 }
 
