@@ -72,6 +72,15 @@ describe('hostile input', () => {
   const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
   const http = () => request(testApp.app.getHttpServer());
   const count = () => countAccounts(testApp.dataSource);
+  /** Every column a token write touches, as stored: a refused write changes none of them. */
+  const storedRow = async () => {
+    const [row] = await testApp.dataSource.query(
+      `SELECT access_token, refresh_token, token_key_id, scopes, token_expires_at, version, updated_at
+         FROM external_accounts WHERE id = $1`,
+      [accountId],
+    );
+    return row;
+  };
 
   beforeAll(async () => {
     testApp = await createTestApp({
@@ -110,10 +119,14 @@ describe('hostile input', () => {
   it('answers token updates with any code point and any If-Match with 200, 400 or 412, never 500', async () => {
     await fc.assert(
       fc.asyncProperty(tokenSet, fc.option(text, { nil: undefined }), async (tokens, ifMatch) => {
+        const before = await storedRow();
         const call = http().put(`/users/1/accounts/${accountId}/tokens`).set(auth);
         if (ifMatch !== undefined) call.set('If-Match', ifMatch.replace(/[^\x20-\x7e]/g, ''));
         const response = await call.send(tokens);
         expect([200, 400, 412]).toContain(response.status);
+        const after = await storedRow();
+        if (response.status === 200) expect(after.version).toBe(before.version + 1);
+        else expect(after).toEqual(before);
       }),
       { numRuns: RUNS },
     );
