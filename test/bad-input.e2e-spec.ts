@@ -6,6 +6,7 @@ import { validateEnvironment } from '../src/config/env.validation';
 import { AccountTokensUnreadableError } from '../src/connectors/external-account.errors';
 import { ExternalAccountsService } from '../src/connectors/external-accounts.service';
 import { countAccounts, createTestApp, truncateAll, type TestApp } from './create-app';
+import { tokenColumnsOf } from './support/rotation-fixtures';
 
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 const KEY = randomBytes(32).toString('base64');
@@ -49,15 +50,6 @@ describe('bad input', () => {
   const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
   const http = () => request(testApp.app.getHttpServer());
   const count = () => countAccounts(testApp.dataSource);
-  /** Every column a token write touches, as stored. */
-  const storedRow = async (id: number) => {
-    const [row] = await testApp.dataSource.query(
-      `SELECT access_token, refresh_token, token_key_id, scopes, token_expires_at, version, updated_at
-         FROM external_accounts WHERE id = $1`,
-      [id],
-    );
-    return row;
-  };
 
   beforeAll(async () => {
     testApp = await createTestApp({
@@ -93,14 +85,14 @@ describe('bad input', () => {
   it('answers random token updates with 200 or 400 and never changes the row on 400', async () => {
     await fc.assert(
       fc.asyncProperty(tokensLike, async (body) => {
-        const before = await storedRow(ownAccountId);
+        const before = await tokenColumnsOf(testApp.dataSource, ownAccountId);
         const response = await http()
           .put(`/users/1/accounts/${ownAccountId}/tokens`)
           .set(auth)
           .set('Content-Type', 'application/json')
           .send(JSON.stringify(body) ?? 'null');
         expect([200, 400]).toContain(response.status);
-        const after = await storedRow(ownAccountId);
+        const after = await tokenColumnsOf(testApp.dataSource, ownAccountId);
         if (response.status === 400) expect(after).toEqual(before);
         else expect(after.version).toBe(before.version + 1);
       }),

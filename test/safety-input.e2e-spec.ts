@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import request from 'supertest';
 import { countAccounts, createTestApp, truncateAll, type TestApp } from './create-app';
-import { newKey } from './support/rotation-fixtures';
+import { newKey, tokenColumnsOf } from './support/rotation-fixtures';
 import { directClient, itIfPostgres, randomSecret, sleep } from './support/safety-fixtures';
 
 const SERVICE_TOKEN = randomSecret('svc_', 32);
@@ -72,15 +72,6 @@ describe('hostile input', () => {
   const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
   const http = () => request(testApp.app.getHttpServer());
   const count = () => countAccounts(testApp.dataSource);
-  /** Every column a token write touches, as stored: a refused write changes none of them. */
-  const storedRow = async () => {
-    const [row] = await testApp.dataSource.query(
-      `SELECT access_token, refresh_token, token_key_id, scopes, token_expires_at, version, updated_at
-         FROM external_accounts WHERE id = $1`,
-      [accountId],
-    );
-    return row;
-  };
 
   beforeAll(async () => {
     testApp = await createTestApp({
@@ -119,12 +110,12 @@ describe('hostile input', () => {
   it('answers token updates with any code point and any If-Match with 200, 400 or 412, never 500', async () => {
     await fc.assert(
       fc.asyncProperty(tokenSet, fc.option(text, { nil: undefined }), async (tokens, ifMatch) => {
-        const before = await storedRow();
+        const before = await tokenColumnsOf(testApp.dataSource, accountId);
         const call = http().put(`/users/1/accounts/${accountId}/tokens`).set(auth);
         if (ifMatch !== undefined) call.set('If-Match', ifMatch.replace(/[^\x20-\x7e]/g, ''));
         const response = await call.send(tokens);
         expect([200, 400, 412]).toContain(response.status);
-        const after = await storedRow();
+        const after = await tokenColumnsOf(testApp.dataSource, accountId);
         if (response.status === 200) expect(after.version).toBe(before.version + 1);
         else expect(after).toEqual(before);
       }),

@@ -222,3 +222,12 @@ export async function setLease(dataSource: DataSource, jobId: number, seconds: n
   );
 }
 
+/** Every column a token write touches, as stored: a refused write changes none of them. */
+export async function tokenColumnsOf(dataSource: DataSource, id: number): Promise<{ version: number }> {
+  const [row] = await dataSource.query(
+    `SELECT access_token, refresh_token, token_key_id, scopes, token_expires_at, version, updated_at
+       FROM external_accounts WHERE id = $1`,
+    [id],
+  );
+  return row;
+}
