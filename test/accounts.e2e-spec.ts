@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { KeyRing } from '../src/crypto/key-ring';
-import { countAccounts, createTestApp, truncateAll, type TestApp } from './create-app';
+import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
 import { findLeaks, OutputCapture } from './support/output-capture';
+import { countAccounts } from './support/fixtures';
 
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 const KEY = randomBytes(32).toString('base64');
@@ -111,7 +112,9 @@ describe('accounts API with an encryption key', () => {
   it('answers a stale If-Match with 412 and writes nothing', async () => {
     const { account } = await create();
     await http().put(`/users/7/accounts/${account.id}/tokens`).set(auth).send(tokenSet()).expect(200);
-    const [before] = await testApp.dataSource.query(`SELECT * FROM external_accounts WHERE id = $1`, [account.id]);
+    const [before] = await testApp.dataSource.query(`SELECT * FROM external_accounts WHERE id = $1`, [
+      account.id,
+    ]);
     const stale = await http()
       .put(`/users/7/accounts/${account.id}/tokens`)
       .set(auth)
@@ -119,9 +122,16 @@ describe('accounts API with an encryption key', () => {
       .send(tokenSet())
       .expect(412);
     expect(stale.body.error).toBe('ACCOUNT_VERSION_CONFLICT');
-    const [after] = await testApp.dataSource.query(`SELECT * FROM external_accounts WHERE id = $1`, [account.id]);
+    const [after] = await testApp.dataSource.query(`SELECT * FROM external_accounts WHERE id = $1`, [
+      account.id,
+    ]);
     expect(after).toEqual(before);
-    await http().put(`/users/7/accounts/${account.id}/tokens`).set(auth).set('If-Match', '2').send(tokenSet()).expect(200);
+    await http()
+      .put(`/users/7/accounts/${account.id}/tokens`)
+      .set(auth)
+      .set('If-Match', '2')
+      .send(tokenSet())
+      .expect(200);
   });
 
   it('refuses an envelope copied from another account instead of returning its tokens', async () => {
@@ -144,11 +154,21 @@ describe('accounts API with an encryption key', () => {
       [legacyV1Envelope(Buffer.from(KEY, 'base64'), legacy)],
     );
     const read = await http().get(`/users/7/accounts/${id}/tokens`).set(auth).expect(200);
-    expect(read.body).toMatchObject({ access_token: legacy.access_token, refresh_token: legacy.refresh_token });
+    expect(read.body).toMatchObject({
+      access_token: legacy.access_token,
+      refresh_token: legacy.refresh_token,
+    });
     const meta = await http().get(`/users/7/accounts/${id}`).set(auth).expect(200);
     expect(meta.body.encryption).toEqual({ state: 'legacy', keyId: null });
-    await http().put(`/users/7/accounts/${id}/tokens`).set(auth).send({ access_token: legacy.access_token }).expect(200);
-    const [row] = await testApp.dataSource.query(`SELECT access_token, token_key_id FROM external_accounts WHERE id = $1`, [id]);
+    await http()
+      .put(`/users/7/accounts/${id}/tokens`)
+      .set(auth)
+      .send({ access_token: legacy.access_token })
+      .expect(200);
+    const [row] = await testApp.dataSource.query(
+      `SELECT access_token, token_key_id FROM external_accounts WHERE id = $1`,
+      [id],
+    );
     expect(JSON.parse(row.access_token)._enc).toBe('aesgcm:v3');
     expect(row.token_key_id).toBe(KID);
     const again = await http().get(`/users/7/accounts/${id}/tokens`).set(auth).expect(200);
@@ -177,8 +197,16 @@ describe('accounts API with an encryption key', () => {
   it.each([
     ['a bad provider slug', { provider: 'Google Drive!', tokens: { access_token: 'x' } }, 'provider'],
     ['a missing access token', { provider: 'notion', tokens: { refresh_token: 'x' } }, 'tokens.access_token'],
-    ['an oversized token', { provider: 'notion', tokens: { access_token: 'a'.repeat(8193) } }, 'tokens.access_token'],
-    ['a negative expiry', { provider: 'notion', tokens: { access_token: 'x', expires_in: -1 } }, 'tokens.expires_in'],
+    [
+      'an oversized token',
+      { provider: 'notion', tokens: { access_token: 'a'.repeat(8193) } },
+      'tokens.access_token',
+    ],
+    [
+      'a negative expiry',
+      { provider: 'notion', tokens: { access_token: 'x', expires_in: -1 } },
+      'tokens.expires_in',
+    ],
     ['an unknown top-level field', { provider: 'notion', tokens: { access_token: 'x' }, owner: 1 }, 'owner'],
     ['a bad email', { provider: 'notion', email: 'not-an-email', tokens: { access_token: 'x' } }, 'email'],
   ])('rejects %s with 400 naming the field, not its value', async (_name, body, field) => {
@@ -249,7 +277,10 @@ describe('accounts API without a key', () => {
       .get(`/users/3/accounts/${created.body.id}/tokens`)
       .set(auth)
       .expect(200);
-    expect(read.body).toMatchObject({ access_token: tokens.access_token, refresh_token: tokens.refresh_token });
+    expect(read.body).toMatchObject({
+      access_token: tokens.access_token,
+      refresh_token: tokens.refresh_token,
+    });
   });
 
   it('refuses to read an envelope it has no key for', async () => {
@@ -257,7 +288,10 @@ describe('accounts API without a key', () => {
       `INSERT INTO external_accounts (user_id, provider, access_token) VALUES (3, 'notion', $1) RETURNING id`,
       [legacyV1Envelope(randomBytes(32), tokenSet())],
     );
-    const response = await request(testApp.app.getHttpServer()).get(`/users/3/accounts/${id}/tokens`).set(auth).expect(500);
+    const response = await request(testApp.app.getHttpServer())
+      .get(`/users/3/accounts/${id}/tokens`)
+      .set(auth)
+      .expect(500);
     expect(response.body.error).toBe('ACCOUNT_TOKENS_UNREADABLE');
   });
 });
@@ -281,7 +315,10 @@ describe('accounts API with encryption required', () => {
       `INSERT INTO external_accounts (user_id, provider, access_token, refresh_token)
        VALUES (3, 'notion', 'injected-access', 'injected-refresh') RETURNING id`,
     );
-    const response = await request(testApp.app.getHttpServer()).get(`/users/3/accounts/${id}/tokens`).set(auth).expect(500);
+    const response = await request(testApp.app.getHttpServer())
+      .get(`/users/3/accounts/${id}/tokens`)
+      .set(auth)
+      .expect(500);
     expect(response.body.error).toBe('PLAINTEXT_TOKENS_REFUSED');
     expect(JSON.stringify(response.body)).not.toContain('injected');
   });

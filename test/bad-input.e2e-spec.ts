@@ -5,8 +5,8 @@ import { ConfigurationError } from '../src/config/configuration.error';
 import { validateEnvironment } from '../src/config/env.validation';
 import { AccountTokensUnreadableError } from '../src/connectors/external-account.errors';
 import { ExternalAccountsService } from '../src/connectors/external-accounts.service';
-import { countAccounts, createTestApp, truncateAll, type TestApp } from './create-app';
-import { tokenColumnsOf } from './support/rotation-fixtures';
+import { createTestApp, truncateAll, type TestApp } from './create-app';
+import { countAccounts, tokenColumnsOf } from './support/fixtures';
 
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 const KEY = randomBytes(32).toString('base64');

@@ -1,6 +1,5 @@
 import { createSecretKey } from 'node:crypto';
 import { keyIdOf } from '../src/crypto/key-ring';
-import { describeIfPostgres } from './create-app';
 import { CliProcess, cliEnv, runCli, type CliResult } from './support/rotation-cli';
 import {
   createRotationApp,
@@ -11,12 +10,12 @@ import {
   seedAccounts,
   setLease,
   setToken,
-  storedRows,
   tamperedEnvelope,
   type ExpectedTokens,
   type RotationApp,
   waitForStatus,
 } from './support/rotation-fixtures';
+import { describeIfPostgres, storedRows } from './support/fixtures';
 
 describe('command line', () => {
   const keyA = newKey();
@@ -187,7 +186,11 @@ describe('command line', () => {
       await setLease(app!.dataSource, job.id, -1);
       const server = await createRotationApp(keyEnv(keyB, [keyA], { ROTATION_WORKER_ENABLED: 'true' }));
       try {
-        const final = await waitForStatus(server.rotation, job.id, ['completed', 'completed_with_errors', 'failed']);
+        const final = await waitForStatus(server.rotation, job.id, [
+          'completed',
+          'completed_with_errors',
+          'failed',
+        ]);
         expect(final).toMatchObject({ status: 'completed', scanned: 3000, rotated: 3000, failed: 0 });
         await expectTokens(server, expected);
       } finally {

@@ -50,14 +50,18 @@ describe('configuration', () => {
   });
 
   it('refuses to run with encryption required and no key', () => {
-    expect(refusal({ CONNECTORS_REQUIRE_TOKEN_ENCRYPTION: 'true' }).variable).toBe('WORKFLOWS_ARTIFACT_ENC_KEY');
+    expect(refusal({ CONNECTORS_REQUIRE_TOKEN_ENCRYPTION: 'true' }).variable).toBe(
+      'WORKFLOWS_ARTIFACT_ENC_KEY',
+    );
   });
 
   it('reads secrets from *_FILE variables and refuses both forms at once', () => {
     const key = randomBytes(32).toString('base64');
     const file = join(mkdtempSync(join(tmpdir(), 'connectors-config-')), 'key');
     writeFileSync(file, `${key}\n`);
-    expect(validateEnvironment({ WORKFLOWS_ARTIFACT_ENC_KEY_FILE: file }).WORKFLOWS_ARTIFACT_ENC_KEY).toBe(key);
+    expect(validateEnvironment({ WORKFLOWS_ARTIFACT_ENC_KEY_FILE: file }).WORKFLOWS_ARTIFACT_ENC_KEY).toBe(
+      key,
+    );
     const both = refusal({ WORKFLOWS_ARTIFACT_ENC_KEY_FILE: file, WORKFLOWS_ARTIFACT_ENC_KEY: key });
     expect(both.variable).toBe('WORKFLOWS_ARTIFACT_ENC_KEY_FILE');
     expect(refusal({ ADMIN_API_TOKEN_FILE: join(file, 'missing') }).variable).toBe('ADMIN_API_TOKEN_FILE');
@@ -65,7 +69,9 @@ describe('configuration', () => {
 
   it('migrates on start by default only for the embedded database', () => {
     expect(validateEnvironment({}).DB_MIGRATE_ON_START).toBe(true);
-    expect(validateEnvironment({ DATABASE_URL: 'postgres://u@db.example/x' }).DB_MIGRATE_ON_START).toBe(false);
+    expect(validateEnvironment({ DATABASE_URL: 'postgres://u@db.example/x' }).DB_MIGRATE_ON_START).toBe(
+      false,
+    );
   });
 
   it('stops the server with one line and a non-zero exit on a bad setting', () => {

@@ -23,7 +23,16 @@ export function baseTestEnv(): TestEnv {
   };
 }
 
-const MANAGED_PREFIXES = ['WORKFLOWS_', 'JOBS_', 'CONNECTORS_', 'ADMIN_', 'ROTATION_', 'DATABASE_', 'DB_', 'LOG_'];
+const MANAGED_PREFIXES = [
+  'WORKFLOWS_',
+  'JOBS_',
+  'CONNECTORS_',
+  'ADMIN_',
+  'ROTATION_',
+  'DATABASE_',
+  'DB_',
+  'LOG_',
+];
 
 /** Replaces the settings this service reads, so one test's keys never leak into the next app. */
 export function applyEnv(env: TestEnv): void {
@@ -40,7 +49,10 @@ export function applyEnv(env: TestEnv): void {
 export async function createTestApp(env: TestEnv = {}): Promise<TestApp> {
   applyEnv(env);
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot()] }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
+  const app = moduleRef.createNestApplication<NestExpressApplication>({
+    bodyParser: false,
+    bufferLogs: true,
+  });
   configureApp(app);
   await app.init();
   const dataSource = app.get(DataSource);
@@ -52,10 +64,3 @@ export async function truncateAll(dataSource: DataSource): Promise<void> {
   const tables = dataSource.entityMetadatas.map((entity) => `"${entity.tableName}"`).join(', ');
   await dataSource.query(`TRUNCATE ${tables} RESTART IDENTITY CASCADE`);
 }
-
-export async function countAccounts(dataSource: DataSource): Promise<number> {
-  const [{ count }] = await dataSource.query(`SELECT count(*)::int AS count FROM external_accounts`);
-  return count as number;
-}
-
-export const describeIfPostgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;

@@ -27,7 +27,10 @@ describe('health and platform', () => {
     const server = testApp.app.getHttpServer();
     const kept = await request(server).get('/health').set('X-Request-Id', 'trace-123').expect(200);
     expect(kept.headers['x-request-id']).toBe('trace-123');
-    const replaced = await request(server).get('/health').set('X-Request-Id', 'bad id\u00e9<script>').expect(200);
+    const replaced = await request(server)
+      .get('/health')
+      .set('X-Request-Id', 'bad id\u00e9<script>')
+      .expect(200);
     expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 

@@ -61,8 +61,17 @@ async function columnsOf(dataSource: DataSource): Promise<string[]> {
 function migrationRun(env: Record<string, string>) {
   const result = spawnSync(
     process.execPath,
-    ['node_modules/typeorm/cli-ts-node-commonjs.js', '-d', 'src/database/typeorm-cli.data-source.ts', 'migration:run'],
-    { env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env }, encoding: 'utf8', timeout: 120_000 },
+    [
+      'node_modules/typeorm/cli-ts-node-commonjs.js',
+      '-d',
+      'src/database/typeorm-cli.data-source.ts',
+      'migration:run',
+    ],
+    {
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
   );
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
@@ -72,12 +81,19 @@ describe('migrations', () => {
     const server = serverUrl();
     const name = `connectors_migration_${randomBytes(5).toString('hex')}`;
     const dataDir = mkdtempSync(join(tmpdir(), 'connectors-migrate-'));
-    const env: Record<string, string> = server ? { DATABASE_URL: databaseUrlFor(server, name) } : { DATA_DIR: dataDir };
+    const env: Record<string, string> = server
+      ? { DATABASE_URL: databaseUrlFor(server, name) }
+      : { DATA_DIR: dataDir };
     if (server) await adminQuery(server, `CREATE DATABASE ${name}`);
     try {
       const first = migrationRun(env);
       expect(first.status).toBe(0);
-      for (const migration of ['AdoptExternalAccounts', 'CreateKeyRotationJobs', 'CreateAdminAuditEvents', 'DeriveTokenKeyId']) {
+      for (const migration of [
+        'AdoptExternalAccounts',
+        'CreateKeyRotationJobs',
+        'CreateAdminAuditEvents',
+        'DeriveTokenKeyId',
+      ]) {
         expect(first.output).toMatch(new RegExp(`Migration ${migration}\\d+ has been executed successfully`));
       }
       const second = migrationRun(env);
@@ -93,7 +109,9 @@ describe('migrations', () => {
     const { dataSource, drop } = await scratchDataSource();
     try {
       await dataSource.runMigrations();
-      expect(await columnsOf(dataSource)).toEqual(expect.arrayContaining(['version', 'token_key_id', 'user_id']));
+      expect(await columnsOf(dataSource)).toEqual(
+        expect.arrayContaining(['version', 'token_key_id', 'user_id']),
+      );
       const indexes: { indexname: string }[] = await dataSource.query(
         `SELECT indexname FROM pg_indexes WHERE tablename = 'external_accounts' ORDER BY indexname`,
       );
@@ -124,7 +142,9 @@ describe('migrations', () => {
 
       const after = await dataSource.query(`SELECT ${ORIGINAL_COLUMNS} FROM external_accounts ORDER BY id`);
       expect(after).toEqual(before);
-      const added = await dataSource.query(`SELECT id, version, token_key_id FROM external_accounts ORDER BY id`);
+      const added = await dataSource.query(
+        `SELECT id, version, token_key_id FROM external_accounts ORDER BY id`,
+      );
       expect(added).toEqual([
         { id: 1, version: 1, token_key_id: 'plaintext' },
         { id: 2, version: 1, token_key_id: 'legacy-v1' },
@@ -136,11 +156,15 @@ describe('migrations', () => {
         `SELECT is_generated FROM information_schema.columns WHERE table_name = 'external_accounts' AND column_name = 'token_key_id'`,
       );
       expect(generated).toEqual({ is_generated: 'NEVER' });
-      expect(await dataSource.query(`SELECT id, version, token_key_id FROM external_accounts ORDER BY id`)).toEqual(added);
+      expect(
+        await dataSource.query(`SELECT id, version, token_key_id FROM external_accounts ORDER BY id`),
+      ).toEqual(added);
 
       for (let step = 1; step < dataSource.migrations.length; step += 1) await dataSource.undoLastMigration();
       expect(await columnsOf(dataSource)).not.toContain('token_key_id');
-      expect(await dataSource.query(`SELECT ${ORIGINAL_COLUMNS} FROM external_accounts ORDER BY id`)).toEqual(before);
+      expect(await dataSource.query(`SELECT ${ORIGINAL_COLUMNS} FROM external_accounts ORDER BY id`)).toEqual(
+        before,
+      );
     } finally {
       await drop();
     }

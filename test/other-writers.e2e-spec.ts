@@ -25,7 +25,11 @@ const PYTHON_TOKEN_SETS: Record<string, Record<string, unknown>> = {
     workspace: { id: 'w-1', name: 'Équipe', icon: null },
     bot_id: 'b-7',
   },
-  'a null refresh token': { access_token: randomSecret('secret_'), refresh_token: null, token_type: 'bearer' },
+  'a null refresh token': {
+    access_token: randomSecret('secret_'),
+    refresh_token: null,
+    token_type: 'bearer',
+  },
   'non-ASCII text escaped as \\uXXXX': {
     access_token: randomSecret('tok_'),
     refresh_token: randomSecret('r_'),
@@ -63,7 +67,9 @@ describe('rows written by other programs', () => {
   }
 
   async function keyIdOfRow(id: number): Promise<string> {
-    const [row] = await app.dataSource.query(`SELECT token_key_id FROM external_accounts WHERE id = $1`, [id]);
+    const [row] = await app.dataSource.query(`SELECT token_key_id FROM external_accounts WHERE id = $1`, [
+      id,
+    ]);
     return row.token_key_id;
   }
 
@@ -77,7 +83,9 @@ describe('rows written by other programs', () => {
     const ids = new Map<number, Record<string, unknown>>();
     for (const tokens of Object.values(PYTHON_TOKEN_SETS)) {
       const envelope = legacyV1Envelope(keyBytes(keyA), tokens);
-      expect(envelope).toMatch(/^\{"_enc": "aesgcm:v1", "nonce": "[^"]+", "ct": "[^"]+", "tag": "[^"]+=*"\}$/);
+      expect(envelope).toMatch(
+        /^\{"_enc": "aesgcm:v1", "nonce": "[^"]+", "ct": "[^"]+", "tag": "[^"]+=*"\}$/,
+      );
       ids.set(await insert(5, envelope), tokens);
     }
     for (const [id, tokens] of ids) {
@@ -85,15 +93,25 @@ describe('rows written by other programs', () => {
       const read = await http().get(`/users/5/accounts/${id}/tokens`).set(auth).expect(200);
       expect(read.body).toEqual(tokens);
     }
-    expect(await app.rotation.inventory()).toMatchObject({ legacyV1Accounts: ids.size, accountsToRotate: ids.size });
+    expect(await app.rotation.inventory()).toMatchObject({
+      legacyV1Accounts: ids.size,
+      accountsToRotate: ids.size,
+    });
 
     const job = await app.rotation.startRotation({ requestedBy: 'test' });
-    expect(await app.worker.runJob(job.id)).toMatchObject({ status: 'completed', rotated: ids.size, failed: 0 });
+    expect(await app.worker.runJob(job.id)).toMatchObject({
+      status: 'completed',
+      rotated: ids.size,
+      failed: 0,
+    });
     for (const [id, tokens] of ids) {
       expect(await keyIdOfRow(id)).toBe(keyB.kid);
       expect(await app.accounts.getAccountTokens(5, id)).toEqual(tokens);
     }
-    expect(await app.rotation.inventory()).toMatchObject({ legacyV1Accounts: 0, accountsOnPrimary: ids.size });
+    expect(await app.rotation.inventory()).toMatchObject({
+      legacyV1Accounts: 0,
+      accountsOnPrimary: ids.size,
+    });
   });
 
   it('reads plaintext rows inserted the same way as plaintext and counts them so', async () => {
@@ -108,7 +126,9 @@ describe('rows written by other programs', () => {
   });
 
   it('counts a v2 envelope inserted by SQL under its key id, reads it, and upgrades it to v3', async () => {
-    const id = await app.accounts.createAccount(8, 'notion', { access_token: 'placeholder' }).then((a) => a.id);
+    const id = await app.accounts
+      .createAccount(8, 'notion', { access_token: 'placeholder' })
+      .then((a) => a.id);
     const tokens = { access_token: randomSecret('ya29.'), refresh_token: randomSecret('1//') };
     await app.dataSource.query(`UPDATE external_accounts SET access_token = $2 WHERE id = $1`, [
       id,
@@ -116,7 +136,13 @@ describe('rows written by other programs', () => {
     ]);
     expect(await keyIdOfRow(id)).toBe(`v2:${keyA.kid}`);
     const before = await app.rotation.inventory();
-    expect(before.keys).toContainEqual({ keyId: keyA.kid, role: 'previous', accounts: 1, v2Accounts: 1, safeToRetire: false });
+    expect(before.keys).toContainEqual({
+      keyId: keyA.kid,
+      role: 'previous',
+      accounts: 1,
+      v2Accounts: 1,
+      safeToRetire: false,
+    });
     expect(before).toMatchObject({ accountsToRotate: 1, unknownKeyAccounts: 0 });
     expect(await app.accounts.getAccountTokens(8, id)).toEqual(tokens);
     const meta = await http().get(`/users/8/accounts/${id}`).set(auth).expect(200);
@@ -124,7 +150,9 @@ describe('rows written by other programs', () => {
 
     const job = await app.rotation.startRotation({ requestedBy: 'test' });
     expect(await app.worker.runJob(job.id)).toMatchObject({ status: 'completed', rotated: 1 });
-    const [row] = await app.dataSource.query(`SELECT access_token FROM external_accounts WHERE id = $1`, [id]);
+    const [row] = await app.dataSource.query(`SELECT access_token FROM external_accounts WHERE id = $1`, [
+      id,
+    ]);
     expect(JSON.parse(row.access_token)).toMatchObject({ _enc: 'aesgcm:v3', kid: keyB.kid });
     expect(await app.accounts.getAccountTokens(8, id)).toEqual(tokens);
   });
@@ -145,33 +173,59 @@ describe('rows written by other programs', () => {
   });
 
   it.each<[string, string, (envelope: string) => string]>([
-    ['a flipped tag bit', 'ENVELOPE_AUTH_FAILED', (e) => withFields(e, { tag: flipBit(JSON.parse(e).tag, 3) })],
-    ['a flipped ciphertext bit', 'ENVELOPE_AUTH_FAILED', (e) => withFields(e, { ct: flipBit(JSON.parse(e).ct, 11) })],
-    ['a tag cut to 12 bytes', 'ENVELOPE_MALFORMED', (e) => withFields(e, { tag: resized(JSON.parse(e).tag, 12) })],
-    ['a key no one configured', 'ENVELOPE_AUTH_FAILED', () => legacyV1Envelope(keyBytes(newKey()), { access_token: 'x' })],
-  ])('refuses a v1 row with %s (%s), in reads and in rotation, and leaves it as it was', async (_name, reason, damage) => {
-    const tokens = { access_token: randomSecret('ya29.'), refresh_token: randomSecret('1//') };
-    const stored = damage(legacyV1Envelope(keyBytes(keyA), tokens));
-    const id = await insert(11, stored);
-    const response = await http().get(`/users/11/accounts/${id}/tokens`).set(auth).expect(500);
-    expect(response.body.message).toBe(`Tokens of account ${id} cannot be read (${reason})`);
-    for (const secret of [stored, JSON.parse(stored).ct, tokens.access_token]) {
-      expect(response.text).not.toContain(secret);
-    }
-    const job = await app.rotation.startRotation({ requestedBy: 'test' });
-    const final = await app.worker.runJob(job.id);
-    expect(final.failures).toEqual([{ accountId: id, reason }]);
-    const [row] = await app.dataSource.query(`SELECT access_token FROM external_accounts WHERE id = $1`, [id]);
-    expect(row.access_token).toBe(stored);
-  });
+    [
+      'a flipped tag bit',
+      'ENVELOPE_AUTH_FAILED',
+      (e) => withFields(e, { tag: flipBit(JSON.parse(e).tag, 3) }),
+    ],
+    [
+      'a flipped ciphertext bit',
+      'ENVELOPE_AUTH_FAILED',
+      (e) => withFields(e, { ct: flipBit(JSON.parse(e).ct, 11) }),
+    ],
+    [
+      'a tag cut to 12 bytes',
+      'ENVELOPE_MALFORMED',
+      (e) => withFields(e, { tag: resized(JSON.parse(e).tag, 12) }),
+    ],
+    [
+      'a key no one configured',
+      'ENVELOPE_AUTH_FAILED',
+      () => legacyV1Envelope(keyBytes(newKey()), { access_token: 'x' }),
+    ],
+  ])(
+    'refuses a v1 row with %s (%s), in reads and in rotation, and leaves it as it was',
+    async (_name, reason, damage) => {
+      const tokens = { access_token: randomSecret('ya29.'), refresh_token: randomSecret('1//') };
+      const stored = damage(legacyV1Envelope(keyBytes(keyA), tokens));
+      const id = await insert(11, stored);
+      const response = await http().get(`/users/11/accounts/${id}/tokens`).set(auth).expect(500);
+      expect(response.body.message).toBe(`Tokens of account ${id} cannot be read (${reason})`);
+      for (const secret of [stored, JSON.parse(stored).ct, tokens.access_token]) {
+        expect(response.text).not.toContain(secret);
+      }
+      const job = await app.rotation.startRotation({ requestedBy: 'test' });
+      const final = await app.worker.runJob(job.id);
+      expect(final.failures).toEqual([{ accountId: id, reason }]);
+      const [row] = await app.dataSource.query(`SELECT access_token FROM external_accounts WHERE id = $1`, [
+        id,
+      ]);
+      expect(row.access_token).toBe(stored);
+    },
+  );
 
   it('names the key and format an envelope opens with, even when its layout hides a second kid or _enc', async () => {
     const tokens = { access_token: randomSecret('ya29.'), refresh_token: randomSecret('1//') };
-    const id = await app.accounts.createAccount(12, 'notion', { access_token: 'placeholder' }).then((a) => a.id);
+    const id = await app.accounts
+      .createAccount(12, 'notion', { access_token: 'placeholder' })
+      .then((a) => a.id);
     const underA = JSON.parse(v2Envelope(keyBytes(keyA), id, tokens));
     // The canonical layout's slots, with the real envelope's members after them: JSON.parse keeps the last.
     const secondKid = `{"_enc":"aesgcm:v3","kid":"${keyB.kid}","nonce":"${underA.nonce}","ct":"x","kid":"${keyA.kid}","_enc":"aesgcm:v2","ct":"${underA.ct}","tag":"${underA.tag}"}`;
-    await app.dataSource.query(`UPDATE external_accounts SET access_token = $2 WHERE id = $1`, [id, secondKid]);
+    await app.dataSource.query(`UPDATE external_accounts SET access_token = $2 WHERE id = $1`, [
+      id,
+      secondKid,
+    ]);
     expect(await keyIdOfRow(id)).toBe(`v2:${keyA.kid}`);
     expect(await app.accounts.getAccountTokens(12, id)).toEqual(tokens);
     expect((await app.rotation.inventory()).keys).toContainEqual(
@@ -202,9 +256,17 @@ describe('rows written by other programs', () => {
       fc.dictionary(fc.string(), fc.string()).map((value) => JSON.stringify(value)),
       fc.jsonValue().map((value) => JSON.stringify(value)),
     );
-    const anyText = fc.oneof(jsonText, fc.string(), fc.string().map((text) => `{${text}`), jsonText.map((t) => `${t}}`));
+    const anyText = fc.oneof(
+      jsonText,
+      fc.string(),
+      fc.string().map((text) => `{${text}`),
+      jsonText.map((t) => `${t}}`),
+    );
     // PostgreSQL text holds no NUL, and jsonb refuses the \u0000 escape that JSON.parse accepts.
-    const texts = fc.sample(anyText.filter((text) => !text.includes('\u0000') && !text.includes('\\u0000')), 400);
+    const texts = fc.sample(
+      anyText.filter((text) => !text.includes('\u0000') && !text.includes('\\u0000')),
+      400,
+    );
 
     const derived: { token_key_id: string }[] = await app.dataSource.query(
       `SELECT external_accounts_token_key_id(t) AS token_key_id FROM unnest($1::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n`,
@@ -225,7 +287,9 @@ function expectedKeyId(text: string): string {
   if (info.format === 'v3') return info.kid;
   if (info.format === 'v2') return `v2:${info.kid}`;
   if (info.format === 'v1') return 'legacy-v1';
-  return text.trimStart().startsWith('{') && text.includes('"_enc"') && !isJson(text) ? 'malformed' : 'plaintext';
+  return text.trimStart().startsWith('{') && text.includes('"_enc"') && !isJson(text)
+    ? 'malformed'
+    : 'plaintext';
 }
 
 function isJson(text: string): boolean {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { createTestApp, describeIfPostgres, truncateAll, type TestApp } from './create-app';
+import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { findLeaks, OutputCapture } from './support/output-capture';
 import { TcpProxy, throughProxy } from './support/tcp-proxy';
+import { describeIfPostgres } from './support/fixtures';
 
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 const KEY = randomBytes(32).toString('base64');

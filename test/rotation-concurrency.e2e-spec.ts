@@ -1,17 +1,16 @@
 import { Client } from 'pg';
 import type { DomainError } from '../src/common/domain-error';
-import { describeIfPostgres, type TestEnv } from './create-app';
+import { type TestEnv } from './create-app';
 import {
   createRotationApp,
   expectTokens,
   keyEnv,
   newKey,
   seedAccounts,
-  storedRows,
-  waitFor,
   waitForStatus,
   type RotationApp,
 } from './support/rotation-fixtures';
+import { describeIfPostgres, poll, storedRows } from './support/fixtures';
 
 describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
   const keyA = newKey();
@@ -57,7 +56,7 @@ describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
     expect(started).toHaveLength(1);
     expect(refused.map((error) => error.code)).toEqual(['ROTATION_ALREADY_ACTIVE']);
 
-    const before = await waitFor(async () => {
+    const before = await poll(async () => {
       const view = await first.rotation.getJob(started[0].id);
       return view.scanned > 0 && view.leaseOwner ? view : undefined;
     });
@@ -113,7 +112,7 @@ describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
       );
       const job = await app.rotation.startRotation({ requestedBy: 'test' });
       const run = app.worker.runJob(job.id);
-      await waitFor(async () =>
+      await poll(async () =>
         (await admin(`SELECT 1 FROM pg_locks WHERE NOT granted`)).length > 0 ? true : undefined,
       );
       await writer.query('COMMIT');

@@ -7,11 +7,11 @@ import {
   newKey,
   seedAccounts,
   setToken,
-  storedRows,
   waitForStatus,
   type RotationApp,
   type TestKey,
 } from './support/rotation-fixtures';
+import { storedRows } from './support/fixtures';
 
 async function domainError(promise: Promise<unknown>): Promise<Pick<DomainError, 'code' | 'kind'>> {
   const error = await promise.then(

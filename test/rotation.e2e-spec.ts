@@ -5,13 +5,13 @@ import {
   newKey,
   seedAccounts,
   setToken,
-  storedRows,
   tamperedEnvelope,
   tokensFor,
   type RotationApp,
   type TestKey,
 } from './support/rotation-fixtures';
 import type { TestEnv } from './create-app';
+import { storedRows } from './support/fixtures';
 
 describe('key rotation', () => {
   const keyA = newKey();
@@ -184,7 +184,10 @@ describe('key rotation', () => {
     const { rotation, worker, dataSource } = await open(keyB, [keyA]);
     const rows = await storedRows(dataSource);
     const outside = rows[17];
-    await dataSource.query(`UPDATE external_accounts SET refresh_token = $2 WHERE id = $1`, [outside.id, '1//outside']);
+    await dataSource.query(`UPDATE external_accounts SET refresh_token = $2 WHERE id = $1`, [
+      outside.id,
+      '1//outside',
+    ]);
     const [before] = (await storedRows(dataSource)).filter((row) => row.id === outside.id);
 
     const final = await worker.runJob((await rotation.startRotation({ requestedBy: 'test' })).id);

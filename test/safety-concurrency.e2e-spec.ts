@@ -1,7 +1,7 @@
 import type { TokenSet } from '../src/connectors/token-set';
 import type { DomainError } from '../src/common/domain-error';
 import type { RotationJobView } from '../src/rotation/rotation-job.view';
-import { describeIfPostgres, truncateAll } from './create-app';
+import { truncateAll } from './create-app';
 import { CliProcess, cliEnv, type CliResult } from './support/rotation-cli';
 import {
   createRotationApp,
@@ -11,7 +11,8 @@ import {
   setLease,
   type RotationApp,
 } from './support/rotation-fixtures';
-import { insertSealedAccounts, randomSecret, rawRows, sleep, verifyOnKey } from './support/safety-fixtures';
+import { insertSealedAccounts, randomSecret, verifyOnKey } from './support/safety-fixtures';
+import { describeIfPostgres, sleep, storedRows } from './support/fixtures';
 
 const ACCOUNTS = 8_000;
 const WRITERS = 8;
@@ -144,7 +145,7 @@ describeIfPostgres('rotation under concurrent token writes and two workers (Post
     expect(view.rotated + view.skipped).toBe(view.scanned);
     expect(await writerApp.rotation.listJobs(10)).toHaveLength(1);
 
-    const rows = await rawRows(writerApp.dataSource);
+    const rows = await storedRows(writerApp.dataSource);
     expect(rows).toHaveLength(ACCOUNTS);
     expect(rows.filter((row) => row.token_key_id !== keyB.kid).map((row) => row.id)).toEqual([]);
     expect(verifyOnKey(rows, keyB, expected)).toEqual({ offKey: [], wrong: [] });

@@ -1,17 +1,10 @@
 import type { Client } from 'pg';
 import type { TokenSet } from '../src/connectors/token-set';
-import { createTestApp, describeIfPostgres, truncateAll, type TestApp } from './create-app';
+import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { CliProcess, cliEnv } from './support/rotation-cli';
 import { newKey, tamperedEnvelope } from './support/rotation-fixtures';
-import {
-  directClient,
-  insertSealedAccounts,
-  poll,
-  randomSecret,
-  rawRows,
-  sleep,
-  verifyOnKey,
-} from './support/safety-fixtures';
+import { directClient, insertSealedAccounts, randomSecret, verifyOnKey } from './support/safety-fixtures';
+import { describeIfPostgres, poll, sleep, storedRows } from './support/fixtures';
 
 const ACCOUNTS = 20_000;
 const TAMPERED_EVERY = 1_999;
@@ -106,12 +99,12 @@ describeIfPostgres('rotation killed at random points (PostgreSQL)', () => {
            FROM unnest($1::int[], $2::text[]) AS t(id, envelope) WHERE external_accounts.id = t.id`,
       [
         tampered,
-        (await rawRows(testApp.dataSource))
+        (await storedRows(testApp.dataSource))
           .filter((row) => tampered.includes(row.id))
           .map((row) => tamperedEnvelope(row.access_token as string)),
       ],
     );
-    const tamperedBefore = (await rawRows(testApp.dataSource)).filter((row) => tampered.includes(row.id));
+    const tamperedBefore = (await storedRows(testApp.dataSource)).filter((row) => tampered.includes(row.id));
 
     // Killed during start-up: the job may exist without any progress yet.
     const early = new CliProcess(['rotate', '--batch-size', '100'], env);
@@ -152,7 +145,7 @@ describeIfPostgres('rotation killed at random points (PostgreSQL)', () => {
     );
     expect(failures).toEqual(tampered.map((id) => ({ account_id: id, reason_code: 'ENVELOPE_AUTH_FAILED' })));
 
-    const rows = await rawRows(testApp.dataSource);
+    const rows = await storedRows(testApp.dataSource);
     expect(rows).toHaveLength(ACCOUNTS);
     expect(verifyOnKey(rows, keyB, expected)).toEqual({ offKey: tampered, wrong: [] });
     expect(rows.filter((row) => tampered.includes(row.id))).toEqual(tamperedBefore);

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import request from 'supertest';
-import { countAccounts, createTestApp, truncateAll, type TestApp } from './create-app';
-import { newKey, tokenColumnsOf } from './support/rotation-fixtures';
-import { directClient, itIfPostgres, randomSecret, sleep } from './support/safety-fixtures';
+import { createTestApp, truncateAll, type TestApp } from './create-app';
+import { newKey } from './support/rotation-fixtures';
+import { directClient, randomSecret } from './support/safety-fixtures';
+import { countAccounts, itIfPostgres, sleep, tokenColumnsOf } from './support/fixtures';
 
 const SERVICE_TOKEN = randomSecret('svc_', 32);
 const ADMIN_TOKEN = randomSecret('adm_', 32);

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { TokenSet } from '../src/connectors/token-set';
-import { countAccounts, createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
+import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
 import { OutputCapture } from './support/output-capture';
 import { CliProcess, cliEnv, type CliResult } from './support/rotation-cli';
@@ -8,17 +8,14 @@ import { newKey, tamperedEnvelope, type TestKey } from './support/rotation-fixtu
 import {
   directClient,
   insertSealedAccounts,
-  itIfPostgres,
-  onPostgres,
-  poll,
   randomSecret,
   randomTokens,
-  rawRows,
   urlWithPassword,
 } from './support/safety-fixtures';
 import { ResponseLog } from './support/safety-http';
 import { SecretRegistry } from './support/safety-secrets';
 import { TcpProxy, throughProxy } from './support/tcp-proxy';
+import { countAccounts, itIfPostgres, onPostgres, poll, storedRows } from './support/fixtures';
 
 const keyA = newKey();
 const keyB = newKey();
@@ -91,7 +88,7 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
   }
 
   async function snapshotEnvelopes(): Promise<void> {
-    for (const row of await rawRows(testApp.dataSource)) {
+    for (const row of await storedRows(testApp.dataSource)) {
       secrets.addEnvelope(`stored access_token of account ${row.id}`, row.access_token);
     }
   }

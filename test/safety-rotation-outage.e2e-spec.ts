@@ -1,17 +1,10 @@
 import type { Client } from 'pg';
 import type { TokenSet } from '../src/connectors/token-set';
-import { describeIfPostgres, truncateAll } from './create-app';
+import { truncateAll } from './create-app';
 import { createRotationApp, keyEnv, newKey, type RotationApp } from './support/rotation-fixtures';
-import {
-  directClient,
-  insertSealedAccounts,
-  poll,
-  randomSecret,
-  rawRows,
-  sleep,
-  verifyOnKey,
-} from './support/safety-fixtures';
+import { directClient, insertSealedAccounts, randomSecret, verifyOnKey } from './support/safety-fixtures';
 import { TcpProxy, throughProxy } from './support/tcp-proxy';
+import { describeIfPostgres, poll, sleep, storedRows } from './support/fixtures';
 
 const ACCOUNTS = 6_000;
 const OUTAGE_MS = 4_000;
@@ -124,7 +117,7 @@ describeIfPostgres('database outage during a rotation (PostgreSQL)', () => {
     expect((await client.query(`SELECT count(*)::int AS jobs FROM key_rotation_jobs`)).rows).toEqual([
       { jobs: 1 },
     ]);
-    const rows = await rawRows(app.dataSource);
+    const rows = await storedRows(app.dataSource);
     expect(verifyOnKey(rows, keyB, expected)).toEqual({ offKey: [], wrong: [] });
     const { userId, id } = seeded[ACCOUNTS - 1];
     expect(await app.accounts.getAccountTokens(userId, id)).toMatchObject(expected.get(id) as TokenSet);

@@ -4,8 +4,9 @@ import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
 import { newKey } from './support/rotation-fixtures';
 import { appended, fieldsOf, flipBit, resized, withFields } from './support/safety-envelopes';
-import { randomSecret, randomTokens, rawRows, type RawAccountRow } from './support/safety-fixtures';
+import { randomSecret, randomTokens } from './support/safety-fixtures';
 import { SecretRegistry } from './support/safety-secrets';
+import { type StoredAccountRow, storedRows } from './support/fixtures';
 
 const keyA = newKey();
 const keyB = newKey();
@@ -13,19 +14,19 @@ const unknownKey = newKey();
 const SERVICE_TOKEN = randomSecret('svc_', 32);
 const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
 
-type Columns = Partial<Pick<RawAccountRow, 'access_token' | 'refresh_token' | 'user_id'>>;
+type Columns = Partial<Pick<StoredAccountRow, 'access_token' | 'refresh_token' | 'user_id'>>;
 /** What a tampering does: new columns for some accounts, given every account's stored row. */
 type Tampering = (
-  rows: Record<'p' | 'q' | 'r' | 'legacy', RawAccountRow>,
-) => [row: RawAccountRow, columns: Columns][];
+  rows: Record<'p' | 'q' | 'r' | 'legacy', StoredAccountRow>,
+) => [row: StoredAccountRow, columns: Columns][];
 type Case = [name: string, error: string, reason: string, tamper: Tampering];
 
-const envelopeOf = (row: RawAccountRow) => row.access_token as string;
-const field = (row: RawAccountRow, name: string) => fieldsOf(envelopeOf(row))[name];
+const envelopeOf = (row: StoredAccountRow) => row.access_token as string;
+const field = (row: StoredAccountRow, name: string) => fieldsOf(envelopeOf(row))[name];
 const onP =
-  (columns: (rows: Record<'p' | 'q' | 'r' | 'legacy', RawAccountRow>) => Columns): Tampering =>
+  (columns: (rows: Record<'p' | 'q' | 'r' | 'legacy', StoredAccountRow>) => Columns): Tampering =>
   (rows) => [[rows.p, columns(rows)]];
-const pEnvelope = (change: (p: RawAccountRow) => string): Tampering =>
+const pEnvelope = (change: (p: StoredAccountRow) => string): Tampering =>
   onP(({ p }) => ({ access_token: change(p) }));
 
 const UNREADABLE = 'ACCOUNT_TOKENS_UNREADABLE';
@@ -207,14 +208,14 @@ const MOVED_ENVELOPE_CASES: Case[] = [
 describe('tampering with stored accounts', () => {
   const secrets = new SecretRegistry();
   let testApp: TestApp;
-  let rows: Record<'p' | 'q' | 'r' | 'legacy', RawAccountRow>;
+  let rows: Record<'p' | 'q' | 'r' | 'legacy', StoredAccountRow>;
   const http = () => request(testApp.app.getHttpServer());
 
   async function restore(dataSource: DataSource) {
     for (const row of Object.values(rows)) await write(dataSource, row, row);
   }
 
-  async function write(dataSource: DataSource, row: RawAccountRow, columns: Columns) {
+  async function write(dataSource: DataSource, row: StoredAccountRow, columns: Columns) {
     const next = { ...row, ...columns };
     await dataSource.query(
       `UPDATE external_accounts SET access_token = $2, refresh_token = $3, user_id = $4 WHERE id = $1`,
@@ -224,8 +225,8 @@ describe('tampering with stored accounts', () => {
       if (value) secrets.addEnvelope('a written value', value);
   }
 
-  async function rowOf(id: number): Promise<RawAccountRow> {
-    return (await rawRows(testApp.dataSource)).find((row) => row.id === id) as RawAccountRow;
+  async function rowOf(id: number): Promise<StoredAccountRow> {
+    return (await storedRows(testApp.dataSource)).find((row) => row.id === id) as StoredAccountRow;
   }
 
   beforeAll(async () => {
@@ -254,8 +255,8 @@ describe('tampering with stored accounts', () => {
       `INSERT INTO external_accounts (user_id, provider, access_token) VALUES (21, 'notion', $1) RETURNING id`,
       [legacyV1Envelope(Buffer.from(keyA.key, 'base64'), legacyTokens)],
     );
-    const stored = await rawRows(testApp.dataSource);
-    const byId = (id: number) => stored.find((row) => row.id === id) as RawAccountRow;
+    const stored = await storedRows(testApp.dataSource);
+    const byId = (id: number) => stored.find((row) => row.id === id) as StoredAccountRow;
     rows = { p: byId(created[0]), q: byId(created[1]), r: byId(created[2]), legacy: byId(legacyId) };
     for (const row of stored) secrets.addEnvelope(`stored envelope of account ${row.id}`, row.access_token);
   });
@@ -303,7 +304,10 @@ describe('tampering with stored accounts', () => {
     const { p } = rows;
     for (const value of [keyA.kid, 'plaintext', 'legacy-v1']) {
       await expect(
-        testApp.dataSource.query(`UPDATE external_accounts SET token_key_id = $2 WHERE id = $1`, [p.id, value]),
+        testApp.dataSource.query(`UPDATE external_accounts SET token_key_id = $2 WHERE id = $1`, [
+          p.id,
+          value,
+        ]),
       ).rejects.toThrow(/token_key_id/);
     }
     expect(await rowOf(p.id)).toEqual(p);
@@ -312,7 +316,7 @@ describe('tampering with stored accounts', () => {
 
 describe('tampering with stored accounts while encryption is required', () => {
   let testApp: TestApp;
-  let row: RawAccountRow;
+  let row: StoredAccountRow;
   const http = () => request(testApp.app.getHttpServer());
   const injected = randomSecret('ya29.');
   const injectedRefresh = randomSecret('1//');
@@ -330,7 +334,7 @@ describe('tampering with stored accounts while encryption is required', () => {
       .set(auth)
       .send({ provider: 'notion', tokens: randomTokens() })
       .expect(201);
-    [row] = await rawRows(testApp.dataSource);
+    [row] = await storedRows(testApp.dataSource);
     expect(row.id).toBe(created.body.id);
   });
   afterAll(() => testApp.close());
@@ -371,7 +375,7 @@ describe('tampering with stored accounts while encryption is required', () => {
       expect(response.text).not.toContain(injected);
       expect(response.text).not.toContain(injectedRefresh);
     }
-    const [after] = await rawRows(testApp.dataSource);
+    const [after] = await storedRows(testApp.dataSource);
     expect(after).toEqual({ ...next, token_key_id: 'plaintext', version: row.version });
   });
 });

@@ -3,9 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
-import { describeIfPostgres } from './create-app';
 import { newKey } from './support/rotation-fixtures';
-import { poll } from './support/safety-fixtures';
+import { describeIfPostgres, poll } from './support/fixtures';
 
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 const APPLICATION_NAME = 'connectors-backend';
@@ -51,7 +50,15 @@ describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
     try {
       const base = `http://127.0.0.1:${port}`;
       const auth = { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' };
-      await poll(() => fetch(`${base}/health/ready`).then((r) => (r.ok ? true : undefined), () => undefined), 60_000, 200);
+      await poll(
+        () =>
+          fetch(`${base}/health/ready`).then(
+            (r) => (r.ok ? true : undefined),
+            () => undefined,
+          ),
+        60_000,
+        200,
+      );
       const created = await fetch(`${base}/users/3/accounts`, {
         method: 'POST',
         headers: auth,
@@ -75,7 +82,14 @@ describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
 
       child.kill('SIGTERM');
       // New connections are refused while the held request is still being served.
-      await poll(() => fetch(`${base}/health`).then(() => undefined, () => true), 30_000);
+      await poll(
+        () =>
+          fetch(`${base}/health`).then(
+            () => undefined,
+            () => true,
+          ),
+        30_000,
+      );
       expect(child.exitCode).toBeNull();
       await db.query('COMMIT');
 
@@ -92,7 +106,8 @@ describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
         );
         return rows[0].n === 0 ? true : undefined;
       }, 10_000);
-      const [row] = (await db.query('SELECT version FROM external_accounts WHERE id = $1', [created.id])).rows;
+      const [row] = (await db.query('SELECT version FROM external_accounts WHERE id = $1', [created.id]))
+        .rows;
       expect(row.version).toBe(2);
     } finally {
       child.kill('SIGKILL');

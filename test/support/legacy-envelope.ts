@@ -13,7 +13,9 @@ export function pythonJsonDumps(value: unknown): string {
   }
   if (Array.isArray(value)) return `[${value.map(pythonJsonDumps).join(', ')}]`;
   if (value !== null && typeof value === 'object') {
-    const items = Object.entries(value).map(([field, inner]) => `${pythonJsonDumps(field)}: ${pythonJsonDumps(inner)}`);
+    const items = Object.entries(value).map(
+      ([field, inner]) => `${pythonJsonDumps(field)}: ${pythonJsonDumps(inner)}`,
+    );
     return `{${items.join(', ')}}`;
   }
   return JSON.stringify(value);
@@ -41,7 +43,11 @@ export function legacyV1Envelope(key: Buffer, tokens: Record<string, unknown>): 
  * key id = first 8 bytes of HMAC-SHA256(key, label), associated data bound to the account only.
  */
 export function v2Envelope(key: Buffer, accountId: number, tokens: Record<string, unknown>): string {
-  const kid = createHmac('sha256', key).update('connectors-backend/key-id/v1').digest().subarray(0, 8).toString('hex');
+  const kid = createHmac('sha256', key)
+    .update('connectors-backend/key-id/v1')
+    .digest()
+    .subarray(0, 8)
+    .toString('hex');
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
   cipher.setAAD(Buffer.from(`connectors-backend/external_accounts\0aesgcm:v2\0${accountId}`));

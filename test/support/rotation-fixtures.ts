@@ -8,6 +8,7 @@ import { RotationService } from '../../src/rotation/rotation.service';
 import { RotationWorker } from '../../src/rotation/rotation.worker';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from '../create-app';
 import { legacyV1Envelope } from './legacy-envelope';
+import { poll, storedRows } from './fixtures';
 
 /** A fresh key, made in the test: never a committed secret. */
 export interface TestKey {
@@ -152,22 +153,6 @@ export function tamperedEnvelope(envelope: string): string {
   return JSON.stringify({ ...parsed, ct: ct.toString('base64') });
 }
 
-export interface StoredAccountRow {
-  id: number;
-  user_id: number;
-  access_token: string | null;
-  refresh_token: string | null;
-  token_key_id: string;
-  version: number;
-  updated_at: Date;
-}
-
-export async function storedRows(dataSource: DataSource): Promise<StoredAccountRow[]> {
-  return dataSource.query(
-    `SELECT id, user_id, access_token, refresh_token, token_key_id, version, updated_at FROM external_accounts ORDER BY id`,
-  );
-}
-
 /** Reads every account's tokens through the service and compares them with what was written. */
 export async function expectTokens(app: RotationApp, expected: ExpectedTokens): Promise<void> {
   const rows = await storedRows(app.dataSource);
@@ -178,22 +163,12 @@ export async function expectTokens(app: RotationApp, expected: ExpectedTokens): 
   expect(rows).toHaveLength(expected.size);
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 export async function waitForStatus(
   rotation: RotationService,
   id: number,
   statuses: string[],
 ): Promise<RotationJobView> {
-  return waitFor(async () => {
+  return poll(async () => {
     const view = await rotation.getJob(id);
     return statuses.includes(view.status) ? view : undefined;
   }, 60_000);
@@ -220,14 +195,4 @@ export async function setLease(dataSource: DataSource, jobId: number, seconds: n
     `UPDATE key_rotation_jobs SET lease_expires_at = now() + make_interval(secs => $2) WHERE id = $1`,
     [jobId, seconds],
   );
-}
-
-/** Every column a token write touches, as stored: a refused write changes none of them. */
-export async function tokenColumnsOf(dataSource: DataSource, id: number): Promise<{ version: number }> {
-  const [row] = await dataSource.query(
-    `SELECT access_token, refresh_token, token_key_id, scopes, token_expires_at, version, updated_at
-       FROM external_accounts WHERE id = $1`,
-    [id],
-  );
-  return row;
 }

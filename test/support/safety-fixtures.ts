@@ -5,9 +5,7 @@ import type { TokenSet } from '../../src/connectors/token-set';
 import { EnvelopeService } from '../../src/crypto/envelope.service';
 import { KeyRing } from '../../src/crypto/key-ring';
 import type { TestKey } from './rotation-fixtures';
-
-export const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
-export const itIfPostgres = onPostgres ? it : it.skip;
+import type { StoredAccountRow } from './fixtures';
 
 /** A random secret of `bytes` bytes, base64url: the shape of API tokens and OAuth tokens. */
 export function randomSecret(prefix = '', bytes = 24): string {
@@ -94,26 +92,11 @@ export async function insertSealedAccounts(
   return seeded;
 }
 
-export interface RawAccountRow {
-  id: number;
-  user_id: number;
-  access_token: string | null;
-  refresh_token: string | null;
-  token_key_id: string;
-  version: number;
-}
-
-export async function rawRows(dataSource: DataSource): Promise<RawAccountRow[]> {
-  return dataSource.query(
-    `SELECT id, user_id, access_token, refresh_token, token_key_id, version FROM external_accounts ORDER BY id`,
-  );
-}
-
 /**
  * Opens every row with `key` alone, in the test: the rows that are not on that key, and those whose
  * plaintext differs from `expected`, by id. Empty lists mean every account is intact on `key`.
  */
-export function verifyOnKey(rows: RawAccountRow[], key: TestKey, expected: Map<number, TokenSet>) {
+export function verifyOnKey(rows: StoredAccountRow[], key: TestKey, expected: Map<number, TokenSet>) {
   const opener = sealerFor(key);
   const offKey: number[] = [];
   const wrong: number[] = [];
@@ -124,7 +107,10 @@ export function verifyOnKey(rows: RawAccountRow[], key: TestKey, expected: Map<n
     }
     let tokens: TokenSet | undefined;
     try {
-      tokens = opener.decryptJsonBlob<TokenSet>(row.access_token as string, { userId: row.user_id, accountId: row.id });
+      tokens = opener.decryptJsonBlob<TokenSet>(row.access_token as string, {
+        userId: row.user_id,
+        accountId: row.id,
+      });
     } catch {
       offKey.push(row.id);
       continue;
@@ -137,23 +123,4 @@ export function verifyOnKey(rows: RawAccountRow[], key: TestKey, expected: Map<n
 function matches(actual: TokenSet, expected: TokenSet | undefined): boolean {
   if (!expected) return false;
   return Object.entries(expected).every(([field, value]) => actual[field] === value);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `probe` every `everyMs` until it returns a value. */
-export async function poll<T>(
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-  everyMs = 25,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await sleep(everyMs);
-  }
 }
