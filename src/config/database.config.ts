@@ -14,4 +14,6 @@ export function databaseSettings(env: EnvironmentVariables) {
   };
 }
 
-export const databaseConfig = registerAs('database', () => databaseSettings(validateEnvironment(process.env)));
+export const databaseConfig = registerAs('database', () =>
+  databaseSettings(validateEnvironment(process.env)),
+);

@@ -13,7 +13,7 @@ import {
 } from 'class-validator';
 import { ConfigurationError } from './configuration.error';
 import { IsPostgresUrl } from './is-postgres-url.validator';
-import { KeyRing } from '../crypto/key-ring';
+import { KeyMaterialError, KeyRing } from '../crypto/key-ring';
 
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -29,7 +29,8 @@ export const FILE_SETTINGS = [
 ] as const;
 
 const toBoolean = ({ value }: { value: unknown }) => {
-  if (value === undefined || value === '' || typeof value === 'boolean') return value === '' ? undefined : value;
+  if (value === undefined || value === '' || typeof value === 'boolean')
+    return value === '' ? undefined : value;
   const text = String(value).trim().toLowerCase();
   if (text === 'true' || text === '1') return true;
   if (text === 'false' || text === '0') return false;
@@ -157,26 +158,67 @@ function dropEmptyValues(raw: Record<string, unknown>): Record<string, unknown> 
   return Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
 }
 
+const KEY_VARIABLES: Record<string, string> = {
+  primary: 'WORKFLOWS_ARTIFACT_ENC_KEY',
+  previous: 'WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS',
+  secondary: 'JOBS_CRYPTO_SECONDARY_KEY',
+};
+
+/** The key ring of each validated environment: keys are decoded once, at validation. */
+const rings = new WeakMap<EnvironmentVariables, KeyRing>();
+
+function keyRingOf(settings: EnvironmentVariables): KeyRing {
+  try {
+    return KeyRing.fromSettings({
+      primary: settings.WORKFLOWS_ARTIFACT_ENC_KEY,
+      previous: settings.WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS,
+      secondary: settings.JOBS_CRYPTO_SECONDARY_KEY,
+    });
+  } catch (error) {
+    if (!(error instanceof KeyMaterialError)) throw error;
+    // `previous[2]` names the second entry of the list variable.
+    const variable = error.setting.replace(/^\w+/, (setting) => KEY_VARIABLES[setting] ?? setting);
+    throw new ConfigurationError(variable, error.rule);
+  }
+}
+
+/** The key ring built when `settings` were validated. */
+export function keyRingFor(settings: EnvironmentVariables): KeyRing {
+  const ring = rings.get(settings);
+  if (!ring) throw new Error('keyRingFor needs settings returned by validateEnvironment');
+  return ring;
+}
+
+let lastInput: string | undefined;
+let lastResult: EnvironmentVariables | undefined;
+
 /**
  * The one validation of the environment: stops start-up on the first bad setting with a
- * message naming the variable and the rule, never the value.
+ * message naming the variable and the rule, never the value. The same input gives the same
+ * settings object, validated once; every namespace reads it.
  */
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
+  const input = JSON.stringify(raw);
+  if (input === lastInput && lastResult) return lastResult;
+  const settings = validateOnce(raw);
+  [lastInput, lastResult] = [input, settings];
+  return settings;
+}
+
+function validateOnce(raw: Record<string, unknown>): EnvironmentVariables {
   const settings = plainToInstance(EnvironmentVariables, dropEmptyValues(resolveFileSettings(raw)));
   const errors = validateSync(settings, { skipMissingProperties: false });
   if (errors.length > 0) {
     const [first] = errors;
-    const rules = Object.values(first.constraints ?? {}).map((rule) => rule.replace(`${first.property} `, ''));
+    const rules = Object.values(first.constraints ?? {}).map((rule) =>
+      rule.replace(`${first.property} `, ''),
+    );
     throw new ConfigurationError(first.property, rules.join('; '));
   }
   if (settings.DB_MIGRATE_ON_START === undefined) {
     settings.DB_MIGRATE_ON_START = settings.DATABASE_URL === undefined;
   }
-  KeyRing.fromSettings({
-    primary: settings.WORKFLOWS_ARTIFACT_ENC_KEY,
-    previous: settings.WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS,
-    secondary: settings.JOBS_CRYPTO_SECONDARY_KEY,
-  });
+  rings.set(settings, keyRingOf(settings));
   if (settings.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION && !settings.WORKFLOWS_ARTIFACT_ENC_KEY) {
     throw new ConfigurationError(
       'WORKFLOWS_ARTIFACT_ENC_KEY',

@@ -69,7 +69,9 @@ describe('AES-256-GCM against the Wycheproof vectors', () => {
 
     const secretKey = crypto.createSecretKey(rawKey);
     expect(() => aesGcmOpen(secretKey, oddNonce, ct, tag, Buffer.alloc(0))).toThrow(EnvelopeMalformedError);
-    expect(() => tryAesGcmOpen(secretKey, oddNonce, ct, tag, Buffer.alloc(0))).toThrow(EnvelopeMalformedError);
+    expect(() => tryAesGcmOpen(secretKey, oddNonce, ct, tag, Buffer.alloc(0))).toThrow(
+      EnvelopeMalformedError,
+    );
     if (nonceBytes !== 12) {
       expect(() => aesGcmSeal(secretKey, oddNonce, message, Buffer.alloc(0))).toThrow(EnvelopeMalformedError);
     }
@@ -121,7 +123,9 @@ describe('aesGcmSeal and aesGcmOpen', () => {
     const { ct, tag } = aesGcmSeal(secret, nonce, plaintext, aad);
     const otherKey = crypto.createSecretKey(crypto.randomBytes(32));
     expect(aesGcmOpen(secret, nonce, ct, tag, aad)).toEqual(plaintext);
-    expect(() => aesGcmOpen(secret, nonce, ct, tag, Buffer.from('account 2'))).toThrow(EnvelopeAuthFailedError);
+    expect(() => aesGcmOpen(secret, nonce, ct, tag, Buffer.from('account 2'))).toThrow(
+      EnvelopeAuthFailedError,
+    );
     expect(() => aesGcmOpen(otherKey, nonce, ct, tag, aad)).toThrow(EnvelopeAuthFailedError);
   });
 

@@ -1,26 +1,19 @@
 import { Module } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { EnvelopeService } from './envelope.service';
 import { KeyRing } from './key-ring';
 
+/**
+ * Seals and opens envelopes with the key ring, which the application's configuration provides
+ * (decoded once from its settings): this module knows no setting and no environment variable.
+ */
 @Module({
   providers: [
-    {
-      provide: KeyRing,
-      inject: [ConfigService],
-      useFactory: (config: ConfigService): KeyRing =>
-        KeyRing.fromSettings({
-          primary: config.get<string>('WORKFLOWS_ARTIFACT_ENC_KEY'),
-          previous: config.get<string>('WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS'),
-          secondary: config.get<string>('JOBS_CRYPTO_SECONDARY_KEY'),
-        }),
-    },
     {
       provide: EnvelopeService,
       inject: [KeyRing],
       useFactory: (ring: KeyRing): EnvelopeService => new EnvelopeService(ring),
     },
   ],
-  exports: [KeyRing, EnvelopeService],
+  exports: [EnvelopeService],
 })
 export class CryptoModule {}

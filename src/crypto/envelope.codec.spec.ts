@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { FORMAT_V1, FORMAT_V2, FORMAT_V3, formatEnvelope, inspectEnvelope, parseEnvelope } from './envelope.codec';
+import {
+  FORMAT_V1,
+  FORMAT_V2,
+  FORMAT_V3,
+  formatEnvelope,
+  inspectEnvelope,
+  parseEnvelope,
+} from './envelope.codec';
 import { EnvelopeMalformedError } from './envelope.errors';
 
 const KID = '0123456789abcdef';
@@ -76,9 +83,18 @@ describe('inspectEnvelope on the canonical layout with members hidden in a field
   const other = 'fedcba9876543210';
 
   it.each([
-    ['a second kid', `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"x","kid":"${other}","ct":"${ct}","tag":"${tag}"}`],
-    ['a second _enc', `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"x","_enc":"aesgcm:v2","ct":"${ct}","tag":"${tag}"}`],
-    ['an escaped quote', `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"a\\","kid":"${other}","tag":"${tag}"}`],
+    [
+      'a second kid',
+      `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"x","kid":"${other}","ct":"${ct}","tag":"${tag}"}`,
+    ],
+    [
+      'a second _enc',
+      `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"x","_enc":"aesgcm:v2","ct":"${ct}","tag":"${tag}"}`,
+    ],
+    [
+      'an escaped quote',
+      `{"_enc":"aesgcm:v3","kid":"${KID}","nonce":"${nonce}","ct":"a\\","kid":"${other}","tag":"${tag}"}`,
+    ],
   ])('tells what the envelope opens as when a field holds %s', (_name, text) => {
     const parsed = outcomeOf(() => {
       const envelope = parseEnvelope(text);

@@ -62,11 +62,16 @@ interface LayoutFields {
 
 export function formatEnvelope(enc: string, kid: string, nonce: Buffer, ct: Buffer, tag: Buffer): string {
   return (
-    HEAD_START + enc +
-    KID_KEY + kid +
-    NONCE_KEY + nonce.toString('base64') +
-    CT_KEY + ct.toString('base64') +
-    TAG_KEY + tag.toString('base64') +
+    HEAD_START +
+    enc +
+    KID_KEY +
+    kid +
+    NONCE_KEY +
+    nonce.toString('base64') +
+    CT_KEY +
+    ct.toString('base64') +
+    TAG_KEY +
+    tag.toString('base64') +
     END
   );
 }
@@ -115,7 +120,9 @@ function splitLayout(text: string): LayoutFields | undefined {
     tag: text.slice(tailAt + TAG_KEY.length, text.length - END.length),
   };
   const plain = (field: string) => !field.includes('"') && !field.includes('\\');
-  return plain(fields.enc) && plain(fields.nonce) && plain(fields.ct) && plain(fields.tag) ? fields : undefined;
+  return plain(fields.enc) && plain(fields.nonce) && plain(fields.ct) && plain(fields.tag)
+    ? fields
+    : undefined;
 }
 
 function decodeCanonical(fields: LayoutFields): ParsedEnvelope | undefined {

@@ -9,7 +9,10 @@ const newKey = (): string => randomBytes(32).toString('base64');
 /** Python's json.dumps defaults: ", " and ": " separators, non-ASCII escaped as \uXXXX. */
 function pythonJsonDumps(value: Record<string, string | number>): string {
   const ascii = (item: string | number): string =>
-    JSON.stringify(item).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    JSON.stringify(item).replace(
+      /[\u0080-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
   return `{${Object.entries(value)
     .map(([name, item]) => `${ascii(name)}: ${ascii(item)}`)
     .join(', ')}}`;
@@ -21,7 +24,12 @@ function pythonV1Envelope(base64Key: string, plaintext: string): string {
   const cipher = createCipheriv('aes-256-gcm', Buffer.from(base64Key, 'base64'), nonce);
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   const b64 = (bytes: Buffer): string => bytes.toString('base64');
-  return pythonJsonDumps({ _enc: 'aesgcm:v1', nonce: b64(nonce), ct: b64(ct), tag: b64(cipher.getAuthTag()) });
+  return pythonJsonDumps({
+    _enc: 'aesgcm:v1',
+    nonce: b64(nonce),
+    ct: b64(ct),
+    tag: b64(cipher.getAuthTag()),
+  });
 }
 
 const PYTHON_PLAINTEXT = '{"access_token": "x", "refresh_token": "y"}';
@@ -139,7 +147,9 @@ describe('EnvelopeService with v2 envelopes from earlier versions', () => {
     const stored = v2Envelope(primary, 77, PLAINTEXT);
     const relabelled = stored.replace('"_enc":"aesgcm:v2"', '"_enc":"aesgcm:v3"');
     expect(service.inspect(relabelled)).toEqual({ format: 'v3', kid: service.primaryKeyId });
-    expect(() => service.openBytes(relabelled, { userId: 3, accountId: 77 })).toThrow(EnvelopeAuthFailedError);
+    expect(() => service.openBytes(relabelled, { userId: 3, accountId: 77 })).toThrow(
+      EnvelopeAuthFailedError,
+    );
   });
 
   it('reseals a v2 envelope as v3 under the primary key with the same bytes, bound to the given user', () => {

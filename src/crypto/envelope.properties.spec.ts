@@ -55,14 +55,30 @@ const DECODED_FIELDS = ['nonce', 'ct', 'tag'] as const;
 
 /** Random damage to a genuine envelope; the original text is never a possible result. */
 const corruption = fc.oneof(
-  fc.record({ kind: fc.constant('flip' as const), field: fc.constantFrom(...DECODED_FIELDS), at: fc.nat(), bit: fc.nat(7) }),
-  fc.record({ kind: fc.constant('replace' as const), field: fc.constantFrom(...FIELDS), value: fc.jsonValue() }),
+  fc.record({
+    kind: fc.constant('flip' as const),
+    field: fc.constantFrom(...DECODED_FIELDS),
+    at: fc.nat(),
+    bit: fc.nat(7),
+  }),
+  fc.record({
+    kind: fc.constant('replace' as const),
+    field: fc.constantFrom(...FIELDS),
+    value: fc.jsonValue(),
+  }),
   fc.record({ kind: fc.constant('remove' as const), field: fc.constantFrom(...FIELDS) }),
-  fc.record({ kind: fc.constant('char' as const), at: fc.nat(), char: fc.string({ minLength: 1, maxLength: 1 }) }),
+  fc.record({
+    kind: fc.constant('char' as const),
+    at: fc.nat(),
+    char: fc.string({ minLength: 1, maxLength: 1 }),
+  }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
 );
 
-function corrupt(stored: string, damage: typeof corruption extends fc.Arbitrary<infer T> ? T : never): string {
+function corrupt(
+  stored: string,
+  damage: typeof corruption extends fc.Arbitrary<infer T> ? T : never,
+): string {
   const envelope = JSON.parse(stored) as Record<string, unknown>;
   switch (damage.kind) {
     case 'flip': {
@@ -109,11 +125,15 @@ describe('EnvelopeService properties', () => {
 
   it('never opens a genuine envelope under another binding', () => {
     fc.assert(
-      fc.property(tokenSet, binding.chain((at) => fc.tuple(fc.constant(at), otherBinding(at))), (value, [at, other]) => {
-        fc.pre(at.userId !== other.userId || at.accountId !== other.accountId);
-        const stored = service.encryptJsonBlob(value, at);
-        expect(outcomeOf(stored, other)).toEqual({ code: 'ENVELOPE_AUTH_FAILED' });
-      }),
+      fc.property(
+        tokenSet,
+        binding.chain((at) => fc.tuple(fc.constant(at), otherBinding(at))),
+        (value, [at, other]) => {
+          fc.pre(at.userId !== other.userId || at.accountId !== other.accountId);
+          const stored = service.encryptJsonBlob(value, at);
+          expect(outcomeOf(stored, other)).toEqual({ code: 'ENVELOPE_AUTH_FAILED' });
+        },
+      ),
       { numRuns: 500 },
     );
   });

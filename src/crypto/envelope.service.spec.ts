@@ -90,7 +90,10 @@ describe('EnvelopeService sealing and opening', () => {
 
   it.each(badIds)('refuses %s as the user id or the account id of a binding, sealing or opening', (_, id) => {
     const stored = service.encryptJsonBlob(tokens, ROW);
-    for (const binding of [{ ...ROW, userId: id }, { ...ROW, accountId: id }] as EnvelopeBinding[]) {
+    for (const binding of [
+      { ...ROW, userId: id },
+      { ...ROW, accountId: id },
+    ] as EnvelopeBinding[]) {
       expect(() => service.encryptJsonBlob(tokens, binding)).toThrow(TypeError);
       expect(() => service.decryptJsonBlob(stored, binding)).toThrow(TypeError);
     }
@@ -149,11 +152,16 @@ describe('EnvelopeService.inspect', () => {
   });
 
   it('tells its own envelopes as v3 under the primary key', () => {
-    expect(service.inspect(service.encryptJsonBlob(tokens, ROW))).toEqual({ format: 'v3', kid: service.primaryKeyId });
+    expect(service.inspect(service.encryptJsonBlob(tokens, ROW))).toEqual({
+      format: 'v3',
+      kid: service.primaryKeyId,
+    });
   });
 
   it('tells a legacy v1 envelope, with or without Python spacing', () => {
-    expect(service.inspect('{"_enc": "aesgcm:v1", "nonce": "", "ct": "", "tag": ""}')).toEqual({ format: 'v1' });
+    expect(service.inspect('{"_enc": "aesgcm:v1", "nonce": "", "ct": "", "tag": ""}')).toEqual({
+      format: 'v1',
+    });
     expect(service.inspect(' \n{"_enc":"aesgcm:v1"}')).toEqual({ format: 'v1' });
   });
 
@@ -174,15 +182,19 @@ describe('EnvelopeService.inspect', () => {
     expect(service.inspect(stored)).toEqual({ format: 'plaintext' });
   });
 
-  it.each(['"aesgcm:v4"', '"aesgcm:v0"', '"AESGCM:V3"', '"AESGCM:V2"', '5', 'null', '{}'])('refuses an object whose _enc is %s', (enc) => {
-    expect(() => service.inspect(`{"_enc":${enc}}`)).toThrow(EnvelopeUnsupportedFormatError);
-  });
-
-  it.each(['v3', 'v2'].flatMap((format) => [undefined, 5, 'AAAAAAAAAAAAAAAA', 'aaaa', 'aaaaaaaaaaaaaaaaa'].map((kid) => [format, kid])))(
-    'calls a %s envelope with kid %j malformed',
-    (format, kid) => {
-      const stored = JSON.stringify({ _enc: `aesgcm:${format as string}`, kid, nonce: '', ct: '', tag: '' });
-      expect(() => service.inspect(stored)).toThrow(EnvelopeMalformedError);
+  it.each(['"aesgcm:v4"', '"aesgcm:v0"', '"AESGCM:V3"', '"AESGCM:V2"', '5', 'null', '{}'])(
+    'refuses an object whose _enc is %s',
+    (enc) => {
+      expect(() => service.inspect(`{"_enc":${enc}}`)).toThrow(EnvelopeUnsupportedFormatError);
     },
   );
+
+  it.each(
+    ['v3', 'v2'].flatMap((format) =>
+      [undefined, 5, 'AAAAAAAAAAAAAAAA', 'aaaa', 'aaaaaaaaaaaaaaaaa'].map((kid) => [format, kid]),
+    ),
+  )('calls a %s envelope with kid %j malformed', (format, kid) => {
+    const stored = JSON.stringify({ _enc: `aesgcm:${format as string}`, kid, nonce: '', ct: '', tag: '' });
+    expect(() => service.inspect(stored)).toThrow(EnvelopeMalformedError);
+  });
 });

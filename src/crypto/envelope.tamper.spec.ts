@@ -74,9 +74,9 @@ describe('EnvelopeService refuses altered envelopes', () => {
   it('refuses an envelope whose account was moved to another user', () => {
     const stored = service.encryptJsonBlob(tokens, ROW);
     expect(openError(stored, { ...ROW, userId: 12 })).toBeInstanceOf(EnvelopeAuthFailedError);
-    expect(() => service.decryptJsonBlob(stored, { ...ROW, userId: '11' } as unknown as EnvelopeBinding)).toThrow(
-      TypeError,
-    );
+    expect(() =>
+      service.decryptJsonBlob(stored, { ...ROW, userId: '11' } as unknown as EnvelopeBinding),
+    ).toThrow(TypeError);
   });
 
   it('refuses an envelope opened with the user id and the account id swapped', () => {
@@ -92,7 +92,9 @@ describe('EnvelopeService refuses altered envelopes', () => {
   });
 
   it('refuses a v3 envelope rewritten as v2 in the canonical layout', () => {
-    const downgraded = service.encryptJsonBlob(tokens, ROW).replace('"_enc":"aesgcm:v3"', '"_enc":"aesgcm:v2"');
+    const downgraded = service
+      .encryptJsonBlob(tokens, ROW)
+      .replace('"_enc":"aesgcm:v3"', '"_enc":"aesgcm:v2"');
     expect(service.inspect(downgraded)).toEqual({ format: 'v2', kid: service.primaryKeyId });
     expect(openError(downgraded)).toBeInstanceOf(EnvelopeAuthFailedError);
   });
@@ -103,21 +105,28 @@ describe('EnvelopeService refuses altered envelopes', () => {
     expect(openError(JSON.stringify(downgraded))).toBeInstanceOf(EnvelopeAuthFailedError);
   });
 
-  it.each(['aesgcm:v4', 'aesgcm:v0', 'AESGCM:v3', 'AESGCM:v2'])('refuses an envelope whose _enc became %s', (format) => {
-    const altered = { ...sealed(), _enc: format };
-    expect(openError(JSON.stringify(altered))).toBeInstanceOf(EnvelopeUnsupportedFormatError);
-  });
+  it.each(['aesgcm:v4', 'aesgcm:v0', 'AESGCM:v3', 'AESGCM:v2'])(
+    'refuses an envelope whose _enc became %s',
+    (format) => {
+      const altered = { ...sealed(), _enc: format };
+      expect(openError(JSON.stringify(altered))).toBeInstanceOf(EnvelopeUnsupportedFormatError);
+    },
+  );
 
   it.each([4, 8, 12, 15])('refuses the genuine tag truncated to %i bytes', (bytes) => {
     const envelope = sealed();
-    const tag = Buffer.from(envelope.tag as string, 'base64').subarray(0, bytes).toString('base64');
+    const tag = Buffer.from(envelope.tag as string, 'base64')
+      .subarray(0, bytes)
+      .toString('base64');
     expect(openError(JSON.stringify({ ...envelope, tag }))).toBeInstanceOf(EnvelopeMalformedError);
   });
 
   it.each([8, 11, 13, 16])('refuses a %i-byte nonce', (bytes) => {
     const envelope = sealed();
     const original = Buffer.from(envelope.nonce as string, 'base64');
-    const nonce = Buffer.concat([original, Buffer.alloc(4)]).subarray(0, bytes).toString('base64');
+    const nonce = Buffer.concat([original, Buffer.alloc(4)])
+      .subarray(0, bytes)
+      .toString('base64');
     expect(openError(JSON.stringify({ ...envelope, nonce }))).toBeInstanceOf(EnvelopeMalformedError);
   });
 
@@ -195,7 +204,15 @@ describe('EnvelopeService refuses what is not an envelope', () => {
       openError(JSON.stringify({ ...envelope, _enc: 'secret-format' })),
       openError(JSON.stringify({ ...envelope, ct: `${envelope.ct as string}!` })),
     ];
-    const secrets = [primary, previous, envelope.nonce, envelope.ct, envelope.tag, 'access-secret', 'secret-format'];
+    const secrets = [
+      primary,
+      previous,
+      envelope.nonce,
+      envelope.ct,
+      envelope.tag,
+      'access-secret',
+      'secret-format',
+    ];
     for (const error of failures) {
       expect(error.cause).toBeUndefined();
       for (const secret of secrets) {

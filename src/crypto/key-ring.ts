@@ -1,17 +1,27 @@
 import { createHmac, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
-import { ConfigurationError } from '../config/configuration.error';
 import { decodeStrictBase64 } from './strict-base64';
 
 export const KEY_BYTES = 32;
 
 const KEY_ID_LABEL = 'connectors-backend/key-id/v1';
 const KEY_RULE = 'must be standard base64 of exactly 32 bytes (openssl rand -base64 32)';
-const PRIMARY_VARIABLE = 'WORKFLOWS_ARTIFACT_ENC_KEY';
-const PREVIOUS_VARIABLE = 'WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS';
-const SECONDARY_VARIABLE = 'JOBS_CRYPTO_SECONDARY_KEY';
 
-/** Raw setting values; the `*_FILE` variants are resolved by the caller. */
+/**
+ * A key setting that is not a key: which one (`primary`, `previous[2]`, `secondary`) and the
+ * rule it breaks, never its text. The configuration names the variable it came from.
+ */
+export class KeyMaterialError extends Error {
+  constructor(
+    readonly setting: string,
+    readonly rule: string,
+  ) {
+    super(`${setting}: ${rule}`);
+    this.name = 'KeyMaterialError';
+  }
+}
+
+/** Raw key texts; where they come from (variables, files) is the caller's business. */
 export interface KeySettings {
   primary?: string;
   previous?: string;
@@ -41,18 +51,14 @@ export class KeyRing {
   }
 
   static fromSettings(settings: KeySettings): KeyRing {
-    const primary = parseOptionalKey(PRIMARY_VARIABLE, settings.primary);
-    const previous = parseKeyList(PREVIOUS_VARIABLE, settings.previous);
-    const secondary = parseOptionalKey(SECONDARY_VARIABLE, settings.secondary);
+    const primary = parseOptionalKey('primary', settings.primary);
+    const previous = parseKeyList('previous', settings.previous);
+    const secondary = parseOptionalKey('secondary', settings.secondary);
     return new KeyRing(primary, secondary ? [...previous, secondary] : previous);
   }
 
   get primaryKeyId(): string | undefined {
     return this.primary?.kid;
-  }
-
-  hasKey(kid: string): boolean {
-    return this.#byKid.has(kid);
   }
 
   /** Primary first, then the previous keys in configuration order, without duplicates. */
@@ -100,29 +106,29 @@ export function keyIdOf(key: KeyObject): string {
   return createHmac('sha256', key).update(KEY_ID_LABEL).digest().subarray(0, 8).toString('hex');
 }
 
-function parseOptionalKey(variable: string, raw: string | undefined): RingKey | undefined {
+function parseOptionalKey(setting: string, raw: string | undefined): RingKey | undefined {
   const trimmed = raw?.trim();
-  return trimmed ? parseKey(variable, trimmed) : undefined;
+  return trimmed ? parseKey(setting, trimmed) : undefined;
 }
 
-function parseKeyList(variable: string, raw: string | undefined): RingKey[] {
+function parseKeyList(setting: string, raw: string | undefined): RingKey[] {
   if (!raw?.trim()) {
     return [];
   }
   return raw.split(',').map((entry, index) => {
-    const position = `${variable}[${index + 1}]`;
+    const position = `${setting}[${index + 1}]`;
     const trimmed = entry.trim();
     if (!trimmed) {
-      throw new ConfigurationError(position, 'must not be empty (check for a stray comma)');
+      throw new KeyMaterialError(position, 'must not be empty (check for a stray comma)');
     }
     return parseKey(position, trimmed);
   });
 }
 
-function parseKey(variable: string, text: string): RingKey {
+function parseKey(setting: string, text: string): RingKey {
   const bytes = decodeStrictBase64(text);
   if (bytes?.length !== KEY_BYTES) {
-    throw new ConfigurationError(variable, KEY_RULE);
+    throw new KeyMaterialError(setting, KEY_RULE);
   }
   const key = createSecretKey(bytes);
   bytes.fill(0);

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { ConfigurationError } from './configuration.error';
+import { keyRingFor, validateEnvironment } from './env.validation';
+
+const newKey = (): string => randomBytes(32).toString('base64');
+
+function errorOf(raw: Record<string, string>): ConfigurationError {
+  try {
+    validateEnvironment(raw);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return error as ConfigurationError;
+  }
+  throw new Error('expected a ConfigurationError');
+}
+
+describe('validateEnvironment', () => {
+  it('names the variable, and the entry of a list, that holds a bad key, never the key', () => {
+    const bad = randomBytes(16).toString('base64');
+    const cases: [Record<string, string>, string][] = [
+      [{ WORKFLOWS_ARTIFACT_ENC_KEY: bad }, 'WORKFLOWS_ARTIFACT_ENC_KEY'],
+      [
+        { WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: `${newKey()},${bad}` },
+        'WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS[2]',
+      ],
+      [{ JOBS_CRYPTO_SECONDARY_KEY: bad }, 'JOBS_CRYPTO_SECONDARY_KEY'],
+    ];
+    for (const [raw, variable] of cases) {
+      const error = errorOf(raw);
+      expect(error.variable).toBe(variable);
+      expect(error.message).not.toContain(bad);
+    }
+  });
+
+  it('validates the same input once and decodes its keys once', () => {
+    const raw = { WORKFLOWS_ARTIFACT_ENC_KEY: newKey(), WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: newKey() };
+    const settings = validateEnvironment({ ...raw });
+    expect(validateEnvironment({ ...raw })).toBe(settings);
+    expect(keyRingFor(settings)).toBe(keyRingFor(validateEnvironment({ ...raw })));
+    expect(keyRingFor(settings).keyIds()).toHaveLength(2);
+  });
+
+  it('validates again when the input changes', () => {
+    const first = validateEnvironment({ WORKFLOWS_ARTIFACT_ENC_KEY: newKey() });
+    const second = validateEnvironment({ WORKFLOWS_ARTIFACT_ENC_KEY: newKey() });
+    expect(second).not.toBe(first);
+    expect(keyRingFor(second).primaryKeyId).not.toBe(keyRingFor(first).primaryKeyId);
+  });
+});
