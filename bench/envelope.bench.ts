@@ -45,7 +45,9 @@ export async function runEnvelopeBench(): Promise<string> {
   for (const [name, tokens] of Object.entries(tokenSets())) {
     const json = Buffer.from(JSON.stringify(tokens));
     const project = () =>
-      timeLoop(iterations, () => envelopes.decryptJsonBlob(envelopes.encryptJsonBlob(tokens, binding), binding));
+      timeLoop(iterations, () =>
+        envelopes.decryptJsonBlob(envelopes.encryptJsonBlob(tokens, binding), binding),
+      );
     const reference = () => timeLoop(iterations, () => bareSealOpen(keyBytes, json));
     project();
     reference();

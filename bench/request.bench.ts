@@ -21,7 +21,9 @@ async function seed(
     const ids = Array.from({ length: 2000 }, (_, i) => start + i);
     const tokens = ids.map((id) => benchTokenSet(id));
     const access = ids.map((id, i) =>
-      id <= ACCOUNTS ? envelopes.encryptJsonBlob(tokens[i], { userId: id, accountId: id }) : tokens[i].access_token,
+      id <= ACCOUNTS
+        ? envelopes.encryptJsonBlob(tokens[i], { userId: id, accountId: id })
+        : tokens[i].access_token,
     );
     const refresh = ids.map((id, i) => (id <= ACCOUNTS ? null : tokens[i].refresh_token));
     // Both modes also store the scope and expiry in their own columns, as the service does.

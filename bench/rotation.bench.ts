@@ -62,7 +62,10 @@ async function naiveLoop(dataSource: DataSource, from: string, to: string, count
       });
       if (!account?.accessToken) continue;
       const binding = { userId: account.userId, accountId: id };
-      account.accessToken = envelopes.encryptJsonBlob(envelopes.decryptJsonBlob(account.accessToken, binding), binding);
+      account.accessToken = envelopes.encryptJsonBlob(
+        envelopes.decryptJsonBlob(account.accessToken, binding),
+        binding,
+      );
       await repository.save(account);
     }
   });

@@ -22,7 +22,10 @@ function sealChunk(envelopes: EnvelopeService, start: number, size: number) {
   const random = randomBytes(TOKEN_BYTES * size);
   const ids = Array.from({ length: size }, (_, i) => start + i);
   const sealed = ids.map((id, i) =>
-    envelopes.encryptJsonBlob(benchTokenSet(id, random.subarray(i * TOKEN_BYTES)), { userId: id, accountId: id }),
+    envelopes.encryptJsonBlob(benchTokenSet(id, random.subarray(i * TOKEN_BYTES)), {
+      userId: id,
+      accountId: id,
+    }),
   );
   // Envelopes never hold a newline: one text parameter avoids quoting each element of a text[].
   return { ids, sealed: sealed.join('\n') };

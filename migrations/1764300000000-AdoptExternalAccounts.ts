@@ -36,7 +36,9 @@ export class AdoptExternalAccounts1764300000000 implements MigrationInterface {
     await queryRunner.query(
       `ALTER TABLE external_accounts ADD COLUMN IF NOT EXISTS version INTEGER NOT NULL DEFAULT 1`,
     );
-    await queryRunner.query(`ALTER TABLE external_accounts ADD COLUMN IF NOT EXISTS token_key_id VARCHAR(32)`);
+    await queryRunner.query(
+      `ALTER TABLE external_accounts ADD COLUMN IF NOT EXISTS token_key_id VARCHAR(32)`,
+    );
     await queryRunner.query(`
       UPDATE external_accounts
          SET token_key_id = CASE
@@ -44,7 +46,9 @@ export class AdoptExternalAccounts1764300000000 implements MigrationInterface {
                ELSE 'plaintext'
              END
        WHERE token_key_id IS NULL`);
-    await queryRunner.query(`ALTER TABLE external_accounts ALTER COLUMN token_key_id SET DEFAULT 'plaintext'`);
+    await queryRunner.query(
+      `ALTER TABLE external_accounts ALTER COLUMN token_key_id SET DEFAULT 'plaintext'`,
+    );
     await queryRunner.query(`ALTER TABLE external_accounts ALTER COLUMN token_key_id SET NOT NULL`);
     await queryRunner.query(
       `CREATE INDEX IF NOT EXISTS ix_external_accounts_user_id ON external_accounts (user_id)`,

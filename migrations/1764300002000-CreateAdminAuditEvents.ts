@@ -16,7 +16,9 @@ export class CreateAdminAuditEvents1764300002000 implements MigrationInterface {
         actor TEXT,
         request_id TEXT
       )`);
-    await queryRunner.query(`CREATE INDEX ix_admin_audit_events_occurred_at ON admin_audit_events (occurred_at DESC, id DESC)`);
+    await queryRunner.query(
+      `CREATE INDEX ix_admin_audit_events_occurred_at ON admin_audit_events (occurred_at DESC, id DESC)`,
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -69,7 +69,9 @@ export class DeriveTokenKeyId1764300003000 implements MigrationInterface {
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP INDEX IF EXISTS ix_external_accounts_token_key_id`);
     await queryRunner.query(`ALTER TABLE external_accounts ALTER COLUMN token_key_id DROP EXPRESSION`);
-    await queryRunner.query(`ALTER TABLE external_accounts ALTER COLUMN token_key_id SET DEFAULT 'plaintext'`);
+    await queryRunner.query(
+      `ALTER TABLE external_accounts ALTER COLUMN token_key_id SET DEFAULT 'plaintext'`,
+    );
     await queryRunner.query(
       `CREATE INDEX ix_external_accounts_token_key_id ON external_accounts (token_key_id, id)`,
     );

@@ -18,7 +18,9 @@ async function bootstrap(): Promise<void> {
   configureApp(app);
   const logger = new Logger('Bootstrap');
   if (credentialsFile) logger.log(`development API tokens are in ${credentialsFile}`);
-  logger.log(env.DATABASE_URL ? 'database: PostgreSQL (DATABASE_URL)' : `database: embedded PGlite in ${env.DATA_DIR}`);
+  logger.log(
+    env.DATABASE_URL ? 'database: PostgreSQL (DATABASE_URL)' : `database: embedded PGlite in ${env.DATA_DIR}`,
+  );
   await app.listen(env.PORT);
   logger.log(`listening on port ${env.PORT}`);
 }

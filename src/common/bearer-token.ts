@@ -18,5 +18,9 @@ export function secretsEqual(presented: string, expected: string): boolean {
 
 /** A short, stable, non-reversible name for a secret, for audit trails. */
 export function fingerprintOf(secret: string): string {
-  return createHash('sha256').update('connectors-backend/actor/v1\0').update(secret).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update('connectors-backend/actor/v1\0')
+    .update(secret)
+    .digest('hex')
+    .slice(0, 16);
 }

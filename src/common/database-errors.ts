@@ -1,14 +1,23 @@
 import { QueryRunnerAlreadyReleasedError } from 'typeorm';
 import { errorCodeOf as codeWithoutDatabase } from './domain-error';
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
-const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Driver not Connected|terminating connection/i;
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Driver not Connected|terminating connection/i;
 // Serialization failure, deadlock, lock timeout: the transaction can simply be run again.
 const RETRYABLE_SQL_STATES = new Set(['40001', '40P01', '55P03']);
 
 /** A string property of an error object (TypeORM copies `code` and `constraint` from the driver). */
 function stringField(error: unknown, field: 'code' | 'constraint'): string | undefined {
-  const value = typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[field] : undefined;
+  const value =
+    typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[field] : undefined;
   return typeof value === 'string' ? value : undefined;
 }
 
@@ -26,7 +35,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
       return true;
     }
     if (current instanceof Error && UNAVAILABLE_MESSAGES.test(current.message)) return true;
-    current = (current as { driverError?: unknown; cause?: unknown }).driverError ?? (current as { cause?: unknown }).cause;
+    current =
+      (current as { driverError?: unknown; cause?: unknown }).driverError ??
+      (current as { cause?: unknown }).cause;
   }
   return false;
 }

@@ -23,8 +23,15 @@ export class DomainErrorFilter implements ExceptionFilter {
     const request = http.getRequest<Request>();
     const statusCode = STATUS_BY_KIND[error.kind];
     if (statusCode >= 500) {
-      this.logger.error({ code: error.code, errorType: error.name, requestId: requestIdFrom(request) }, error.message);
+      this.logger.error(
+        { code: error.code, errorType: error.name, requestId: requestIdFrom(request) },
+        error.message,
+      );
     }
-    sendError(http.getResponse<Response>(), request, { statusCode, error: error.code, message: error.message });
+    sendError(http.getResponse<Response>(), request, {
+      statusCode,
+      error: error.code,
+      message: error.message,
+    });
   }
 }

@@ -1,12 +1,6 @@
 /** How a caller should read a domain error; the error filter turns it into an HTTP status. */
 export type DomainErrorKind =
-  | 'invalid'
-  | 'not_found'
-  | 'conflict'
-  | 'precondition_failed'
-  | 'unavailable'
-  | 'integrity'
-  | 'internal';
+  'invalid' | 'not_found' | 'conflict' | 'precondition_failed' | 'unavailable' | 'integrity' | 'internal';
 
 /**
  * Base of every error a service throws on purpose. The code is stable and public;

@@ -1,4 +1,5 @@
-const SECRET_FIELD = /^(access_?token|refresh_?token|id_?token|tokens?|authorization|password|secret|key|ct|tag|nonce)$/i;
+const SECRET_FIELD =
+  /^(access_?token|refresh_?token|id_?token|tokens?|authorization|password|secret|key|ct|tag|nonce)$/i;
 const ENVELOPE_TEXT = /\{\s*"_enc"\s*:[^}]*\}/g;
 const BEARER_TEXT = /\bBearer\s+[A-Za-z0-9._~+/=-]+/gi;
 const MAX_DEPTH = 6;

@@ -18,7 +18,9 @@ export class AccountVersionConflictError extends DomainError {
     readonly expectedVersion: number,
     readonly currentVersion: number,
   ) {
-    super(`Account ${accountId} is at version ${currentVersion}, not ${expectedVersion}; nothing was written`);
+    super(
+      `Account ${accountId} is at version ${currentVersion}, not ${expectedVersion}; nothing was written`,
+    );
   }
 }
 

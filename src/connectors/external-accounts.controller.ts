@@ -76,7 +76,9 @@ export class ExternalAccountsController {
   }
 
   @Put(':id/tokens')
-  @ApiOperation({ summary: 'Replace the tokens (refresh token kept when absent); If-Match guards the version' })
+  @ApiOperation({
+    summary: 'Replace the tokens (refresh token kept when absent); If-Match guards the version',
+  })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Expected version; 412 when stale' })
   @ApiBody({ schema: TOKEN_SET_SCHEMA as object })
   @ApiOkResponse({ type: AccountView })

@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { ExternalAccount } from './external-account.entity';
 import { AccountNotFoundError, AccountVersionConflictError } from './external-account.errors';
-import { ExternalAccountsRepository, type AccountProfile, type TokenRow } from './external-accounts.repository';
+import {
+  ExternalAccountsRepository,
+  type AccountProfile,
+  type TokenRow,
+} from './external-accounts.repository';
 import { normalizeTokenSet, type TokenSet } from './token-set';
 import { TokenStorage } from './token-storage';
 

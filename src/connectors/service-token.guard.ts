@@ -12,7 +12,8 @@ export class ServiceTokenGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const expected = this.auth.connectorsApiToken;
     const presented = bearerTokenOf(context.switchToHttp().getRequest<Request>());
-    if (!expected) throw new UnauthorizedException('Service routes are closed: CONNECTORS_API_TOKEN is not configured');
+    if (!expected)
+      throw new UnauthorizedException('Service routes are closed: CONNECTORS_API_TOKEN is not configured');
     if (!presented || !secretsEqual(presented, expected)) {
       throw new UnauthorizedException('A valid service bearer token is required');
     }

@@ -19,6 +19,7 @@ export function tokenKeyUse(tokenKeyId: string): TokenKeyUse {
   if (tokenKeyId === PLAINTEXT_KEY_ID) return { kind: 'plaintext' };
   if (tokenKeyId === LEGACY_V1_KEY_ID) return { kind: 'legacy-v1' };
   if (tokenKeyId === MALFORMED_KEY_ID) return { kind: 'malformed' };
-  if (tokenKeyId.startsWith(V2_PREFIX)) return { kind: 'key', kid: tokenKeyId.slice(V2_PREFIX.length), format: 'v2' };
+  if (tokenKeyId.startsWith(V2_PREFIX))
+    return { kind: 'key', kid: tokenKeyId.slice(V2_PREFIX.length), format: 'v2' };
   return { kind: 'key', kid: tokenKeyId, format: 'v3' };
 }

@@ -23,11 +23,14 @@ const NAMEABLE_FIELD = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
 
 type FieldCheck = (value: unknown) => string | undefined;
 
-const optionalString = (max: number): FieldCheck => (value) => {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length > max) return `must be a string of at most ${max} characters`;
-  return isStorableText(value) ? undefined : STORABLE_TEXT_RULE;
-};
+const optionalString =
+  (max: number): FieldCheck =>
+  (value) => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value.length > max)
+      return `must be a string of at most ${max} characters`;
+    return isStorableText(value) ? undefined : STORABLE_TEXT_RULE;
+  };
 
 const KNOWN_FIELDS: Record<string, FieldCheck> = {
   access_token: (value) => {
@@ -40,17 +43,20 @@ const KNOWN_FIELDS: Record<string, FieldCheck> = {
   token_type: optionalString(64),
   scope: optionalString(4096),
   expires_in: (value) =>
-    value === undefined || (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_EXPIRES_IN)
+    value === undefined ||
+    (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_EXPIRES_IN)
       ? undefined
       : `must be an integer number of seconds between 0 and ${MAX_EXPIRES_IN}`,
   expires_at: (value) =>
-    value === undefined || (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_EXPIRES_AT)
+    value === undefined ||
+    (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_EXPIRES_AT)
       ? undefined
       : 'must be a Unix time in whole seconds before the year 10000',
 };
 
 function extraFieldErrors(name: string, value: unknown, path: string): string[] {
-  if (!FIELD_NAME.test(name)) return [`${path}: extra field names must be identifiers of at most 64 characters`];
+  if (!FIELD_NAME.test(name))
+    return [`${path}: extra field names must be identifiers of at most 64 characters`];
   const encoded = JSON.stringify(value);
   if (encoded === undefined || Buffer.byteLength(encoded) > MAX_EXTRA_FIELD_BYTES) {
     const field = NAMEABLE_FIELD.test(name) ? `${path}.${name}` : `${path}.<extra field>`;
@@ -64,7 +70,8 @@ function extraFieldErrors(name: string, value: unknown, path: string): string[] 
  * secrets. Unknown fields are kept (providers add their own) within bounds.
  */
 export function tokenSetErrors(value: unknown, path: string): string[] {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${path}: must be an object`];
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return [`${path}: must be an object`];
   const entries = Object.entries(value);
   const errors: string[] = [];
   for (const [field, check] of Object.entries(KNOWN_FIELDS)) {
@@ -73,7 +80,8 @@ export function tokenSetErrors(value: unknown, path: string): string[] {
   }
   const extras = entries.filter(([field]) => !(field in KNOWN_FIELDS));
   if (extras.length > MAX_EXTRA_FIELDS) errors.push(`${path}: at most ${MAX_EXTRA_FIELDS} extra fields`);
-  for (const [field, inner] of extras.slice(0, MAX_EXTRA_FIELDS)) errors.push(...extraFieldErrors(field, inner, path));
+  for (const [field, inner] of extras.slice(0, MAX_EXTRA_FIELDS))
+    errors.push(...extraFieldErrors(field, inner, path));
   return errors;
 }
 

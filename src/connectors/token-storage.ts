@@ -60,7 +60,12 @@ export class TokenStorage implements OnModuleInit {
       const accessToken = this.envelopes.encryptJsonBlob(tokens, { userId, accountId });
       return { accessToken, refreshToken: null, scopes, tokenExpiresAt };
     }
-    return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token ?? null, scopes, tokenExpiresAt };
+    return {
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token ?? null,
+      scopes,
+      tokenExpiresAt,
+    };
   }
 
   /** Reads a row by what its `access_token` holds; the key id column is derived from the same text. */
@@ -81,7 +86,8 @@ export class TokenStorage implements OnModuleInit {
     if (!row.accessToken) throw new AccountTokensUnreadableError(row.id, 'NO_TOKEN_STORED');
     if (this.config.requireEncryption) throw new PlaintextTokensRefusedError(row.id);
     // Envelope text that is not valid JSON is a damaged envelope: handing it on would return ciphertext.
-    if (row.accessToken.includes('"_enc"')) throw new AccountTokensUnreadableError(row.id, 'ENVELOPE_MALFORMED');
+    if (row.accessToken.includes('"_enc"'))
+      throw new AccountTokensUnreadableError(row.id, 'ENVELOPE_MALFORMED');
     const tokens: TokenSet = { access_token: row.accessToken, refresh_token: row.refreshToken };
     if (row.scopes) tokens.scope = row.scopes;
     if (row.tokenExpiresAt) tokens.expires_at = Math.floor(row.tokenExpiresAt.getTime() / 1000);

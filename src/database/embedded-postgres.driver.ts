@@ -62,7 +62,11 @@ class EmbeddedClient extends EventEmitter {
     const parameters = Array.isArray(parametersOrCallback) ? parametersOrCallback : undefined;
     const done = typeof parametersOrCallback === 'function' ? parametersOrCallback : callback;
     const result = this.run(sql, parameters);
-    if (done) result.then((value) => done(null, value), (error: Error) => done(error));
+    if (done)
+      result.then(
+        (value) => done(null, value),
+        (error: Error) => done(error),
+      );
     return result;
   }
 
@@ -95,7 +99,10 @@ export function embeddedPostgresDriver(dataDir: string) {
     }
 
     end(callback: (error: Error | null) => void): void {
-      database.close().then(() => callback(null), (error: Error) => callback(error));
+      database.close().then(
+        () => callback(null),
+        (error: Error) => callback(error),
+      );
     }
   }
   return { Pool };

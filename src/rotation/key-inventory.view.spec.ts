@@ -39,7 +39,13 @@ describe('buildKeyInventory', () => {
       primaryKeyId: PRIMARY,
       previousKeyIds: [OLD],
     });
-    expect(inventory.keys[1]).toEqual({ keyId: OLD, role: 'previous', accounts: 0, v2Accounts: 0, safeToRetire: false });
+    expect(inventory.keys[1]).toEqual({
+      keyId: OLD,
+      role: 'previous',
+      accounts: 0,
+      v2Accounts: 0,
+      safeToRetire: false,
+    });
   });
 
   it('counts v2 rows under their key id, as still to rotate even under the primary key', () => {
@@ -86,7 +92,13 @@ describe('buildKeyInventory', () => {
       primaryKeyId: PRIMARY,
       previousKeyIds: [OLD],
     });
-    expect(inventory.keys[1]).toEqual({ keyId: OLD, role: 'previous', accounts: 1, v2Accounts: 1, safeToRetire: false });
+    expect(inventory.keys[1]).toEqual({
+      keyId: OLD,
+      role: 'previous',
+      accounts: 1,
+      v2Accounts: 1,
+      safeToRetire: false,
+    });
   });
 
   it('counts malformed rows apart from every key, as to rotate', () => {

@@ -42,18 +42,32 @@ function rows(count: number): CandidateRow[] {
     if (id % 10 === 0) accessToken = `plain-${id}`;
     else if (id % 10 === 5) accessToken = v2(id, tokens);
     else if (id % 10 === 7) accessToken = previous.encryptJsonBlob(tokens, { userId, accountId: id + 1 });
-    else if (id % 10 === 3) accessToken = previous.encryptJsonBlob(tokens, { userId: userId + 1, accountId: id });
+    else if (id % 10 === 3)
+      accessToken = previous.encryptJsonBlob(tokens, { userId: userId + 1, accountId: id });
     else accessToken = previous.encryptJsonBlob(tokens, { userId, accountId: id });
-    return { id, userId, version: id, accessToken, refreshToken: null, scopes: null, tokenExpiresAt: null, tokenKeyId: 'k' };
+    return {
+      id,
+      userId,
+      version: id,
+      accessToken,
+      refreshToken: null,
+      scopes: null,
+      tokenExpiresAt: null,
+      tokenKeyId: 'k',
+    };
   });
 }
 
 /** Each written row opened with the primary key, by account, bound to the account's user. */
 function opened(batch: Awaited<ReturnType<ResealPool['reseal']>>) {
   const envelopes = batch.accessTokens.split(ENVELOPE_SEPARATOR);
-  for (const envelope of envelopes) expect(current.inspect(envelope)).toEqual({ format: 'v3', kid: current.primaryKeyId });
+  for (const envelope of envelopes)
+    expect(current.inspect(envelope)).toEqual({ format: 'v3', kid: current.primaryKeyId });
   return new Map(
-    batch.ids.map((id, index) => [id, current.decryptJsonBlob(envelopes[index], { userId: userOf(id), accountId: id })]),
+    batch.ids.map((id, index) => [
+      id,
+      current.decryptJsonBlob(envelopes[index], { userId: userOf(id), accountId: id }),
+    ]),
   );
 }
 
@@ -68,15 +82,22 @@ describe('ResealPool', () => {
   it('re-seals in worker threads started from TypeScript what the calling thread would', async () => {
     pool = new ResealPool(ring, 2, crypto);
     const input = rows(50);
-    const [threaded, inThread] = await Promise.all([pool.reseal(input), new InThreadSealer(crypto).reseal(input)]);
+    const [threaded, inThread] = await Promise.all([
+      pool.reseal(input),
+      new InThreadSealer(crypto).reseal(input),
+    ]);
     expect(opened(threaded)).toEqual(opened(inThread));
     expect(opened(threaded).get(10)).toEqual({ access_token: 'plain-10' });
     expect(opened(threaded).get(11)).toEqual({ access_token: 'token-11' });
     expect(opened(threaded).get(15)).toEqual({ access_token: 'token-15' });
     expect(threaded.versions).toEqual(threaded.ids);
     expect(threaded.failures).toEqual(inThread.failures);
-    expect(threaded.failures.map((failure) => failure.accountId)).toEqual([3, 7, 13, 17, 23, 27, 33, 37, 43, 47]);
-    expect(new Set(threaded.failures.map((failure) => failure.reason))).toEqual(new Set(['ENVELOPE_AUTH_FAILED']));
+    expect(threaded.failures.map((failure) => failure.accountId)).toEqual([
+      3, 7, 13, 17, 23, 27, 33, 37, 43, 47,
+    ]);
+    expect(new Set(threaded.failures.map((failure) => failure.reason))).toEqual(
+      new Set(['ENVELOPE_AUTH_FAILED']),
+    );
   });
 
   it('fails every batch once closed, rather than waiting for a thread that is gone', async () => {

@@ -4,7 +4,13 @@ import { DomainError } from '../common/domain-error';
 import { EnvelopeAuthFailedError } from '../crypto/envelope.errors';
 import { EnvelopeService, type EnvelopeBinding } from '../crypto/envelope.service';
 import { KeyRing, keyIdOf } from '../crypto/key-ring';
-import { resealEnvelopes, resealRows, type CandidateRow, type EnvelopeCrypto, type RowCrypto } from './reseal-row';
+import {
+  resealEnvelopes,
+  resealRows,
+  type CandidateRow,
+  type EnvelopeCrypto,
+  type RowCrypto,
+} from './reseal-row';
 
 const [keyA, keyB] = [randomBytes(32), randomBytes(32)];
 const previous = new EnvelopeService(KeyRing.fromSettings({ primary: keyA.toString('base64') }));
@@ -25,7 +31,12 @@ function legacyV1(plaintext: string): string {
   const cipher = createCipheriv('aes-256-gcm', keyA, nonce);
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   const tag = cipher.getAuthTag();
-  return JSON.stringify({ _enc: 'aesgcm:v1', nonce: nonce.toString('base64'), ct: ct.toString('base64'), tag: tag.toString('base64') });
+  return JSON.stringify({
+    _enc: 'aesgcm:v1',
+    nonce: nonce.toString('base64'),
+    ct: ct.toString('base64'),
+    tag: tag.toString('base64'),
+  });
 }
 
 /** A v2 envelope under key A, as earlier versions wrote it: bound to the account only. */
@@ -56,7 +67,9 @@ type Outcome = { bytes: string } | { reason: string } | 'plaintext';
 function inspectFirst(stored: string | null, id: number): Outcome {
   try {
     if (crypto.inspect(stored).format === 'plaintext') return 'plaintext';
-    return { bytes: current.openBytes(crypto.reseal(stored as string, bound(id)), bound(id)).toString('utf8') };
+    return {
+      bytes: current.openBytes(crypto.reseal(stored as string, bound(id)), bound(id)).toString('utf8'),
+    };
   } catch (error) {
     if (!(error instanceof DomainError)) throw error;
     return { reason: error.code };
@@ -74,7 +87,9 @@ function shortcut(stored: string | null, id: number): Outcome {
 const damaged = fc
   .tuple(fc.boolean(), fc.nat(), fc.constantFrom('"', '\\', '\n', '=', 'A', '{', 'é', '\u0000', '_'))
   .map(([asV3, at, character]) => {
-    const envelope = asV3 ? previous.encryptJsonBlob({ access_token: 'a' }, bound(7)) : v2(7, '{"access_token":"a"}');
+    const envelope = asV3
+      ? previous.encryptJsonBlob({ access_token: 'a' }, bound(7))
+      : v2(7, '{"access_token":"a"}');
     const index = at % envelope.length;
     return envelope.slice(0, index) + character + envelope.slice(index + 1);
   });
@@ -96,15 +111,22 @@ describe('resealEnvelopes', () => {
       { id: 4, version: 3 },
     ]);
     expect(current.decryptJsonBlob(batch.resealed[0].accessToken, bound(1))).toEqual({ access_token: 'one' });
-    expect(current.openBytes(batch.resealed[1].accessToken, bound(3)).toString()).toBe('{"access_token": "three"}');
-    expect(current.decryptJsonBlob(batch.resealed[2].accessToken, bound(4, 8))).toEqual({ access_token: 'four' });
+    expect(current.openBytes(batch.resealed[1].accessToken, bound(3)).toString()).toBe(
+      '{"access_token": "three"}',
+    );
+    expect(current.decryptJsonBlob(batch.resealed[2].accessToken, bound(4, 8))).toEqual({
+      access_token: 'four',
+    });
     for (const { accessToken } of batch.resealed) {
       expect(current.inspect(accessToken)).toEqual({ format: 'v3', kid: current.primaryKeyId });
     }
   });
 
   it("binds each re-sealed envelope to its row's user", () => {
-    const batch = resealEnvelopes([row(1, legacyV1('{"access_token": "one"}'), 8), row(4, v2(4, '{}'), 9)], crypto);
+    const batch = resealEnvelopes(
+      [row(1, legacyV1('{"access_token": "one"}'), 8), row(4, v2(4, '{}'), 9)],
+      crypto,
+    );
     expect(batch.failures).toEqual([]);
     expect(() => current.openBytes(batch.resealed[0].accessToken, bound(1))).toThrow(EnvelopeAuthFailedError);
     expect(() => current.openBytes(batch.resealed[1].accessToken, bound(4))).toThrow(EnvelopeAuthFailedError);
@@ -112,23 +134,44 @@ describe('resealEnvelopes', () => {
   });
 
   it('records an envelope bound to another account as a failure, not a row to write', () => {
-    const batch = resealEnvelopes([row(2, previous.encryptJsonBlob({ access_token: 'x' }, bound(1)))], crypto);
-    expect(batch).toEqual({ resealed: [], failures: [{ accountId: 2, reason: 'ENVELOPE_AUTH_FAILED' }], plaintext: [] });
+    const batch = resealEnvelopes(
+      [row(2, previous.encryptJsonBlob({ access_token: 'x' }, bound(1)))],
+      crypto,
+    );
+    expect(batch).toEqual({
+      resealed: [],
+      failures: [{ accountId: 2, reason: 'ENVELOPE_AUTH_FAILED' }],
+      plaintext: [],
+    });
   });
 
   it('records a v3 envelope of an account moved to another user as a failure, not a row to write', () => {
-    const batch = resealEnvelopes([row(2, previous.encryptJsonBlob({ access_token: 'x' }, bound(2, 6)))], crypto);
-    expect(batch).toEqual({ resealed: [], failures: [{ accountId: 2, reason: 'ENVELOPE_AUTH_FAILED' }], plaintext: [] });
+    const batch = resealEnvelopes(
+      [row(2, previous.encryptJsonBlob({ access_token: 'x' }, bound(2, 6)))],
+      crypto,
+    );
+    expect(batch).toEqual({
+      resealed: [],
+      failures: [{ accountId: 2, reason: 'ENVELOPE_AUTH_FAILED' }],
+      plaintext: [],
+    });
   });
 
   it('records a v2 envelope of another account as a failure, not a row to write', () => {
     const batch = resealEnvelopes([row(2, v2(1, '{}'))], crypto);
-    expect(batch).toEqual({ resealed: [], failures: [{ accountId: 2, reason: 'ENVELOPE_AUTH_FAILED' }], plaintext: [] });
+    expect(batch).toEqual({
+      resealed: [],
+      failures: [{ accountId: 2, reason: 'ENVELOPE_AUTH_FAILED' }],
+      plaintext: [],
+    });
   });
 
   it('tells envelopes, plaintext and damaged text apart exactly as inspecting every row first', () => {
     const stored = fc.oneof(damaged, fc.string(), fc.constant(null), fc.json());
-    fc.assert(fc.property(stored, (text) => expect(shortcut(text, 7)).toEqual(inspectFirst(text, 7))), { numRuns: 500 });
+    fc.assert(
+      fc.property(stored, (text) => expect(shortcut(text, 7)).toEqual(inspectFirst(text, 7))),
+      { numRuns: 500 },
+    );
   });
 });
 
@@ -140,7 +183,9 @@ describe('resealRows', () => {
       seal: (binding, tokens) => current.encryptJsonBlob(tokens, binding),
     };
     const batch = resealRows([row(4, 'plain-token', 8)], full);
-    expect(current.decryptJsonBlob(batch.resealed[0].accessToken, bound(4, 8))).toEqual({ access_token: 'plain-token' });
+    expect(current.decryptJsonBlob(batch.resealed[0].accessToken, bound(4, 8))).toEqual({
+      access_token: 'plain-token',
+    });
     expect(() => current.openBytes(batch.resealed[0].accessToken, bound(4))).toThrow(EnvelopeAuthFailedError);
   });
 });

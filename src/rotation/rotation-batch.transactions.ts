@@ -32,9 +32,7 @@ export class RotationBatchTransactions {
       const held = await this.lockHeld(manager, job, owner);
       if ('done' in held) return held;
       const { sealed } = batch;
-      const rotated = held.dryRun
-        ? sealed.ids.length
-        : await this.accounts.writeResealed(manager, sealed);
+      const rotated = held.dryRun ? sealed.ids.length : await this.accounts.writeResealed(manager, sealed);
       const newFailures = await this.jobs.recordFailures(manager, held.id, sealed.failures);
       const progress = {
         cursor: batch.lastId,
@@ -54,7 +52,11 @@ export class RotationBatchTransactions {
       if ('done' in held) return held;
       let errorCode: string | undefined;
       if (!held.dryRun) {
-        const { remaining, retryable } = await this.accounts.remainingOffKey(manager, held.id, held.targetKeyId);
+        const { remaining, retryable } = await this.accounts.remainingOffKey(
+          manager,
+          held.id,
+          held.targetKeyId,
+        );
         if (retryable > 0 && held.pass < MAX_PASSES) {
           return {
             job: await this.jobs.startNextPass(manager, held.id, remaining, this.leaseSeconds),

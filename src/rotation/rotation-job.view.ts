@@ -1,6 +1,11 @@
 import { iso } from '../connectors/account-view';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { isActive, ROTATION_STATUSES, type KeyRotationJob, type RotationStatus } from './key-rotation-job.entity';
+import {
+  isActive,
+  ROTATION_STATUSES,
+  type KeyRotationJob,
+  type RotationStatus,
+} from './key-rotation-job.entity';
 
 export class RotationFailureView {
   @ApiProperty() accountId: number;
@@ -37,7 +42,6 @@ export class RotationJobView {
   @ApiPropertyOptional({ nullable: true }) finishedAt: string | null;
   @ApiProperty() updatedAt: string;
 }
-
 
 function rateOf(job: KeyRotationJob, now: Date): number | null {
   if (!job.startedAt) return null;

@@ -9,12 +9,7 @@ import { RotationWorker } from './rotation.worker';
 /** Key inventory and rotation jobs; the admin routes and the CLI call RotationService and RotationWorker. */
 @Module({
   imports: [ConnectorsModule, CryptoModule],
-  providers: [
-    RotationJobsRepository,
-    RotationJobRunner,
-    RotationService,
-    RotationWorker,
-  ],
+  providers: [RotationJobsRepository, RotationJobRunner, RotationService, RotationWorker],
   exports: [RotationService, RotationWorker],
 })
 export class RotationModule {}

@@ -5,7 +5,12 @@ import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/rotation.config';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { KeyRing } from '../crypto/key-ring';
-import { BATCH_SIZE_LIMITS, isActive, type KeyRotationJob, type RotationFailure } from './key-rotation-job.entity';
+import {
+  BATCH_SIZE_LIMITS,
+  isActive,
+  type KeyRotationJob,
+  type RotationFailure,
+} from './key-rotation-job.entity';
 import { buildKeyInventory, type KeyInventory } from './key-inventory.view';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';

@@ -23,7 +23,6 @@ import {
 } from './rotation.errors';
 import { sleep } from '../common/sleep';
 
-
 /**
  * Runs rotation jobs: in the background on every server instance (polling for a pending job or
  * one whose lease expired), or in the foreground for the CLI. Only an instance whose primary key
@@ -46,7 +45,8 @@ export class RotationWorker implements OnApplicationBootstrap, BeforeApplication
 
   onApplicationBootstrap(): void {
     const primaryKeyId = this.ring.primaryKeyId;
-    if (this.config.workerEnabled && primaryKeyId) this.track(this.pollLoop(primaryKeyId));
+    // The loop reports and retries its own errors; shutdown awaits it through `running`.
+    if (this.config.workerEnabled && primaryKeyId) void this.track(this.pollLoop(primaryKeyId));
   }
 
   /** Stops at the current batch boundary and releases the lease, while the database is still open. */

@@ -21,11 +21,16 @@ describe('packBatch and mergeBatches', () => {
 
   it('refuses an envelope holding the separator rather than let it split into two rows', () => {
     const resealed = [{ id: 1, version: 1, accessToken: `x${ENVELOPE_SEPARATOR}y` }];
-    expect(() => packBatch({ resealed, failures: [] })).toThrow(new ResealFailedError('ENVELOPE_LAYOUT_UNEXPECTED'));
+    expect(() => packBatch({ resealed, failures: [] })).toThrow(
+      new ResealFailedError('ENVELOPE_LAYOUT_UNEXPECTED'),
+    );
   });
 
   it('merges parts in order, skips empty ones and sorts failures by account', () => {
-    const first = packBatch({ resealed: [{ id: 1, version: 1, accessToken: 'a' }], failures: [{ accountId: 4, reason: 'R' }] });
+    const first = packBatch({
+      resealed: [{ id: 1, version: 1, accessToken: 'a' }],
+      failures: [{ accountId: 4, reason: 'R' }],
+    });
     const empty = packBatch({ resealed: [], failures: [{ accountId: 2, reason: 'S' }] });
     const last = packBatch({ resealed: [{ id: 3, version: 1, accessToken: 'c' }], failures: [] });
     expect(mergeBatches([first, empty, last])).toEqual({

@@ -3,7 +3,6 @@ import type { RotationFailure } from './key-rotation-job.entity';
 import type { ResealedBatch } from './reseal-row';
 import { ResealFailedError } from './reseal-failed.error';
 
-
 /** A re-sealed batch in the form its write takes, which crosses from a thread as a few values. */
 export interface SealedBatch extends ResealedColumns {
   failures: RotationFailure[];

@@ -10,7 +10,8 @@ export function IsTokenSet(options?: ValidationOptions) {
       propertyName,
       options,
       validator: {
-        validate: (value: unknown, args: ValidationArguments) => tokenSetErrors(value, args.property).length === 0,
+        validate: (value: unknown, args: ValidationArguments) =>
+          tokenSetErrors(value, args.property).length === 0,
         defaultMessage: (args: ValidationArguments) => tokenSetErrors(args.value, args.property).join('; '),
       },
     });

@@ -11,7 +11,10 @@ export const TOKEN_SET_SCHEMA: ApiPropertyOptions = {
     refresh_token: { type: 'string', maxLength: MAX_TOKEN_LENGTH, nullable: true },
     token_type: { type: 'string', example: 'Bearer' },
     expires_in: { type: 'integer', description: 'seconds' },
-    expires_at: { type: 'integer', description: 'Unix time in seconds; computed from expires_in when absent' },
+    expires_at: {
+      type: 'integer',
+      description: 'Unix time in seconds; computed from expires_in when absent',
+    },
     scope: { type: 'string' },
   },
 };

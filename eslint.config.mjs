@@ -1,0 +1,56 @@
+// @ts-check
+import eslint from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import tseslint from 'typescript-eslint';
+
+/** Folders of src/ that a folder may not import from: the layers of docs/design.md, checked. */
+const FORBIDDEN_IMPORTS = {
+  common: ['config', 'crypto', 'connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
+  crypto: ['config', 'connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
+  config: ['connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
+  database: ['connectors', 'rotation', 'admin', 'health', 'cli'],
+  connectors: ['rotation', 'admin', 'audit', 'cli'],
+  rotation: ['admin', 'cli'],
+  audit: ['connectors', 'rotation', 'admin', 'cli'],
+  admin: ['cli'],
+  health: ['connectors', 'rotation', 'admin', 'cli'],
+};
+
+const layerRules = Object.entries(FORBIDDEN_IMPORTS).map(([folder, forbidden]) => ({
+  files: [`src/${folder}/**/*.ts`],
+  // The entity list names every module's entities: the one place the data source meets them.
+  ignores: ['src/database/entities.ts'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: forbidden.map((other) => ({
+          group: [`../${other}/*`, `../../${other}/*`],
+          message: `src/${folder} may not import from src/${other} (see "Layers" in docs/design.md)`,
+        })),
+      },
+    ],
+  },
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'data/**', 'coverage/**', 'node_modules/**', 'bench/max-rss.preload.js'] },
+  eslint.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['**/*.mjs', '**/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      globals: { module: 'writable', require: 'readonly', process: 'readonly', __dirname: 'readonly' },
+    },
+  },
+  ...layerRules,
+  prettier,
+);
