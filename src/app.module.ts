@@ -7,12 +7,11 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { DomainErrorFilter } from './common/domain-error.filter';
 import { loggingOptions } from './common/logging.options';
 import { createValidationPipe } from './common/validation.pipe';
-import { appConfig } from './config/app.config';
+import { appConfig, configRootModule } from './config/configuration';
 import { ConnectorsModule } from './connectors/connectors.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { RotationModule } from './rotation/rotation.module';
-import { configRootModule } from './config/config.module-options';
 
 /**
  * The whole service. Built as a dynamic module so the environment is read when the

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { databaseSettings } from '../src/config/database.config';
+import { databaseSettings } from '../src/config/configuration';
 import { validateEnvironment } from '../src/config/env.validation';
 import { buildDataSourceOptions } from '../src/database/data-source';
 import { adminQuery, databaseUrlFor, freshDataDir, serverUrl } from './test-database';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { databaseSettings } from '../src/config/database.config';
+import { databaseSettings } from '../src/config/configuration';
 import { validateEnvironment } from '../src/config/env.validation';
 import { buildDataSourceOptions } from '../src/database/data-source';
 import { adminQuery, databaseUrlFor, serverUrl } from './test-database';

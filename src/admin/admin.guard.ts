@@ -9,7 +9,7 @@ import {
 import type { ConfigType } from '@nestjs/config';
 import type { Request } from 'express';
 import { bearerTokenOf, secretsEqual } from '../common/bearer-token';
-import { authConfig } from '../config/auth.config';
+import { authConfig } from '../config/configuration';
 
 /**
  * Admin routes: `Authorization: Bearer <ADMIN_API_TOKEN>`. 401 without a token, 403 with any

@@ -3,7 +3,7 @@ import type { ConfigType } from '@nestjs/config';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AuditModule } from '../audit/audit.module';
-import { authConfig } from '../config/auth.config';
+import { authConfig } from '../config/configuration';
 import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminGuard } from './admin.guard';

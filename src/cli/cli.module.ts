@@ -3,7 +3,7 @@ import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
 import { RotationModule } from '../rotation/rotation.module';
-import { configRootModule } from '../config/config.module-options';
+import { configRootModule } from '../config/configuration';
 
 /** The server's providers without HTTP or logging transport, for the command line. */
 @Module({})

@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, Inject, Injectable, UnauthorizedExceptio
 import type { ConfigType } from '@nestjs/config';
 import type { Request } from 'express';
 import { bearerTokenOf, secretsEqual } from '../common/bearer-token';
-import { authConfig } from '../config/auth.config';
+import { authConfig } from '../config/configuration';
 
 /** Service routes: `Authorization: Bearer <CONNECTORS_API_TOKEN>`; closed when no token is configured. */
 @Injectable()

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { connectorsConfig } from '../config/connectors.config';
+import { connectorsConfig } from '../config/configuration';
 import type { EnvelopeInfo } from '../crypto/envelope.codec';
 import { EnvelopeError } from '../crypto/envelope.errors';
 import { EnvelopeService } from '../crypto/envelope.service';

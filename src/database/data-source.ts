@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { LoggerOptions } from 'typeorm/logger/LoggerOptions';
-import type { DatabaseSettings } from '../config/database.config';
+import type { DatabaseSettings } from '../config/configuration';
 import { embeddedPostgresDriver } from './embedded-postgres.driver';
 import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { databaseConfig } from '../config/database.config';
+import { databaseConfig } from '../config/configuration';
 import { buildDataSourceOptions } from './data-source';
 
 @Module({

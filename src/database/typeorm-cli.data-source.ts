@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { databaseSettings } from '../config/database.config';
+import { databaseSettings } from '../config/configuration';
 import { validateEnvironment } from '../config/env.validation';
 import { buildDataSourceOptions } from './data-source';
 

@@ -8,7 +8,7 @@ import {
 import type { ConfigType } from '@nestjs/config';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { rotationConfig } from '../config/rotation.config';
+import { rotationConfig } from '../config/configuration';
 import { KeyRing } from '../crypto/key-ring';
 import { errorCodeOf } from '../common/database-errors';
 import { isActive, type KeyRotationJob } from './key-rotation-job.entity';

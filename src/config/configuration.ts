@@ -1,0 +1,106 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ConfigModule, registerAs, type ConfigType } from '@nestjs/config';
+import { availableParallelism } from 'node:os';
+import { KeyRing } from '../crypto/key-ring';
+import { EnvironmentVariables, keyRingFor, validateEnvironment } from './env.validation';
+
+/**
+ * The typed namespaces every module injects (`ConfigType<typeof rotationConfig>`...), all read
+ * from the one validated, cached environment, and the configuration module that loads them.
+ */
+
+export const appConfig = registerAs('app', () => {
+  const env = validateEnvironment(process.env);
+  return {
+    nodeEnv: env.NODE_ENV,
+    isProduction: env.NODE_ENV === 'production',
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    dataDir: env.DATA_DIR,
+  };
+});
+
+export const authConfig = registerAs('auth', () => {
+  const env = validateEnvironment(process.env);
+  return {
+    connectorsApiToken: env.CONNECTORS_API_TOKEN,
+    adminApiToken: env.ADMIN_API_TOKEN,
+    adminRateLimitPerMinute: env.ADMIN_RATE_LIMIT_PER_MINUTE,
+  };
+});
+
+export const connectorsConfig = registerAs('connectors', () => {
+  const env = validateEnvironment(process.env);
+  return { requireEncryption: env.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION };
+});
+
+export type DatabaseSettings = ReturnType<typeof databaseSettings>;
+
+/** Also used without Nest: by the TypeORM CLI's data source and the tests' global set-up. */
+export function databaseSettings(env: EnvironmentVariables) {
+  return {
+    url: env.DATABASE_URL,
+    embedded: env.DATABASE_URL === undefined,
+    poolSize: env.DATABASE_POOL_SIZE,
+    dataDir: env.DATA_DIR,
+    migrateOnStart: env.DB_MIGRATE_ON_START === true,
+    logQueries: env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace',
+  };
+}
+
+export const databaseConfig = registerAs('database', () =>
+  databaseSettings(validateEnvironment(process.env)),
+);
+
+export const rotationConfig = registerAs('rotation', () => {
+  const env = validateEnvironment(process.env);
+  return {
+    leaseSeconds: env.ROTATION_LEASE_SECONDS,
+    batchSize: env.ROTATION_BATCH_SIZE,
+    pollSeconds: env.ROTATION_POLL_SECONDS,
+    workerEnabled: env.ROTATION_WORKER_ENABLED,
+    // Threads pay off only with a core to spare for them; one is left for the job's own I/O.
+    resealThreads: env.ROTATION_RESEAL_THREADS ?? Math.min(2, availableParallelism() - 1),
+  };
+});
+
+/** The key ring decoded when the environment was validated; CryptoModule's EnvelopeService uses it. */
+export const cryptoConfig = registerAs('crypto', () => ({
+  ring: keyRingFor(validateEnvironment(process.env)),
+}));
+
+@Module({})
+class ConfigurationModule {}
+
+/**
+ * The one configuration module of the server and the command line: the typed namespaces, and
+ * the key ring decoded from them, for CryptoModule and whoever reads key ids.
+ */
+export function configRootModule(): DynamicModule {
+  return {
+    module: ConfigurationModule,
+    global: true,
+    imports: [
+      ConfigModule.forRoot({
+        isGlobal: true,
+        cache: true,
+        ignoreEnvFile: process.env.NODE_ENV === 'test',
+        // Validated once and cached; the raw values go back unchanged, so a `*_FILE` secret is
+        // not written back into process.env beside its variable.
+        validate: (raw) => {
+          validateEnvironment(raw);
+          return raw;
+        },
+        load: [appConfig, databaseConfig, authConfig, connectorsConfig, rotationConfig, cryptoConfig],
+      }),
+    ],
+    providers: [
+      {
+        provide: KeyRing,
+        inject: [cryptoConfig.KEY],
+        useFactory: (crypto: ConfigType<typeof cryptoConfig>) => crypto.ring,
+      },
+    ],
+    exports: [KeyRing],
+  };
+}
