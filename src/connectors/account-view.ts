@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { ExternalAccount } from './external-account.entity';
-import { tokenKeyUse } from './token-key-id';
+import { tokenKeyUse } from './token-columns';
 
 export type EncryptionState = 'encrypted' | 'legacy' | 'plaintext' | 'malformed';
 

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { queryRows } from '../database/query-rows';
 import { ExternalAccount } from './external-account.entity';
+import { ENVELOPE_SEPARATOR } from './token-columns';
 
 /** The token columns of one row as stored, with what the read path needs to rebuild a plaintext set. */
 export interface TokenRow {
@@ -41,8 +42,6 @@ export interface ResealedColumns {
   versions: number[];
   accessTokens: string;
 }
-
-export const ENVELOPE_SEPARATOR = '\n';
 
 export interface KeyIdCount {
   keyId: string;

@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { connectorsConfig } from '../config/configuration';
-import type { EnvelopeInfo } from '../crypto/envelope.codec';
 import { EnvelopeError } from '../crypto/envelope.errors';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { AccountTokensUnreadableError, PlaintextTokensRefusedError } from './external-account.errors';
 import type { TokenColumns, TokenRow } from './external-accounts.repository';
+import { refuseRefreshTokenOutsideEnvelope } from './token-columns';
 import type { TokenSet } from './token-set';
 
 /** The columns of a row that the read path looks at. */
@@ -13,21 +13,6 @@ export type StoredRow = Pick<
   TokenRow,
   'id' | 'userId' | 'accessToken' | 'refreshToken' | 'scopes' | 'tokenExpiresAt'
 >;
-
-/**
- * An envelope carries the refresh token. One in its own column next to a v3 or v2 envelope was
- * written outside this service: reading would ignore it and re-sealing would clear it, so the
- * row is refused. (The original service's v1 rows keep that column NULL as well.)
- */
-export function refuseRefreshTokenOutsideEnvelope(
-  accountId: number,
-  format: EnvelopeInfo['format'],
-  refreshToken: string | null,
-): void {
-  if ((format === 'v3' || format === 'v2') && refreshToken !== null) {
-    throw new AccountTokensUnreadableError(accountId, 'REFRESH_TOKEN_OUTSIDE_ENVELOPE');
-  }
-}
 
 function expiryOf(tokens: TokenSet): Date | null {
   return tokens.expires_at === undefined ? null : new Date(tokens.expires_at * 1000);

@@ -1,5 +1,4 @@
-import type { CandidateRow } from './reseal-row';
-import type { SealedBatch } from './sealed-batch';
+import type { CandidateRow, SealedBatch } from './reseal-row';
 
 /** Accounts read after `cursor` in `pass` and re-sealed, ready for their transaction. */
 export interface PreparedBatch {

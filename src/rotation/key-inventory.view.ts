@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { KeyIdCount } from '../connectors/external-accounts.repository';
-import { tokenKeyUse } from '../connectors/token-key-id';
+import { tokenKeyUse } from '../connectors/token-columns';
 
 export type KeyRole = 'primary' | 'previous' | 'unknown';
 

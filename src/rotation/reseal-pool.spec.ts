@@ -1,8 +1,8 @@
 import { createCipheriv, createSecretKey, randomBytes } from 'node:crypto';
-import { ENVELOPE_SEPARATOR } from '../connectors/external-accounts.repository';
+import { ENVELOPE_SEPARATOR } from '../connectors/token-columns';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing, keyIdOf } from '../crypto/key-ring';
-import { ResealFailedError } from './reseal-failed.error';
+import { ResealFailedError } from './rotation.errors';
 import { InThreadSealer, ResealPool } from './reseal-pool';
 import type { CandidateRow, RowCrypto } from './reseal-row';
 

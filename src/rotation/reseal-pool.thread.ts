@@ -3,8 +3,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { errorCodeOf } from '../common/domain-error';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing } from '../crypto/key-ring';
-import { resealEnvelopes, type EnvelopeCrypto, type EnvelopeRow } from './reseal-row';
-import { packBatch, type SealedBatch } from './sealed-batch';
+import {
+  packBatch,
+  resealEnvelopes,
+  type EnvelopeCrypto,
+  type EnvelopeRow,
+  type SealedBatch,
+} from './reseal-row';
 
 /** What the pool hands a thread once, at start: the ring's keys as KeyObjects, primary first. */
 export interface ResealThreadData {

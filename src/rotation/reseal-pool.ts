@@ -1,10 +1,16 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { KeyRing } from '../crypto/key-ring';
-import { ResealFailedError } from './reseal-failed.error';
+import { ResealFailedError } from './rotation.errors';
 import type { ResealReply, ResealTask, ResealThreadData, ThreadBatch } from './reseal-pool.thread';
-import { resealRows, type CandidateRow, type RowCrypto } from './reseal-row';
-import { mergeBatches, packBatch, type SealedBatch } from './sealed-batch';
+import {
+  mergeBatches,
+  packBatch,
+  resealRows,
+  type CandidateRow,
+  type RowCrypto,
+  type SealedBatch,
+} from './reseal-row';
 
 interface Pending {
   resolve(batch: ThreadBatch): void;

@@ -1,3 +1,6 @@
+import type { EnvelopeInfo } from '../crypto/envelope.codec';
+import { AccountTokensUnreadableError } from './external-account.errors';
+
 /**
  * The values of `external_accounts.token_key_id`, which the database derives from `access_token`
  * (migration DeriveTokenKeyId): a key id (16 hex characters) for a v3 envelope, `v2:<key id>`
@@ -23,3 +26,21 @@ export function tokenKeyUse(tokenKeyId: string): TokenKeyUse {
     return { kind: 'key', kid: tokenKeyId.slice(V2_PREFIX.length), format: 'v2' };
   return { kind: 'key', kid: tokenKeyId, format: 'v3' };
 }
+
+/**
+ * An envelope carries the refresh token. One in its own column next to a v3 or v2 envelope was
+ * written outside this service: reading would ignore it and re-sealing would clear it, so the
+ * row is refused. (The original service's v1 rows keep that column NULL as well.)
+ */
+export function refuseRefreshTokenOutsideEnvelope(
+  accountId: number,
+  format: EnvelopeInfo['format'],
+  refreshToken: string | null,
+): void {
+  if ((format === 'v3' || format === 'v2') && refreshToken !== null) {
+    throw new AccountTokensUnreadableError(accountId, 'REFRESH_TOKEN_OUTSIDE_ENVELOPE');
+  }
+}
+
+/** Joins a batch of envelopes into one text parameter: base64, hex and JSON punctuation never hold it. */
+export const ENVELOPE_SEPARATOR = '\n';

@@ -1,6 +1,6 @@
-import { ENVELOPE_SEPARATOR } from '../connectors/external-accounts.repository';
-import { ResealFailedError } from './reseal-failed.error';
-import { mergeBatches, packBatch } from './sealed-batch';
+import { ENVELOPE_SEPARATOR } from '../connectors/token-columns';
+import { ResealFailedError } from './rotation.errors';
+import { mergeBatches, packBatch } from './reseal-row';
 
 describe('packBatch and mergeBatches', () => {
   it('packs rows as columns whose envelopes split back into the same rows', () => {
