@@ -5,7 +5,7 @@ import { ConfigurationError } from '../src/config/configuration.error';
 import { validateEnvironment } from '../src/config/env.validation';
 import { AccountTokensUnreadableError } from '../src/connectors/external-account.errors';
 import { ExternalAccountsService } from '../src/connectors/external-accounts.service';
-import { createTestApp, type TestApp, truncateAll } from './create-app';
+import { createTestApp, type TestApp, type TestEnv, truncateAll } from './create-app';
 import { countAccounts, itIfPostgres, sleep, tokenColumnsOf } from './support/fixtures';
 import { newKey } from './support/rotation-fixtures';
 import { directClient, randomSecret } from './support/safety-fixtures';
@@ -46,6 +46,17 @@ const pathId = fc.oneof(
   fc.constantFrom('0', '-1', '2147483648', '1e3', '0x10', '01', ' 1'),
 );
 
+/** A fresh app on an emptied database, with one account of user 1 to update. */
+async function appWithAccount(env: TestEnv): Promise<{ testApp: TestApp; accountId: number }> {
+  const testApp = await createTestApp({ CONNECTORS_API_TOKEN: SERVICE_TOKEN, LOG_LEVEL: 'error', ...env });
+  await truncateAll(testApp.dataSource);
+  const created = await request(testApp.app.getHttpServer())
+    .post('/users/1/accounts')
+    .set({ Authorization: `Bearer ${SERVICE_TOKEN}` })
+    .send({ provider: 'notion', tokens: { access_token: 'a' } });
+  return { testApp, accountId: created.body.id };
+}
+
 describe('bad input', () => {
   let testApp: TestApp;
   let ownAccountId: number;
@@ -54,17 +65,7 @@ describe('bad input', () => {
   const count = () => countAccounts(testApp.dataSource);
 
   beforeAll(async () => {
-    testApp = await createTestApp({
-      CONNECTORS_API_TOKEN: SERVICE_TOKEN,
-      WORKFLOWS_ARTIFACT_ENC_KEY: KEY,
-      LOG_LEVEL: 'error',
-    });
-    await truncateAll(testApp.dataSource);
-    const created = await http()
-      .post('/users/1/accounts')
-      .set(auth)
-      .send({ provider: 'notion', tokens: { access_token: 'a' } });
-    ownAccountId = created.body.id;
+    ({ testApp, accountId: ownAccountId } = await appWithAccount({ WORKFLOWS_ARTIFACT_ENC_KEY: KEY }));
   });
   afterAll(() => testApp.close());
 
@@ -243,20 +244,12 @@ describe('hostile input', () => {
   const count = () => countAccounts(testApp.dataSource);
 
   beforeAll(async () => {
-    testApp = await createTestApp({
-      CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+    ({ testApp, accountId } = await appWithAccount({
       ADMIN_API_TOKEN: ADMIN_TOKEN,
       ADMIN_RATE_LIMIT_PER_MINUTE: '100000',
       WORKFLOWS_ARTIFACT_ENC_KEY: key.key,
       ROTATION_WORKER_ENABLED: 'false',
-      LOG_LEVEL: 'error',
-    });
-    await truncateAll(testApp.dataSource);
-    const created = await http()
-      .post('/users/1/accounts')
-      .set(auth)
-      .send({ provider: 'notion', tokens: { access_token: 'a' } });
-    accountId = created.body.id;
+    }));
   });
   afterAll(() => testApp.close());
 
