@@ -10,7 +10,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * `plaintext` for anything else. Text in the exact layout this service writes is read by its
  * fixed offsets, as the envelope codec's fast path reads it; only other text is parsed as JSON.
  */
-const DERIVE_FUNCTION = `
+export const DERIVE_FUNCTION = `
 CREATE FUNCTION external_accounts_token_key_id(stored text) RETURNS varchar(32)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
 DECLARE

@@ -1,20 +1,75 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { createServer } from 'node:http';
+import type { NestApplicationOptions } from '@nestjs/common';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { bodyParserErrorHandler } from './common/body-parser-error.handler';
 import { setupOpenApi } from './common/openapi';
+import type { HttpSettings } from './config/configuration';
 
 export const JSON_BODY_LIMIT = '64kb';
 
+/**
+ * The HTTP server with deliberate limits: a client gets `headersTimeout` to send its headers and
+ * `requestTimeout` for the whole request, an idle keep-alive socket closes after
+ * `keepAliveTimeout`, and at most `maxConnections` sockets are open at once.
+ */
+class BoundedExpressAdapter extends ExpressAdapter {
+  constructor(
+    instance: express.Express,
+    private readonly settings: HttpSettings,
+  ) {
+    super(instance);
+  }
+
+  override initHttpServer(options: NestApplicationOptions): void {
+    if (options.httpsOptions) throw new Error('TLS is terminated in front of this service');
+    const server = createServer(
+      {
+        headersTimeout: this.settings.headersTimeoutMs,
+        requestTimeout: this.settings.requestTimeoutMs,
+        keepAliveTimeout: this.settings.keepAliveTimeoutMs,
+        // Node checks the two timeouts on this interval (30 s by default), which would let a
+        // slow client keep its socket that much longer.
+        connectionsCheckingInterval: Math.min(1000, this.settings.headersTimeoutMs),
+      },
+      this.getInstance(),
+    );
+    server.maxConnections = this.settings.maxConnections;
+    this.setHttpServer(server);
+  }
+}
+
+/**
+ * Express as the service wants it, set before Nest registers a route (the router reads its
+ * options once): case-sensitive paths, so `/ADMIN/KEYS` is no route; no ETag, which Express
+ * would derive from the body, a token set included; the client address from `TRUST_PROXY`.
+ */
+export function createHttpAdapter(settings: HttpSettings): ExpressAdapter {
+  const instance = express();
+  instance.set('case sensitive routing', true);
+  instance.set('etag', false);
+  instance.set('trust proxy', settings.trustProxy);
+  instance.disable('x-powered-by');
+  return new BoundedExpressAdapter(instance, settings);
+}
+
+/** Responses may carry tokens: no cache, shared or private, keeps one. */
+function noStore(_request: Request, response: Response, next: NextFunction): void {
+  response.setHeader('Cache-Control', 'no-store');
+  next();
+}
+
 /** Everything the server needs beyond the module graph; shared by main.ts and the e2e tests. */
-export function configureApp(app: NestExpressApplication): NestExpressApplication {
+export function configureApp(app: NestExpressApplication, settings: HttpSettings): NestExpressApplication {
   app.useLogger(app.get(Logger));
   app.use(helmet());
-  app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  app.use(noStore);
+  // Compressed bodies are refused (415): a request body here is a few kilobytes of JSON.
+  app.useBodyParser('json', { limit: JSON_BODY_LIMIT, inflate: false });
   app.use(bodyParserErrorHandler);
-  app.disable('x-powered-by');
-  app.set('trust proxy', false);
   app.enableShutdownHooks();
-  setupOpenApi(app);
+  if (settings.apiDocs) setupOpenApi(app);
   return app;
 }

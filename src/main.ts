@@ -3,19 +3,25 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
-import { configureApp } from './app.setup';
+import { configureApp, createHttpAdapter } from './app.setup';
+import { httpSettings } from './config/configuration';
 import { ConfigurationError } from './config/configuration.error';
 import { applyDevCredentials } from './config/dev-credentials';
 import { validateEnvironment } from './config/env.validation';
+import { describeStartupFailure } from './database/startup-failure';
 
 async function bootstrap(): Promise<void> {
   const credentialsFile = applyDevCredentials(process.env);
   const env = validateEnvironment(process.env);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(), {
+  const http = httpSettings(env);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(), createHttpAdapter(http), {
+    // Until pino takes over, nothing is printed: a failure is reported below, in one line.
+    logger: false,
     bufferLogs: true,
+    abortOnError: false,
     bodyParser: false,
   });
-  configureApp(app);
+  configureApp(app, http);
   const logger = new Logger('Bootstrap');
   if (credentialsFile) logger.log(`development API tokens are in ${credentialsFile}`);
   logger.log(
@@ -30,7 +36,6 @@ bootstrap().catch((error: unknown) => {
     process.stderr.write(`Configuration error: ${error.message}\n`);
     process.exit(2);
   }
-  const type = error instanceof Error ? error.constructor.name : typeof error;
-  process.stderr.write(`Start-up failed: ${type}\n`);
+  process.stderr.write(`Start-up failed: ${describeStartupFailure(error, process.env.DATABASE_URL)}\n`);
   process.exit(1);
 });

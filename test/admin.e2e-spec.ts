@@ -11,14 +11,14 @@ const KEY = randomBytes(32).toString('base64');
 const OLD_KEY = randomBytes(32).toString('base64');
 
 type Call = [method: 'get' | 'post', path: string, body?: object];
-/** Each route with the one status the admin token gets on an empty database. */
-const ROUTES: [...Call, adminStatus: number][] = [
-  ['get', '/admin/keys', undefined, 200],
-  ['get', '/admin/rotations', undefined, 200],
-  ['post', '/admin/rotations', { dryRun: true }, 202],
-  ['get', '/admin/rotations/999999', undefined, 404],
-  ['post', '/admin/rotations/999999/cancel', undefined, 404],
-  ['get', '/admin/audit', undefined, 200],
+/** Each route with the one status the admin token gets on an empty database, and its template. */
+const ROUTES: [...Call, adminStatus: number, template: string][] = [
+  ['get', '/admin/keys', undefined, 200, '/admin/keys'],
+  ['get', '/admin/rotations', undefined, 200, '/admin/rotations'],
+  ['post', '/admin/rotations', { dryRun: true }, 202, '/admin/rotations'],
+  ['get', '/admin/rotations/999999', undefined, 404, '/admin/rotations/:id'],
+  ['post', '/admin/rotations/999999/cancel', undefined, 404, '/admin/rotations/:id/cancel'],
+  ['get', '/admin/audit', undefined, 200, '/admin/audit'],
 ];
 const CREDENTIALS: [name: string, header: string | undefined, status: number][] = [
   ['no token', undefined, 401],
@@ -53,7 +53,7 @@ describe('admin API', () => {
   afterAll(() => testApp.close());
   beforeEach(() => truncateAll(testApp.dataSource));
 
-  describe.each(ROUTES)('%s %s', (method, path, body, adminStatus) => {
+  describe.each(ROUTES)('%s %s', (method, path, body, adminStatus, template) => {
     it.each(CREDENTIALS)('refuses %s and audits the attempt', async (_name, header, status) => {
       const response = await send([method, path, body], header).expect(status);
       const sentToken = header?.slice('Bearer '.length);
@@ -61,12 +61,14 @@ describe('admin API', () => {
         expect(`${JSON.stringify(response.headers)}${response.text}`).not.toContain(sentToken);
       }
       const audit = await http().get('/admin/audit').set(admin).expect(200);
-      const event = audit.body.find(
-        (entry: { action: string }) => entry.action === `${method.toUpperCase()} ${path}`,
+      const event = audit.body.events.find(
+        (entry: { action: string }) => entry.action === `${method.toUpperCase()} ${template}`,
       );
       expect(event).toMatchObject({
         statusCode: status,
         outcome: status === 401 ? 'unauthorized' : 'forbidden',
+        count: 1,
+        clientAddress: expect.stringMatching(/127\.0\.0\.1|::1/),
       });
       expect(event.requestId).toBe(response.headers['x-request-id']);
       if (sentToken) expect(JSON.stringify(audit.body)).not.toContain(sentToken);
@@ -76,8 +78,8 @@ describe('admin API', () => {
       const response = await send([method, path, body], `Bearer ${ADMIN_TOKEN}`).expect(adminStatus);
       expect(`${JSON.stringify(response.headers)}${response.text}`).not.toContain(ADMIN_TOKEN);
       const audit = await http().get('/admin/audit').set(admin).expect(200);
-      const event = audit.body.find(
-        (entry: { action: string }) => entry.action === `${method.toUpperCase()} ${path}`,
+      const event = audit.body.events.find(
+        (entry: { action: string }) => entry.action === `${method.toUpperCase()} ${template}`,
       );
       expect(event.actor).toBe(fingerprintOf(ADMIN_TOKEN));
       expect(event.statusCode).toBe(response.status);
@@ -135,6 +137,12 @@ describe('admin API limits', () => {
         .set('Authorization', `Bearer ${SERVICE_TOKEN}`)
         .expect(403);
       await request(testApp.app.getHttpServer()).get('/admin/keys').expect(401);
+      const refused = await request(testApp.app.getHttpServer())
+        .get('/admin/keys')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .expect(403);
+      // The caller learns nothing about the configuration: the answer of any wrong token.
+      expect(refused.body.message).toBe('This token does not grant admin access');
     } finally {
       await testApp.close();
     }
@@ -160,10 +168,11 @@ describe('admin API limits', () => {
       }
       expect(statuses).toEqual([200, 200, 200, 429, 429]);
       await testApp.app.get(AdminAuditService).flush();
-      const [{ count }] = await testApp.dataSource.query(
-        `SELECT count(*)::int AS count FROM admin_audit_events WHERE outcome = 'rate_limited'`,
+      const rows = await testApp.dataSource.query(
+        `SELECT count FROM admin_audit_events WHERE outcome = 'rate_limited'`,
       );
-      expect(count).toBe(2);
+      // Refusals of one kind from one address in one window: one row with their count.
+      expect(rows).toEqual([{ count: 2 }]);
     } finally {
       await testApp.close();
     }

@@ -399,11 +399,11 @@ describe('credentials across the two surfaces', () => {
     const pasted = randomSecret('ya29.');
     const response = await http().get(`/admin/rotations/${pasted}`).set(admin).expect(400);
     const audit = await http().get('/admin/audit').set(admin).expect(200);
-    const event = audit.body.find(
+    const event = audit.body.events.find(
       (entry: { requestId: string }) => entry.requestId === response.headers['x-request-id'],
     );
     expect(event).toMatchObject({
-      action: 'GET /admin/rotations/:masked',
+      action: 'GET /admin/rotations/:id',
       statusCode: 400,
       outcome: 'rejected',
     });

@@ -2,7 +2,9 @@ import { Test } from '@nestjs/testing';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
-import { configureApp } from '../src/app.setup';
+import { configureApp, createHttpAdapter } from '../src/app.setup';
+import { httpSettings } from '../src/config/configuration';
+import { validateEnvironment } from '../src/config/env.validation';
 
 export type TestEnv = Record<string, string | undefined>;
 
@@ -32,6 +34,10 @@ const MANAGED_PREFIXES = [
   'DATABASE_',
   'DB_',
   'LOG_',
+  'AUDIT_',
+  'HTTP_',
+  'API_DOCS_',
+  'TRUST_PROXY',
 ];
 
 /** Replaces the settings this service reads, so one test's keys never leak into the next app. */
@@ -49,11 +55,12 @@ export function applyEnv(env: TestEnv): void {
 export async function createTestApp(env: TestEnv = {}): Promise<TestApp> {
   applyEnv(env);
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot()] }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({
+  const http = httpSettings(validateEnvironment(process.env));
+  const app = moduleRef.createNestApplication<NestExpressApplication>(createHttpAdapter(http), {
     bodyParser: false,
     bufferLogs: true,
   });
-  configureApp(app);
+  configureApp(app, http);
   await app.init();
   const dataSource = app.get(DataSource);
   return { app, dataSource, close: () => app.close() };

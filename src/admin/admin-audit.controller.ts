@@ -1,20 +1,27 @@
-import { Controller, DefaultValuePipe, Get, ParseIntPipe, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ThrottlerGuard } from '@nestjs/throttler';
-import { AdminAuditService } from '../audit/admin-audit.service';
+import { Controller, Get, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AdminAuditService, type AuditPage } from '../audit/admin-audit.service';
 import { AdminGuard } from './admin.guard';
+import { ListAuditDto } from './list-audit.dto';
 
 @ApiTags('admin')
 @ApiBearerAuth('admin')
-@UseGuards(ThrottlerGuard, AdminGuard)
+@UseGuards(AdminGuard)
 @Controller('admin/audit')
 export class AdminAuditController {
   constructor(private readonly audit: AdminAuditService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Recent admin requests, allowed and refused, newest first' })
-  @ApiQuery({ name: 'limit', required: false, description: '1 to 1000, default 100' })
-  recent(@Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number) {
-    return this.audit.recent(Math.min(Math.max(limit, 1), 1000));
+  @ApiOperation({
+    summary: 'The audit trail, newest first: filters by outcome, action and time; cursor pagination',
+  })
+  list(@Query() query: ListAuditDto): Promise<AuditPage> {
+    return this.audit.list({
+      outcome: query.outcome,
+      action: query.action,
+      since: query.since === undefined ? undefined : new Date(query.since),
+      cursor: query.cursor,
+      limit: query.limit ?? 100,
+    });
   }
 }

@@ -2,30 +2,68 @@ import {
   CanActivate,
   ExecutionContext,
   ForbiddenException,
+  HttpException,
+  HttpStatus,
   Inject,
   Injectable,
+  Logger,
+  OnModuleInit,
   UnauthorizedException,
 } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { bearerTokenOf, secretsEqual } from '../common/bearer-token';
 import { authConfig } from '../config/configuration';
+import { RateBudget } from './rate-budget';
 
 /**
  * Admin routes: `Authorization: Bearer <ADMIN_API_TOKEN>`. 401 without a token, 403 with any
- * other token (the service token included); closed when no admin token is configured.
+ * other token (the service token included); with no admin token configured every request is
+ * answered as a wrong token would be.
+ *
+ * Two rate budgets per client address: one for requests with the admin token, one for every
+ * other request, so anonymous traffic from an address (or from behind the same proxy) cannot
+ * lock the operators out. Both answer 429 with `Retry-After` once spent.
  */
 @Injectable()
-export class AdminGuard implements CanActivate {
-  constructor(@Inject(authConfig.KEY) private readonly auth: ConfigType<typeof authConfig>) {}
+export class AdminGuard implements CanActivate, OnModuleInit {
+  private readonly logger = new Logger(AdminGuard.name);
+  private readonly admins: RateBudget;
+  private readonly failures: RateBudget;
+
+  constructor(@Inject(authConfig.KEY) private readonly auth: ConfigType<typeof authConfig>) {
+    this.admins = new RateBudget(auth.adminRateLimitPerMinute);
+    this.failures = new RateBudget(auth.failedAuthLimitPerMinute);
+  }
+
+  onModuleInit(): void {
+    if (!this.auth.adminApiToken) {
+      this.logger.warn('ADMIN_API_TOKEN is not set: admin routes refuse every request');
+    }
+  }
 
   canActivate(context: ExecutionContext): boolean {
+    const http = context.switchToHttp();
+    const request = http.getRequest<Request>();
+    const presented = bearerTokenOf(request);
     const expected = this.auth.adminApiToken;
-    const presented = bearerTokenOf(context.switchToHttp().getRequest<Request>());
-    if (!presented) throw new UnauthorizedException('An admin bearer token is required');
-    if (!expected) throw new ForbiddenException('Admin routes are closed: ADMIN_API_TOKEN is not configured');
-    if (!secretsEqual(presented, expected))
-      throw new ForbiddenException('This token does not grant admin access');
-    return true;
+    const address = request.ip ?? 'unknown';
+    if (presented !== undefined && expected !== undefined && secretsEqual(presented, expected)) {
+      this.spend(this.admins, address, http.getResponse<Response>());
+      return true;
+    }
+    this.spend(this.failures, address, http.getResponse<Response>());
+    if (presented === undefined) throw new UnauthorizedException('An admin bearer token is required');
+    throw new ForbiddenException('This token does not grant admin access');
+  }
+
+  private spend(budget: RateBudget, address: string, response: Response): void {
+    const { allowed, retryAfterSeconds } = budget.take(address);
+    if (allowed) return;
+    response.setHeader('Retry-After', String(retryAfterSeconds));
+    throw new HttpException(
+      'Too many admin requests from this address; retry later',
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
   }
 }

@@ -1,26 +1,14 @@
 import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
-import type { ConfigType } from '@nestjs/config';
-import { ThrottlerModule } from '@nestjs/throttler';
 import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AuditModule } from '../audit/audit.module';
-import { authConfig } from '../config/configuration';
 import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminGuard } from './admin.guard';
 import { RotationsController } from './rotations.controller';
 
-/** The operators' HTTP surface: admin token, rate limit, audit of every request. */
+/** The operators' HTTP surface: admin token, rate budgets, audit of every request. */
 @Module({
-  imports: [
-    AuditModule,
-    RotationModule,
-    ThrottlerModule.forRootAsync({
-      inject: [authConfig.KEY],
-      useFactory: (auth: ConfigType<typeof authConfig>) => [
-        { ttl: 60_000, limit: auth.adminRateLimitPerMinute },
-      ],
-    }),
-  ],
+  imports: [AuditModule, RotationModule],
   controllers: [RotationsController, AdminAuditController],
   providers: [AdminGuard],
 })

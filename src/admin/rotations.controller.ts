@@ -12,7 +12,6 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ThrottlerGuard } from '@nestjs/throttler';
 import type { Request } from 'express';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
 import { IdParamPipe } from '../common/id-param.pipe';
@@ -24,7 +23,7 @@ import { StartRotationDto } from './start-rotation.dto';
 
 @ApiTags('admin')
 @ApiBearerAuth('admin')
-@UseGuards(ThrottlerGuard, AdminGuard)
+@UseGuards(AdminGuard)
 @Controller('admin')
 export class RotationsController {
   constructor(private readonly rotations: RotationService) {}

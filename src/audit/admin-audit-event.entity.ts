@@ -1,8 +1,20 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
-export type AuditOutcome = 'allowed' | 'unauthorized' | 'forbidden' | 'rate_limited' | 'rejected' | 'failed';
+export const AUDIT_OUTCOMES = [
+  'allowed',
+  'unauthorized',
+  'forbidden',
+  'rate_limited',
+  'rejected',
+  'failed',
+] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
-/** One admin request. `actor` is a fingerprint of the bearer token presented, never the token. */
+/**
+ * One admin request, or `count` refused requests of one kind from one address in one window
+ * (from `occurredAt` to `lastOccurredAt`). `actor` is a fingerprint of the bearer token
+ * presented, never the token.
+ */
 @Entity({ name: 'admin_audit_events' })
 export class AdminAuditEvent {
   @PrimaryGeneratedColumn({ type: 'bigint' })
@@ -10,6 +22,9 @@ export class AdminAuditEvent {
 
   @Column({ name: 'occurred_at', type: 'timestamptz', default: () => 'now()' })
   occurredAt: Date;
+
+  @Column({ name: 'last_occurred_at', type: 'timestamptz', nullable: true })
+  lastOccurredAt: Date | null;
 
   @Column({ type: 'text' })
   action: string;
@@ -20,8 +35,14 @@ export class AdminAuditEvent {
   @Column({ name: 'status_code', type: 'integer' })
   statusCode: number;
 
+  @Column({ type: 'integer', default: 1 })
+  count: number;
+
   @Column({ type: 'text', nullable: true })
   actor: string | null;
+
+  @Column({ name: 'client_address', type: 'text', nullable: true })
+  clientAddress: string | null;
 
   @Column({ name: 'request_id', type: 'text', nullable: true })
   requestId: string | null;

@@ -5,9 +5,20 @@ import { safePath } from '../common/safe-path';
 import { AdminAuditService, outcomeOf } from './admin-audit.service';
 
 /**
- * Records every admin request once its answer is sent, whatever answered it: the rate limiter,
- * the guard, a pipe or the handler. The path is recorded without its query string, and with any
- * segment that is not a plain id or word masked.
+ * The action of a request: its method and route template (`POST /admin/rotations/:id/cancel`),
+ * or, when no route matched, its path without the query string and with any segment that is
+ * not a plain id or word masked.
+ */
+function actionOf(request: Request): string {
+  const template: unknown = (request.route as { path?: unknown } | undefined)?.path;
+  const path =
+    typeof template === 'string' ? template : safePath(request.originalUrl).replace(/\?\[redacted\]$/, '');
+  return `${request.method} ${path}`.slice(0, 200);
+}
+
+/**
+ * Records every admin request once its answer is sent, whatever answered it: the rate budget,
+ * the guard, a pipe or the handler.
  */
 @Injectable()
 export class AdminAuditMiddleware implements NestMiddleware {
@@ -15,17 +26,14 @@ export class AdminAuditMiddleware implements NestMiddleware {
 
   use(request: Request, response: Response, next: NextFunction): void {
     const token = bearerTokenOf(request);
-    const action = `${request.method} ${safePath(request.originalUrl).replace(/\?\[redacted\]$/, '')}`.slice(
-      0,
-      200,
-    );
     response.on('finish', () => {
       const requestId = response.getHeader('X-Request-Id');
       this.audit.record({
-        action,
+        action: actionOf(request),
         outcome: outcomeOf(response.statusCode),
         statusCode: response.statusCode,
         actor: token ? fingerprintOf(token) : null,
+        clientAddress: request.ip ?? null,
         requestId: typeof requestId === 'string' ? requestId : null,
       });
     });

@@ -4,7 +4,15 @@ import { sendError } from './error-response';
 interface BodyParserError {
   type?: string;
   status?: number;
+  expose?: boolean;
 }
+
+/** Any other client error of the body parser (a body shorter than its length, an aborted upload). */
+const UNREADABLE_BODY = {
+  statusCode: 400,
+  error: 'MALFORMED_BODY',
+  message: 'Request body could not be read',
+};
 
 const ANSWERS: Record<string, { statusCode: number; error: string; message: string }> = {
   'entity.too.large': { statusCode: 413, error: 'PAYLOAD_TOO_LARGE', message: 'Request body is too large' },
@@ -35,8 +43,10 @@ export function bodyParserErrorHandler(
   response: Response,
   next: NextFunction,
 ) {
-  const type = (error as BodyParserError | undefined)?.type;
-  const answer = type ? ANSWERS[type] : undefined;
+  const failure = error as BodyParserError | undefined;
+  const clientError = typeof failure?.status === 'number' && failure.status >= 400 && failure.status < 500;
+  const answer =
+    (failure?.type ? ANSWERS[failure.type] : undefined) ?? (clientError ? UNREADABLE_BODY : undefined);
   if (!answer) {
     next(error);
     return;

@@ -3,6 +3,7 @@ import { ConfigModule, registerAs, type ConfigType } from '@nestjs/config';
 import { availableParallelism } from 'node:os';
 import { KeyRing } from '../crypto/key-ring';
 import { EnvironmentVariables, keyRingFor, validateEnvironment } from './env.validation';
+import { parseTrustProxy } from './trust-proxy';
 
 /**
  * The typed namespaces every module injects (`ConfigType<typeof rotationConfig>`...), all read
@@ -26,8 +27,35 @@ export const authConfig = registerAs('auth', () => {
     connectorsApiToken: env.CONNECTORS_API_TOKEN,
     adminApiToken: env.ADMIN_API_TOKEN,
     adminRateLimitPerMinute: env.ADMIN_RATE_LIMIT_PER_MINUTE,
+    failedAuthLimitPerMinute: env.ADMIN_FAILED_AUTH_LIMIT_PER_MINUTE,
   };
 });
+
+export const auditConfig = registerAs('audit', () => {
+  const env = validateEnvironment(process.env);
+  return {
+    retentionDays: env.AUDIT_RETENTION_DAYS,
+    refusalWindowSeconds: env.AUDIT_REFUSAL_WINDOW_SECONDS,
+  };
+});
+
+export type HttpSettings = ReturnType<typeof httpSettings>;
+
+/**
+ * What the HTTP server is built with, before any module exists: by main.ts and the e2e tests.
+ * Timeouts are in milliseconds.
+ */
+export function httpSettings(env: EnvironmentVariables) {
+  return {
+    // Validated: parseTrustProxy accepted the value.
+    trustProxy: parseTrustProxy(env.TRUST_PROXY) ?? false,
+    apiDocs: env.API_DOCS_ENABLED ?? env.NODE_ENV !== 'production',
+    headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+    requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+    keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
+    maxConnections: env.HTTP_MAX_CONNECTIONS,
+  };
+}
 
 export const connectorsConfig = registerAs('connectors', () => {
   const env = validateEnvironment(process.env);
@@ -91,7 +119,15 @@ export function configRootModule(): DynamicModule {
           validateEnvironment(raw);
           return raw;
         },
-        load: [appConfig, databaseConfig, authConfig, connectorsConfig, rotationConfig, cryptoConfig],
+        load: [
+          appConfig,
+          databaseConfig,
+          authConfig,
+          auditConfig,
+          connectorsConfig,
+          rotationConfig,
+          cryptoConfig,
+        ],
       }),
     ],
     providers: [

@@ -6,6 +6,7 @@ import {
   IsInt,
   IsOptional,
   IsString,
+  Matches,
   Max,
   MinLength,
   Min,
@@ -13,6 +14,7 @@ import {
 } from 'class-validator';
 import { ConfigurationError } from './configuration.error';
 import { IsPostgresUrl } from './is-postgres-url.validator';
+import { IsTrustProxy } from './trust-proxy';
 import { KeyMaterialError, KeyRing } from '../crypto/key-ring';
 
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
@@ -36,6 +38,7 @@ const toBoolean = ({ value }: { value: unknown }) => {
   if (text === 'false' || text === '0') return false;
   return value;
 };
+const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 const toInteger = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
 
@@ -71,14 +74,19 @@ export class EnvironmentVariables {
   @IsIn(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })
   LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
 
+  /** Trimmed (a secret file often ends with a newline); a bearer token cannot hold whitespace. */
   @IsOptional()
+  @Transform(trimmed)
   @IsString()
-  @MinLength(16, { message: 'must be at least 16 characters' })
+  @MinLength(16, { message: 'must be at least 16 characters, not counting surrounding whitespace' })
+  @Matches(/^\S*$/, { message: 'must not contain whitespace' })
   CONNECTORS_API_TOKEN?: string;
 
   @IsOptional()
+  @Transform(trimmed)
   @IsString()
-  @MinLength(16, { message: 'must be at least 16 characters' })
+  @MinLength(16, { message: 'must be at least 16 characters, not counting surrounding whitespace' })
+  @Matches(/^\S*$/, { message: 'must not contain whitespace' })
   ADMIN_API_TOKEN?: string;
 
   @IsOptional()
@@ -96,6 +104,11 @@ export class EnvironmentVariables {
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
   CONNECTORS_REQUIRE_TOKEN_ENCRYPTION = false;
+
+  /** Production refuses to start without a key unless this says plaintext storage is intended. */
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  CONNECTORS_ALLOW_PLAINTEXT_TOKENS = false;
 
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer number of seconds' })
@@ -132,6 +145,61 @@ export class EnvironmentVariables {
   @Min(1, { message: 'must be between 1 and 100000' })
   @Max(100000, { message: 'must be between 1 and 100000' })
   ADMIN_RATE_LIMIT_PER_MINUTE = 120;
+
+  /** Requests per client address per minute that present no valid admin token. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100000, { message: 'must be between 1 and 100000' })
+  ADMIN_FAILED_AUTH_LIMIT_PER_MINUTE = 30;
+
+  /** Unset or false: the client address is the socket's. See trust-proxy.ts for the forms. */
+  @IsOptional()
+  @IsTrustProxy()
+  TRUST_PROXY?: string;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of days' })
+  @Min(1, { message: 'must be between 1 and 3650' })
+  @Max(3650, { message: 'must be between 1 and 3650' })
+  AUDIT_RETENTION_DAYS = 90;
+
+  /** Refused admin requests of one kind from one address are recorded as one row per window. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 3600' })
+  @Max(3600, { message: 'must be between 1 and 3600' })
+  AUDIT_REFUSAL_WINDOW_SECONDS = 60;
+
+  /** Unset: served outside production only. */
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  API_DOCS_ENABLED?: boolean;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 300' })
+  @Max(300, { message: 'must be between 1 and 300' })
+  HTTP_HEADERS_TIMEOUT_SECONDS = 10;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 3600' })
+  @Max(3600, { message: 'must be between 1 and 3600' })
+  HTTP_REQUEST_TIMEOUT_SECONDS = 30;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 600' })
+  @Max(600, { message: 'must be between 1 and 600' })
+  HTTP_KEEP_ALIVE_TIMEOUT_SECONDS = 5;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100000, { message: 'must be between 1 and 100000' })
+  HTTP_MAX_CONNECTIONS = 1000;
 }
 
 /** Replaces every `<NAME>_FILE` by the content of that file under `<NAME>`. */
@@ -219,11 +287,35 @@ function validateOnce(raw: Record<string, unknown>): EnvironmentVariables {
     settings.DB_MIGRATE_ON_START = settings.DATABASE_URL === undefined;
   }
   rings.set(settings, keyRingOf(settings));
+  refuseUnsafeCombinations(settings);
+  return settings;
+}
+
+/** Rules across settings, each a one-line refusal like the rules of a single setting. */
+function refuseUnsafeCombinations(settings: EnvironmentVariables): void {
   if (settings.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION && !settings.WORKFLOWS_ARTIFACT_ENC_KEY) {
     throw new ConfigurationError(
       'WORKFLOWS_ARTIFACT_ENC_KEY',
       'is required when CONNECTORS_REQUIRE_TOKEN_ENCRYPTION is true',
     );
   }
-  return settings;
+  if (
+    settings.NODE_ENV === 'production' &&
+    !settings.WORKFLOWS_ARTIFACT_ENC_KEY &&
+    !settings.CONNECTORS_ALLOW_PLAINTEXT_TOKENS
+  ) {
+    throw new ConfigurationError(
+      'WORKFLOWS_ARTIFACT_ENC_KEY',
+      'is required in production (set CONNECTORS_ALLOW_PLAINTEXT_TOKENS=true to store tokens unencrypted)',
+    );
+  }
+  if (settings.ADMIN_API_TOKEN !== undefined && settings.ADMIN_API_TOKEN === settings.CONNECTORS_API_TOKEN) {
+    throw new ConfigurationError('ADMIN_API_TOKEN', 'must differ from CONNECTORS_API_TOKEN');
+  }
+  if (settings.HTTP_HEADERS_TIMEOUT_SECONDS > settings.HTTP_REQUEST_TIMEOUT_SECONDS) {
+    throw new ConfigurationError(
+      'HTTP_HEADERS_TIMEOUT_SECONDS',
+      'must not exceed HTTP_REQUEST_TIMEOUT_SECONDS',
+    );
+  }
 }

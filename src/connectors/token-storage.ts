@@ -70,9 +70,6 @@ export class TokenStorage implements OnModuleInit {
   private openPlaintext(row: StoredRow): TokenSet {
     if (!row.accessToken) throw new AccountTokensUnreadableError(row.id, 'NO_TOKEN_STORED');
     if (this.config.requireEncryption) throw new PlaintextTokensRefusedError(row.id);
-    // Envelope text that is not valid JSON is a damaged envelope: handing it on would return ciphertext.
-    if (row.accessToken.includes('"_enc"'))
-      throw new AccountTokensUnreadableError(row.id, 'ENVELOPE_MALFORMED');
     const tokens: TokenSet = { access_token: row.accessToken, refresh_token: row.refreshToken };
     if (row.scopes) tokens.scope = row.scopes;
     if (row.tokenExpiresAt) tokens.expires_at = Math.floor(row.tokenExpiresAt.getTime() / 1000);

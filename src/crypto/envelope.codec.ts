@@ -32,6 +32,10 @@ const V1_FIELD_COUNT = 4;
 const KEYED_FIELD_COUNT = 5;
 const KEY_ID = /^[0-9a-f]{16}$/;
 const OPEN_BRACE = 0x7b;
+/** Text that starts with a brace but is not JSON. */
+const NOT_JSON = null;
+/** `"_enc"` with any of its characters written as a JSON `\\u` escape, as a JSON writer may. */
+const NAMES_ENVELOPE = /"(?:_|\\u005[fF])(?:e|\\u0065)(?:n|\\u006[eE])(?:c|\\u0063)"/;
 
 /**
  * The exact text `formatEnvelope` writes, as fixed pieces around its fields. Base64 and hex never
@@ -83,6 +87,12 @@ export function inspectEnvelope(stored: string | null | undefined): EnvelopeInfo
   const format = fields && KEYED_FORMATS.get(fields.enc);
   if (format && KEY_ID.test(fields.kid)) return { format, kid: fields.kid };
   const object = parseJsonObject(stored);
+  if (object === NOT_JSON) {
+    // Damaged JSON that names `_enc`, however its key is spelled, is a damaged envelope: handing
+    // it on as a plaintext token would return ciphertext.
+    if (NAMES_ENVELOPE.test(stored)) throw new EnvelopeMalformedError('not valid JSON');
+    return PLAINTEXT;
+  }
   if (object === undefined || !Object.hasOwn(object, '_enc')) return PLAINTEXT;
   return describe(object);
 }
@@ -137,7 +147,7 @@ function decodeCanonical(fields: LayoutFields): ParsedEnvelope | undefined {
 
 function parseAnyEnvelope(stored: string): ParsedEnvelope {
   const object = typeof stored === 'string' ? parseJsonObject(stored) : undefined;
-  if (object === undefined || !Object.hasOwn(object, '_enc')) {
+  if (!object || !Object.hasOwn(object, '_enc')) {
     throw new EnvelopeMalformedError();
   }
   const format = describe(object);
@@ -163,8 +173,12 @@ function describe(object: JsonObject): EnvelopeFormat {
   return { format, kid: object.kid };
 }
 
-/** Most stored plaintext tokens are not JSON: one character test avoids a parse and its exception. */
-function parseJsonObject(text: string): JsonObject | undefined {
+/**
+ * The object a text holds; undefined for text that does not start with a brace, NOT_JSON for
+ * text that does but does not parse. Most stored plaintext tokens are not JSON: one character
+ * test avoids a parse and its exception.
+ */
+function parseJsonObject(text: string): JsonObject | undefined | typeof NOT_JSON {
   const first = text.charCodeAt(0) === OPEN_BRACE ? OPEN_BRACE : text.trimStart().charCodeAt(0);
   if (first !== OPEN_BRACE) {
     return undefined;
@@ -173,8 +187,7 @@ function parseJsonObject(text: string): JsonObject | undefined {
     // JSON text that starts with a brace can only be an object.
     return JSON.parse(text) as JsonObject;
   } catch {
-    // Not JSON at all: a plaintext token that happens to start with a brace.
-    return undefined;
+    return NOT_JSON;
   }
 }
 

@@ -2,6 +2,8 @@ import { AdoptExternalAccounts1764300000000 } from '../../migrations/17643000000
 import { CreateKeyRotationJobs1764300001000 } from '../../migrations/1764300001000-CreateKeyRotationJobs';
 import { CreateAdminAuditEvents1764300002000 } from '../../migrations/1764300002000-CreateAdminAuditEvents';
 import { DeriveTokenKeyId1764300003000 } from '../../migrations/1764300003000-DeriveTokenKeyId';
+import { CoalesceAuditRefusals1764350000000 } from '../../migrations/1764350000000-CoalesceAuditRefusals';
+import { RecognizeEscapedEnvelopeKeys1764350001000 } from '../../migrations/1764350001000-RecognizeEscapedEnvelopeKeys';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -9,4 +11,6 @@ export const MIGRATIONS = [
   CreateKeyRotationJobs1764300001000,
   CreateAdminAuditEvents1764300002000,
   DeriveTokenKeyId1764300003000,
+  CoalesceAuditRefusals1764350000000,
+  RecognizeEscapedEnvelopeKeys1764350001000,
 ];
