@@ -1,11 +1,12 @@
 import { createServer } from 'node:http';
 import type { NestApplicationOptions } from '@nestjs/common';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { bodyParserErrorHandler } from './common/body-parser-error.handler';
 import { setupOpenApi } from './common/openapi';
+import { assignRequestId, noStore, refuseReservedKeys } from './common/request-hygiene';
 import type { HttpSettings } from './config/configuration';
 
 export const JSON_BODY_LIMIT = '64kb';
@@ -55,20 +56,16 @@ export function createHttpAdapter(settings: HttpSettings): ExpressAdapter {
   return new BoundedExpressAdapter(instance, settings);
 }
 
-/** Responses may carry tokens: no cache, shared or private, keeps one. */
-function noStore(_request: Request, response: Response, next: NextFunction): void {
-  response.setHeader('Cache-Control', 'no-store');
-  next();
-}
-
 /** Everything the server needs beyond the module graph; shared by main.ts and the e2e tests. */
 export function configureApp(app: NestExpressApplication, settings: HttpSettings): NestExpressApplication {
   app.useLogger(app.get(Logger));
+  app.use(assignRequestId);
   app.use(helmet());
   app.use(noStore);
   // Compressed bodies are refused (415): a request body here is a few kilobytes of JSON.
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT, inflate: false });
   app.use(bodyParserErrorHandler);
+  app.use(refuseReservedKeys);
   app.enableShutdownHooks();
   if (settings.apiDocs) setupOpenApi(app);
   return app;

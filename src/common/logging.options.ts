@@ -33,7 +33,9 @@ export function loggingOptions(level: string): Params {
     pinoHttp: [
       {
         level,
-        genReqId: (request: IncomingMessage, response: ServerResponse) => {
+        // The id assignRequestId gave the request; outside the app (a test module), a new one.
+        genReqId: (request: IncomingMessage & { id?: unknown }, response: ServerResponse) => {
+          if (typeof request.id === 'string') return request.id;
           const id = requestIdOf(request);
           response.setHeader('X-Request-Id', id);
           return id;

@@ -23,9 +23,9 @@ import { ExternalAccountsService } from './external-accounts.service';
 import { ServiceTokenGuard } from './service-token.guard';
 import type { TokenSet } from './token-set';
 
-/** `If-Match: 3`, `"3"` or `W/"3"`; undefined when absent. */
+/** `If-Match: 3`, `"3"` or `W/"3"`; undefined when absent or `*` (any current version, RFC 9110). */
 function parseIfMatch(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
+  if (header === undefined || header.trim() === '*') return undefined;
   const match = /^\s*(?:W\/)?"?([1-9][0-9]{0,9})"?\s*$/.exec(header);
   if (!match || Number(match[1]) > 2 ** 31 - 1) {
     throw requestInvalid(['If-Match: must be a version number']);
