@@ -99,6 +99,9 @@ describe('admin API', () => {
     expect(JSON.stringify(response.body)).toContain(oldKid);
     const old = response.body.keys.find((key: { keyId: string }) => key.keyId === oldKid);
     expect(old).toMatchObject({ role: 'previous', accounts: 2 });
+    expect(response.body.warnings).toEqual([
+      '1 accounts are stored in plaintext although a key is configured: run a rotation to seal them, then set CONNECTORS_REQUIRE_TOKEN_ENCRYPTION=true',
+    ]);
   });
 
   it('starts one rotation at a time, shows it and cancels it', async () => {

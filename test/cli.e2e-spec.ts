@@ -104,6 +104,20 @@ describe('command line', () => {
     expectNoSecrets(table);
   });
 
+  it('keys:status --check fails while plaintext accounts remain under encryption, and passes once rotated', async () => {
+    await seedAccounts(keyA, { sealed: 3, plaintext: 2 });
+    const before = await runCli(['keys:status', '--check'], rotationEnv());
+    expect(before.status).toBe(1);
+    expect(before.stdout).toContain(
+      'WARNING: 2 accounts are stored in plaintext although a key is configured: run a rotation to seal them, then set CONNECTORS_REQUIRE_TOKEN_ENCRYPTION=true',
+    );
+    expect((await runCli(['keys:status'], rotationEnv())).status).toBe(0);
+    expect((await runCli(['rotate'], rotationEnv())).status).toBe(0);
+    const after = await runCli(['keys:status', '--check'], rotationEnv());
+    expect(after.status).toBe(0);
+    expect(after.stdout).not.toContain('WARNING');
+  });
+
   it('rotates every account and exits 0, printing progress but no secret', async () => {
     const expected = await seedAccounts(keyA, { sealed: 150, legacy: 30, plaintext: 20 });
     const result = await runCli(['rotate', '--batch-size', '50'], rotationEnv());

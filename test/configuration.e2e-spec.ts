@@ -35,11 +35,35 @@ describe('configuration', () => {
     ['ROTATION_RESEAL_THREADS', 'two'],
     ['ROTATION_RESEAL_THREADS', '17'],
     ['WORKFLOWS_ARTIFACT_ENC_KEY', 'c2hvcnQ='],
+    ['TRUST_PROXY', 'true'],
+    ['TRUST_PROXY', '11'],
+    ['TRUST_PROXY', 'proxy.internal'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', 'loopback,300.1.1.1'],
+    ['ADMIN_FAILED_AUTH_LIMIT_PER_MINUTE', '-7'],
+    ['AUDIT_RETENTION_DAYS', '99999'],
+    ['AUDIT_REFUSAL_WINDOW_SECONDS', 'often'],
+    ['API_DOCS_ENABLED', 'sometimes'],
+    ['HTTP_HEADERS_TIMEOUT_SECONDS', '-3'],
+    ['HTTP_MAX_CONNECTIONS', 'lots'],
+    ['CONNECTORS_ALLOW_PLAINTEXT_TOKENS', 'maybe'],
   ])('refuses %s=%s naming the variable but not the value', (variable, value) => {
     const error = refusal({ [variable]: value });
     expect(error.variable).toBe(variable);
     expect(error.message.startsWith(`${variable}: `)).toBe(true);
     expect(error.message).not.toContain(value);
+  });
+
+  it.each(['loopback', '1', '2', '10.0.0.0/8, 192.168.1.10', 'uniquelocal,::1', 'false'])(
+    'accepts TRUST_PROXY=%s',
+    (value) => {
+      expect(validateEnvironment({ NODE_ENV: 'test', TRUST_PROXY: value }).TRUST_PROXY).toBe(value);
+    },
+  );
+
+  it('refuses a headers timeout longer than the request timeout', () => {
+    const error = refusal({ HTTP_HEADERS_TIMEOUT_SECONDS: '60', HTTP_REQUEST_TIMEOUT_SECONDS: '30' });
+    expect(error.variable).toBe('HTTP_HEADERS_TIMEOUT_SECONDS');
   });
 
   it('names the position of a bad previous key', () => {

@@ -1,47 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Client } from 'pg';
+import {
+  ensureBuilt,
+  freePort,
+  ROOT,
+  runBuiltServer,
+  startBuiltServer,
+  waitReady,
+} from './support/built-server';
 import { newKey } from './support/rotation-fixtures';
 import { describeIfPostgres, poll } from './support/fixtures';
 
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 const APPLICATION_NAME = 'connectors-backend';
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
-
-/** The server from its sources in a process of its own, with only the settings given. */
-function startServer(port: number, settings: Record<string, string | undefined>): ChildProcess {
-  return spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
-    cwd: resolve(__dirname, '..'),
-    env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'warn', ...settings },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-}
-
-async function waitReady(base: string): Promise<void> {
-  await poll(
-    () =>
-      fetch(`${base}/health/ready`).then(
-        (r) => (r.ok ? true : undefined),
-        () => undefined,
-      ),
-    60_000,
-    200,
-  );
-}
 
 describeIfPostgres('the production start (PostgreSQL)', () => {
   it('serves with every secret read from a *_FILE variable, trailing newlines trimmed', async () => {
@@ -52,7 +27,7 @@ describeIfPostgres('the production start (PostgreSQL)', () => {
     };
     const serviceToken = randomBytes(24).toString('base64url');
     const port = await freePort();
-    const child = startServer(port, {
+    const child = startBuiltServer(port, {
       NODE_ENV: 'production',
       DATABASE_URL: process.env.E2E_DATABASE_URL,
       CONNECTORS_API_TOKEN_FILE: secret('service', serviceToken),
@@ -86,7 +61,7 @@ describeIfPostgres('the production start (PostgreSQL)', () => {
 describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
   it('finishes the request in flight on SIGTERM, then closes its pool and exits', async () => {
     const port = await freePort();
-    const child = startServer(port, {
+    const child = startBuiltServer(port, {
       NODE_ENV: 'test',
       DATABASE_URL: process.env.E2E_DATABASE_URL,
       DB_MIGRATE_ON_START: 'false',
@@ -157,5 +132,159 @@ describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
       child.kill('SIGKILL');
       await db.end();
     }
+  }, 120_000);
+});
+
+/** The fenced block of the README's "Production with PostgreSQL" section, as written. */
+function readmeProductionRecipe(): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Production with PostgreSQL'));
+  const block = /```sh\n([\s\S]*?)```/.exec(section);
+  if (!block) throw new Error('the README has no production recipe');
+  return block[1].trimEnd().split('\n');
+}
+
+describeIfPostgres("the README's production recipe (PostgreSQL)", () => {
+  it('runs as written: secrets from files written by echo, migrations as a deploy step, then serves', async () => {
+    const lines = readmeProductionRecipe();
+    const dir = mkdtempSync(join(tmpdir(), 'connectors-recipe-'));
+    const serviceToken = randomBytes(24).toString('base64url');
+    const adminToken = randomBytes(24).toString('base64url');
+    const port = await freePort();
+    for (const [name, value] of [
+      ['connectors_api_token', serviceToken],
+      ['admin_api_token', adminToken],
+      ['token_key', newKey().key],
+    ]) {
+      writeFileSync(join(dir, name), `${value}\n`, { mode: 0o600 });
+    }
+    // The machine's own values, and nothing else, replace the recipe's: its database and its
+    // secrets folder. `npm ci && npm run build` already ran for this test run.
+    const script = lines
+      .filter((line) => line !== 'npm ci && npm run build')
+      .map((line) =>
+        line
+          .replaceAll('postgres://connectors@db:5432/connectors', String(process.env.E2E_DATABASE_URL))
+          .replaceAll('/run/secrets/', `${dir}/`)
+          .replace(/^node dist\/src\/main\.js$/, 'exec node dist/src/main.js'),
+      );
+    expect(lines).toContain('npm ci && npm run build');
+    expect(script[script.length - 1]).toBe('exec node dist/src/main.js');
+    ensureBuilt();
+    const child = spawn('bash', ['-e', '-c', script.join('\n')], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      await waitReady(base, 90_000).catch((error: unknown) => {
+        throw new Error(`the recipe did not serve: ${stderr.slice(0, 800)} (${String(error)})`);
+      });
+      const service = { authorization: `Bearer ${serviceToken}`, 'content-type': 'application/json' };
+      const created = await fetch(`${base}/users/5/accounts`, {
+        method: 'POST',
+        headers: service,
+        body: JSON.stringify({ provider: 'notion', tokens: { access_token: 'recipe-token-1' } }),
+      });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: number };
+      const tokens = await fetch(`${base}/users/5/accounts/${id}/tokens`, { headers: service });
+      expect(await tokens.json()).toMatchObject({ access_token: 'recipe-token-1' });
+      const keys = await fetch(`${base}/admin/keys`, { headers: { authorization: `Bearer ${adminToken}` } });
+      expect(keys.status).toBe(200);
+      // Production defaults: no API documentation.
+      expect((await fetch(`${base}/docs/openapi.json`)).status).toBe(404);
+      expect(stderr).not.toContain(serviceToken);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe('start-up refusals of the built server', () => {
+  const key = newKey().key;
+  const tokens = { CONNECTORS_API_TOKEN: randomBytes(24).toString('base64url') };
+
+  it.each<[string, Record<string, string>, string]>([
+    [
+      'the admin token equal to the service token',
+      { ...tokens, ADMIN_API_TOKEN: tokens.CONNECTORS_API_TOKEN, WORKFLOWS_ARTIFACT_ENC_KEY: key },
+      'Configuration error: ADMIN_API_TOKEN: must differ from CONNECTORS_API_TOKEN',
+    ],
+    [
+      'a token of 15 characters once trimmed',
+      { CONNECTORS_API_TOKEN: '   abcdefghijklmno \n', WORKFLOWS_ARTIFACT_ENC_KEY: key },
+      'Configuration error: CONNECTORS_API_TOKEN: must be at least 16 characters, not counting surrounding whitespace',
+    ],
+    [
+      'a token of spaces only',
+      { ADMIN_API_TOKEN: '                    ', WORKFLOWS_ARTIFACT_ENC_KEY: key },
+      'Configuration error: ADMIN_API_TOKEN: must be at least 16 characters, not counting surrounding whitespace',
+    ],
+    [
+      'a token with whitespace inside',
+      { ADMIN_API_TOKEN: 'abcdefghij klmnopqrst', WORKFLOWS_ARTIFACT_ENC_KEY: key },
+      'Configuration error: ADMIN_API_TOKEN: must not contain whitespace',
+    ],
+    [
+      'no key in production',
+      { ...tokens },
+      'Configuration error: WORKFLOWS_ARTIFACT_ENC_KEY: is required in production (set CONNECTORS_ALLOW_PLAINTEXT_TOKENS=true to store tokens unencrypted)',
+    ],
+  ])('refuses %s with one line and exit code 2', (_name, settings, line) => {
+    const result = runBuiltServer({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://u@127.0.0.1:1/x',
+      ...settings,
+    });
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n').filter(Boolean)).toEqual([line]);
+    for (const value of Object.values(settings)) {
+      if (value.trim().length >= 8) expect(result.stderr).not.toContain(value.trim());
+    }
+  });
+
+  it('names the database host and the reason in one line when it refuses the connection, never the password', async () => {
+    const password = `pw-${randomBytes(6).toString('hex')}`;
+    const port = await freePort();
+    const result = runBuiltServer({
+      NODE_ENV: 'production',
+      DATABASE_URL: `postgres://connectors:${password}@127.0.0.1:${port}/connectors`,
+      WORKFLOWS_ARTIFACT_ENC_KEY: key,
+      ...tokens,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n').filter(Boolean)).toEqual([
+      `Start-up failed: cannot use the database at 127.0.0.1:${port} (DATABASE_URL): ECONNREFUSED`,
+    ]);
+    expect(result.stderr).not.toContain(password);
+  });
+
+  it('starts in production without a key only when plaintext storage is allowed explicitly, and says so', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'connectors-plaintext-'));
+    const port = await freePort();
+    const child = startBuiltServer(
+      port,
+      { NODE_ENV: 'production', DATA_DIR: dataDir, CONNECTORS_ALLOW_PLAINTEXT_TOKENS: 'true', ...tokens },
+      { stdout: true },
+    );
+    let stderr = '';
+    let stdout = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    try {
+      await waitReady(`http://127.0.0.1:${port}`);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    expect(stderr).toBe('');
+    expect(stdout).toContain('OAuth tokens are stored unencrypted');
   }, 120_000);
 });

@@ -3,7 +3,16 @@ import { parseCliArgs, UsageError } from './cli-args';
 describe('parseCliArgs', () => {
   it('reads each command with its own options', () => {
     expect(parseCliArgs(['keys:generate'])).toEqual({ name: 'keys:generate', json: false });
-    expect(parseCliArgs(['keys:status', '--json'])).toEqual({ name: 'keys:status', json: true });
+    expect(parseCliArgs(['keys:status', '--json'])).toEqual({
+      name: 'keys:status',
+      json: true,
+      check: false,
+    });
+    expect(parseCliArgs(['keys:status', '--check'])).toEqual({
+      name: 'keys:status',
+      json: false,
+      check: true,
+    });
     expect(parseCliArgs(['rotate', '--dry-run', '--batch-size', '500'])).toEqual({
       name: 'rotate',
       dryRun: true,

@@ -5,12 +5,14 @@ export const USAGE = `Usage: npm run cli -- <command> [options]
 
 Commands:
   keys:generate [--json]                   print a new random key and its key id (needs no database)
-  keys:status [--json]                     accounts per key id; which previous keys are safe to retire
+  keys:status [--json] [--check]           accounts per key id; which previous keys are safe to retire
   rotate [--dry-run] [--batch-size N]      re-seal every account with the primary key, in the foreground;
                                            resumes an interrupted job, otherwise starts one
 
 Options:
   --json            machine-readable output
+  --check           keys:status exits 1 while the inventory has a warning (plaintext, damaged or
+                    unreadable accounts)
   --dry-run         open every account and count what would be rotated or fail; write nothing
   --batch-size N    accounts per transaction, 1 to 10000 (default ROTATION_BATCH_SIZE)
   -h, --help        this text
@@ -30,19 +32,20 @@ export class UsageError extends Error {
 export type CliCommand =
   | { name: 'help' }
   | { name: 'keys:generate'; json: boolean }
-  | { name: 'keys:status'; json: boolean }
+  | { name: 'keys:status'; json: boolean; check: boolean }
   | { name: 'rotate'; dryRun: boolean; batchSize?: number };
 
 const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   json: { type: 'boolean' },
+  check: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'batch-size': { type: 'string' },
 } as const;
 
 const OPTIONS_OF: Record<string, readonly string[]> = {
   'keys:generate': ['json'],
-  'keys:status': ['json'],
+  'keys:status': ['json', 'check'],
   rotate: ['dry-run', 'batch-size'],
 };
 
@@ -77,5 +80,6 @@ export function parseCliArgs(argv: string[]): CliCommand {
   if (name === 'rotate') {
     return { name, dryRun: values['dry-run'] === true, batchSize: batchSizeOf(values['batch-size']) };
   }
-  return { name: name as 'keys:generate' | 'keys:status', json: values.json === true };
+  if (name === 'keys:status') return { name, json: values.json === true, check: values.check === true };
+  return { name: 'keys:generate', json: values.json === true };
 }

@@ -22,7 +22,7 @@ export async function runDatabaseCommand(
     abortOnError: false,
   });
   try {
-    if (command.name === 'keys:status') return await keysStatus(context, command.json, process.stdout);
+    if (command.name === 'keys:status') return await keysStatus(context, command, process.stdout);
     return await rotate(context, command, process.stdout, signal);
   } finally {
     await context.close();

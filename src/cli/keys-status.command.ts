@@ -4,14 +4,15 @@ import { RotationService } from '../rotation/rotation.service';
 
 type Output = Pick<NodeJS.WriteStream, 'write'>;
 
+/** Prints the inventory; with `check`, exits 1 while it has a warning, so a deploy step can wait on it. */
 export async function keysStatus(
   context: INestApplicationContext,
-  json: boolean,
+  options: { json: boolean; check: boolean },
   out: Output,
 ): Promise<number> {
   const inventory = await context.get(RotationService).inventory();
-  out.write(json ? `${JSON.stringify(inventory, null, 2)}\n` : formatInventory(inventory));
-  return 0;
+  out.write(options.json ? `${JSON.stringify(inventory, null, 2)}\n` : formatInventory(inventory));
+  return options.check && inventory.warnings.length > 0 ? 1 : 0;
 }
 
 function row(cells: (string | number)[]): string {
@@ -36,11 +37,6 @@ function formatInventory(inventory: KeyInventory): string {
     `accounts: ${inventory.totalAccounts}, on the primary key: ${inventory.accountsOnPrimary}, ` +
       `to rotate: ${inventory.accountsToRotate}`,
   );
-  if (inventory.unknownKeyAccounts > 0) {
-    lines.push(
-      `WARNING: ${inventory.unknownKeyAccounts} accounts use key ids no configured key has: their tokens cannot be ` +
-        'read until that key is configured',
-    );
-  }
+  for (const warning of inventory.warnings) lines.push(`WARNING: ${warning}`);
   return `${lines.join('\n')}\n`;
 }

@@ -41,6 +41,12 @@ export class KeyInventory {
   accountsOnPrimary: number;
   @ApiProperty({ description: 'Accounts a rotation would process (everything not on the primary key)' })
   accountsToRotate: number;
+  @ApiProperty({
+    type: [String],
+    description:
+      'What needs an operator: plaintext accounts under encryption, damaged or unreadable accounts',
+  })
+  warnings: string[];
 }
 
 export interface ConfiguredKeys {
@@ -94,15 +100,42 @@ export function buildKeyInventory(counts: KeyIdCount[], ring: ConfiguredKeys): K
   keys.push(...unknown);
   const onPrimary = ring.primaryKeyId ? byKid.get(ring.primaryKeyId) : undefined;
   const accountsOnPrimary = onPrimary ? onPrimary.accounts - onPrimary.v2Accounts : 0;
+  const unknownKeyAccounts = unknown.reduce((sum, { accounts }) => sum + accounts, 0);
   return {
     primaryKeyId: ring.primaryKeyId ?? null,
     keys,
     legacyV1Accounts: legacyV1,
     plaintextAccounts: plaintext,
     malformedAccounts: malformed,
-    unknownKeyAccounts: unknown.reduce((sum, { accounts }) => sum + accounts, 0),
+    unknownKeyAccounts,
     totalAccounts: total,
     accountsOnPrimary,
     accountsToRotate: total - accountsOnPrimary,
+    warnings: warningsOf(ring, plaintext, malformed, unknownKeyAccounts),
   };
+}
+
+function warningsOf(
+  ring: ConfiguredKeys,
+  plaintext: number,
+  malformed: number,
+  unknownKey: number,
+): string[] {
+  const warnings: string[] = [];
+  if (ring.primaryKeyId && plaintext > 0) {
+    warnings.push(
+      `${plaintext} accounts are stored in plaintext although a key is configured: run a rotation to seal ` +
+        'them, then set CONNECTORS_REQUIRE_TOKEN_ENCRYPTION=true',
+    );
+  }
+  if (malformed > 0) {
+    warnings.push(`${malformed} accounts hold damaged envelope text: their tokens cannot be read`);
+  }
+  if (unknownKey > 0) {
+    warnings.push(
+      `${unknownKey} accounts use key ids no configured key has: their tokens cannot be read until that key ` +
+        'is configured',
+    );
+  }
+  return warnings;
 }
