@@ -11,6 +11,7 @@ import { appConfig, configRootModule } from './config/configuration';
 import { ConnectorsModule } from './connectors/connectors.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { RotationModule } from './rotation/rotation.module';
 
 /**
@@ -28,6 +29,7 @@ export class AppModule {
           inject: [appConfig.KEY],
           useFactory: (app: ConfigType<typeof appConfig>) => loggingOptions(app.logLevel),
         }),
+        MetricsModule,
         DatabaseModule,
         HealthModule,
         ConnectorsModule,

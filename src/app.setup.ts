@@ -8,6 +8,8 @@ import { bodyParserErrorHandler } from './common/body-parser-error.handler';
 import { setupOpenApi } from './common/openapi';
 import { assignRequestId, noStore, refuseReservedKeys } from './common/request-hygiene';
 import type { HttpSettings } from './config/configuration';
+import { AppMetrics } from './metrics/app-metrics';
+import { httpMetrics } from './metrics/http-metrics.middleware';
 
 export const JSON_BODY_LIMIT = '64kb';
 
@@ -60,6 +62,7 @@ export function createHttpAdapter(settings: HttpSettings): ExpressAdapter {
 export function configureApp(app: NestExpressApplication, settings: HttpSettings): NestExpressApplication {
   app.useLogger(app.get(Logger));
   app.use(assignRequestId);
+  app.use(httpMetrics(app.get(AppMetrics)));
   app.use(helmet());
   app.use(noStore);
   // Compressed bodies are refused (415): a request body here is a few kilobytes of JSON.

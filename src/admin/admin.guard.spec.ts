@@ -5,6 +5,7 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
 
 function contextWith(authorization?: string, ip = '192.0.2.1'): ExecutionContext {
@@ -13,6 +14,10 @@ function contextWith(authorization?: string, ip = '192.0.2.1'): ExecutionContext
   return {
     switchToHttp: () => ({ getRequest: () => request, getResponse: () => response }),
   } as unknown as ExecutionContext;
+}
+
+function guardWith(settings: ConstructorParameters<typeof AdminBudgets>[0]): AdminGuard {
+  return new AdminGuard(settings, new AdminBudgets(settings));
 }
 
 function statusOf(guard: AdminGuard, context: ExecutionContext): number {
@@ -33,7 +38,7 @@ describe('AdminGuard', () => {
     adminRateLimitPerMinute: 60,
     failedAuthLimitPerMinute: 5,
   };
-  const guard = new AdminGuard(settings);
+  const guard = guardWith(settings);
 
   it('lets the admin token through', () => {
     expect(guard.canActivate(contextWith(`Bearer ${adminToken}`))).toBe(true);
@@ -56,13 +61,13 @@ describe('AdminGuard', () => {
   });
 
   it('answers as for a wrong token when no admin token is configured', () => {
-    const closed = new AdminGuard({ ...settings, adminApiToken: undefined });
+    const closed = guardWith({ ...settings, adminApiToken: undefined });
     expect(() => closed.canActivate(contextWith(`Bearer ${adminToken}`))).toThrow(ForbiddenException);
     expect(() => closed.canActivate(contextWith())).toThrow(UnauthorizedException);
   });
 
   it('spends failed authentications from an address on their own budget, not the admin one', () => {
-    const fresh = new AdminGuard(settings);
+    const fresh = guardWith(settings);
     const statuses = Array.from({ length: 8 }, () =>
       statusOf(fresh, contextWith('Bearer wrong-token-123456')),
     );
@@ -72,7 +77,7 @@ describe('AdminGuard', () => {
   });
 
   it('limits admin requests per address on their own budget', () => {
-    const fresh = new AdminGuard({ ...settings, adminRateLimitPerMinute: 3 });
+    const fresh = guardWith({ ...settings, adminRateLimitPerMinute: 3 });
     const statuses = Array.from({ length: 4 }, () => statusOf(fresh, contextWith(`Bearer ${adminToken}`)));
     expect(statuses).toEqual([200, 200, 200, 429]);
     expect(statusOf(fresh, contextWith(`Bearer ${adminToken}`, '192.0.2.50'))).toBe(200);

@@ -6,15 +6,14 @@ import {
   HttpStatus,
   Inject,
   Injectable,
-  Logger,
-  OnModuleInit,
   UnauthorizedException,
 } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import type { Request, Response } from 'express';
 import { bearerTokenOf, secretsEqual } from '../common/bearer-token';
 import { authConfig } from '../config/configuration';
-import { RateBudget } from './rate-budget';
+import { AdminBudgets } from './admin-budgets';
+import type { RateBudget } from './rate-budget';
 
 /**
  * Admin routes: `Authorization: Bearer <ADMIN_API_TOKEN>`. 401 without a token, 403 with any
@@ -26,21 +25,11 @@ import { RateBudget } from './rate-budget';
  * lock the operators out. Both answer 429 with `Retry-After` once spent.
  */
 @Injectable()
-export class AdminGuard implements CanActivate, OnModuleInit {
-  private readonly logger = new Logger(AdminGuard.name);
-  private readonly admins: RateBudget;
-  private readonly failures: RateBudget;
-
-  constructor(@Inject(authConfig.KEY) private readonly auth: ConfigType<typeof authConfig>) {
-    this.admins = new RateBudget(auth.adminRateLimitPerMinute);
-    this.failures = new RateBudget(auth.failedAuthLimitPerMinute);
-  }
-
-  onModuleInit(): void {
-    if (!this.auth.adminApiToken) {
-      this.logger.warn('ADMIN_API_TOKEN is not set: admin routes refuse every request');
-    }
-  }
+export class AdminGuard implements CanActivate {
+  constructor(
+    @Inject(authConfig.KEY) private readonly auth: ConfigType<typeof authConfig>,
+    private readonly budgets: AdminBudgets,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
     const http = context.switchToHttp();
@@ -49,10 +38,10 @@ export class AdminGuard implements CanActivate, OnModuleInit {
     const expected = this.auth.adminApiToken;
     const address = request.ip ?? 'unknown';
     if (presented !== undefined && expected !== undefined && secretsEqual(presented, expected)) {
-      this.spend(this.admins, address, http.getResponse<Response>());
+      this.spend(this.budgets.admins, address, http.getResponse<Response>());
       return true;
     }
-    this.spend(this.failures, address, http.getResponse<Response>());
+    this.spend(this.budgets.failures, address, http.getResponse<Response>());
     if (presented === undefined) throw new UnauthorizedException('An admin bearer token is required');
     throw new ForbiddenException('This token does not grant admin access');
   }

@@ -3,14 +3,19 @@ import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AuditModule } from '../audit/audit.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
+import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
+import { MetricsServer } from './metrics-server';
+import { MetricsController } from './metrics.controller';
 import { RotationsController } from './rotations.controller';
+import { ServiceMetrics } from './service-metrics';
 
-/** The operators' HTTP surface: admin token, rate budgets, audit of every request. */
+/** The operators' HTTP surface: admin token, rate budgets, audit of every request, metrics. */
 @Module({
   imports: [AuditModule, RotationModule],
-  controllers: [RotationsController, AdminAuditController],
-  providers: [AdminGuard],
+  controllers: [RotationsController, AdminAuditController, MetricsController],
+  providers: [AdminBudgets, AdminGuard, ServiceMetrics, MetricsServer],
+  exports: [AdminBudgets, AdminGuard],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -39,6 +39,11 @@ export const auditConfig = registerAs('audit', () => {
   };
 });
 
+export const metricsConfig = registerAs('metrics', () => {
+  const env = validateEnvironment(process.env);
+  return { port: env.METRICS_PORT, inventorySeconds: env.METRICS_INVENTORY_SECONDS };
+});
+
 export type HttpSettings = ReturnType<typeof httpSettings>;
 
 /**
@@ -124,6 +129,7 @@ export function configRootModule(): DynamicModule {
           databaseConfig,
           authConfig,
           auditConfig,
+          metricsConfig,
           connectorsConfig,
           rotationConfig,
           cryptoConfig,

@@ -200,6 +200,21 @@ export class EnvironmentVariables {
   @Min(1, { message: 'must be between 1 and 100000' })
   @Max(100000, { message: 'must be between 1 and 100000' })
   HTTP_MAX_CONNECTIONS = 1000;
+
+  /** Unset: `GET /metrics` on the API port, with the admin token. Set: also on this port, open. */
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer port number' })
+  @Min(1, { message: 'must be between 1 and 65535' })
+  @Max(65535, { message: 'must be between 1 and 65535' })
+  METRICS_PORT?: number;
+
+  /** How old the key inventory behind the account gauges may be: it is never counted per scrape. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 3600' })
+  @Max(3600, { message: 'must be between 1 and 3600' })
+  METRICS_INVENTORY_SECONDS = 30;
 }
 
 /** Replaces every `<NAME>_FILE` by the content of that file under `<NAME>`. */
@@ -311,6 +326,9 @@ function refuseUnsafeCombinations(settings: EnvironmentVariables): void {
   }
   if (settings.ADMIN_API_TOKEN !== undefined && settings.ADMIN_API_TOKEN === settings.CONNECTORS_API_TOKEN) {
     throw new ConfigurationError('ADMIN_API_TOKEN', 'must differ from CONNECTORS_API_TOKEN');
+  }
+  if (settings.METRICS_PORT !== undefined && settings.METRICS_PORT === settings.PORT) {
+    throw new ConfigurationError('METRICS_PORT', 'must differ from PORT');
   }
   if (settings.HTTP_HEADERS_TIMEOUT_SECONDS > settings.HTTP_REQUEST_TIMEOUT_SECONDS) {
     throw new ConfigurationError(

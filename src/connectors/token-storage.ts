@@ -1,8 +1,9 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { connectorsConfig } from '../config/configuration';
 import { EnvelopeError } from '../crypto/envelope.errors';
 import { EnvelopeService } from '../crypto/envelope.service';
+import { AppMetrics } from '../metrics/app-metrics';
 import { AccountTokensUnreadableError, PlaintextTokensRefusedError } from './external-account.errors';
 import type { TokenColumns, TokenRow } from './external-accounts.repository';
 import { refuseRefreshTokenOutsideEnvelope } from './token-columns';
@@ -30,6 +31,7 @@ export class TokenStorage implements OnModuleInit {
   constructor(
     private readonly envelopes: EnvelopeService,
     @Inject(connectorsConfig.KEY) private readonly config: ConfigType<typeof connectorsConfig>,
+    @Optional() private readonly metrics?: AppMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -43,6 +45,7 @@ export class TokenStorage implements OnModuleInit {
     const tokenExpiresAt = expiryOf(tokens);
     if (this.envelopes.encryptionEnabled) {
       const accessToken = this.envelopes.encryptJsonBlob(tokens, { userId, accountId });
+      this.metrics?.envelopeOperations.inc({ operation: 'seal' });
       return { accessToken, refreshToken: null, scopes, tokenExpiresAt };
     }
     return {
@@ -60,9 +63,14 @@ export class TokenStorage implements OnModuleInit {
       if (format === 'plaintext') return this.openPlaintext(row);
       refuseRefreshTokenOutsideEnvelope(row.id, format, row.refreshToken);
       const binding = { userId: row.userId, accountId: row.id };
-      return this.envelopes.decryptJsonBlob<TokenSet>(row.accessToken as string, binding);
+      const tokens = this.envelopes.decryptJsonBlob<TokenSet>(row.accessToken as string, binding);
+      this.metrics?.envelopeOperations.inc({ operation: 'open' });
+      return tokens;
     } catch (error) {
-      if (error instanceof EnvelopeError) throw new AccountTokensUnreadableError(row.id, error.code);
+      if (error instanceof EnvelopeError) {
+        this.metrics?.envelopeFailures.inc({ operation: 'open', reason: error.code });
+        throw new AccountTokensUnreadableError(row.id, error.code);
+      }
       throw error;
     }
   }

@@ -1,0 +1,179 @@
+import request from 'supertest';
+import { freePort } from './support/built-server';
+import { findLeaks } from './support/output-capture';
+import {
+  createRotationApp,
+  createSealedAccounts,
+  keyEnv,
+  newKey,
+  setToken,
+  tamperedEnvelope,
+  type ExpectedTokens,
+  type RotationApp,
+} from './support/rotation-fixtures';
+import { randomSecret } from './support/safety-fixtures';
+import { truncateAll } from './create-app';
+
+const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = randomSecret('svc_', 32);
+const keyA = newKey();
+const keyB = newKey();
+const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+const USER_ID = 734_251;
+
+/** `name{labels} value` lines of a scrape, the labels parsed. */
+function samples(text: string): { name: string; labels: Record<string, string>; value: number }[] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
+      const labels = Object.fromEntries(
+        [...(match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [
+          m[1],
+          m[2],
+        ]),
+      );
+      return { name: match[1], labels, value: Number(match[3]) };
+    });
+}
+
+function valueOf(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  return samples(text).find(
+    (sample) =>
+      sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+  )?.value;
+}
+
+describe('GET /metrics', () => {
+  let app: RotationApp;
+  const http = () => request(app.app.getHttpServer());
+  const scrape = async () => (await http().get('/metrics').set(admin).expect(200)).text;
+
+  beforeAll(async () => {
+    app = await createRotationApp(
+      keyEnv(keyA, [], {
+        ADMIN_API_TOKEN: ADMIN_TOKEN,
+        CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+        METRICS_INVENTORY_SECONDS: '1',
+      }),
+    );
+  });
+  afterAll(() => app.close());
+  beforeEach(() => truncateAll(app.dataSource));
+
+  it('answers only the admin token, in the Prometheus text format', async () => {
+    await http().get('/metrics').expect(401);
+    await http().get('/metrics').set(service).expect(403);
+    const response = await http().get('/metrics').set(admin).expect(200);
+    expect(response.headers['content-type']).toMatch(/^text\/plain;.*version=0\.0\.4/);
+    expect(response.text).toMatch(/^# HELP connectors_http_request_duration_seconds /m);
+    expect(response.text).toMatch(/^# TYPE connectors_http_request_duration_seconds histogram$/m);
+    expect(response.text).toMatch(/^connectors_process_resident_memory_bytes \d+/m);
+    // Parses as a whole: every line is a comment or a sample.
+    expect(samples(response.text).length).toBeGreaterThan(10);
+  });
+
+  it('counts requests by route template, seals, opens and failures by reason, with no id or secret in a label', async () => {
+    const expected: ExpectedTokens = new Map();
+    await createSealedAccounts(app, 3, expected);
+    const ids = [...expected.keys()];
+    const created = await http()
+      .post(`/users/${USER_ID}/accounts`)
+      .set(service)
+      .send({ provider: 'notion', tokens: { access_token: randomSecret('secret_') } })
+      .expect(201);
+    await http().get(`/users/${USER_ID}/accounts/${created.body.id}/tokens`).set(service).expect(200);
+    const [row] = await app.dataSource.query(`SELECT access_token FROM external_accounts WHERE id = $1`, [
+      ids[0],
+    ]);
+    await setToken(app.dataSource, ids[0], tamperedEnvelope(row.access_token));
+    const [{ user_id: owner }] = await app.dataSource.query(
+      `SELECT user_id FROM external_accounts WHERE id = $1`,
+      [ids[0]],
+    );
+    await http().get(`/users/${owner}/accounts/${ids[0]}/tokens`).set(service).expect(500);
+    await http().get(`/users/${USER_ID}/accounts/abc`).set(service).expect(400);
+
+    const text = await scrape();
+    expect(
+      valueOf(text, 'connectors_http_request_duration_seconds_count', {
+        method: 'GET',
+        route: '/users/:userId/accounts/:id/tokens',
+        status: '200',
+      }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      valueOf(text, 'connectors_envelope_operations_total', { operation: 'seal' }),
+    ).toBeGreaterThanOrEqual(4);
+    expect(
+      valueOf(text, 'connectors_envelope_operations_total', { operation: 'open' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      valueOf(text, 'connectors_envelope_failures_total', {
+        operation: 'open',
+        reason: 'ENVELOPE_AUTH_FAILED',
+      }),
+    ).toBeGreaterThanOrEqual(1);
+
+    for (const { labels } of samples(text)) {
+      for (const [name, value] of Object.entries(labels)) {
+        if (name === 'route') expect(value).toMatch(/^(?:unmatched|(?:\/(?:[a-z-]+|:[a-zA-Z]+))+)$/);
+        expect(value).not.toContain(String(USER_ID));
+      }
+    }
+    const secrets = [...expected.values()].flatMap((tokens) => [
+      tokens.access_token,
+      String(tokens.refresh_token),
+    ]);
+    expect(findLeaks(text, [...secrets, ADMIN_TOKEN, SERVICE_TOKEN, keyA.key, keyB.key])).toEqual([]);
+  });
+
+  it('shows accounts per key id from the cached inventory, and a rotation moves the job counters', async () => {
+    const expected: ExpectedTokens = new Map();
+    await createSealedAccounts(app, 5, expected);
+    // The inventory behind the gauges is at most METRICS_INVENTORY_SECONDS (1 s) old.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const before = await scrape();
+    expect(valueOf(before, 'connectors_accounts', { key_id: keyA.kid, role: 'primary' })).toBe(5);
+
+    const rotating = await createRotationApp(
+      keyEnv(keyB, [keyA], { ADMIN_API_TOKEN: ADMIN_TOKEN, METRICS_INVENTORY_SECONDS: '1' }),
+    );
+    try {
+      const job = await rotating.rotation.startRotation({ requestedBy: 'test' });
+      await rotating.worker.runJob(job.id);
+      const text = (await request(rotating.app.getHttpServer()).get('/metrics').set(admin).expect(200)).text;
+      expect(valueOf(text, 'connectors_rotation_job_status', { status: 'completed' })).toBe(1);
+      expect(valueOf(text, 'connectors_rotation_job_accounts', { outcome: 'rotated' })).toBe(5);
+      expect(valueOf(text, 'connectors_rotation_job_accounts', { outcome: 'failed' })).toBe(0);
+      expect(valueOf(text, 'connectors_accounts', { key_id: keyB.kid, role: 'primary' })).toBe(5);
+      expect(valueOf(text, 'connectors_accounts', { key_id: keyA.kid, role: 'previous' })).toBe(0);
+      expect(valueOf(text, 'connectors_accounts_to_rotate')).toBe(0);
+    } finally {
+      await rotating.close();
+    }
+  });
+});
+
+describe('METRICS_PORT', () => {
+  it('serves /metrics on its own port without a token, and nothing else there', async () => {
+    const port = await freePort();
+    const app = await createRotationApp(
+      keyEnv(keyA, [], { ADMIN_API_TOKEN: ADMIN_TOKEN, METRICS_PORT: String(port) }),
+    );
+    try {
+      const scraped = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toMatch(/^# TYPE connectors_accounts gauge$/m);
+      expect((await fetch(`http://127.0.0.1:${port}/users/1/accounts`)).status).toBe(404);
+      // On the API port it still needs the admin token.
+      await request(app.app.getHttpServer()).get('/metrics').expect(401);
+    } finally {
+      await app.close();
+    }
+    await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+});
