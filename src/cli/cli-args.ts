@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
 import { BATCH_SIZE_LIMITS } from '../rotation/key-rotation-job.entity';
 
-export const USAGE = `Usage: npm run cli -- <command> [options]
+export const USAGE = `Usage: connectors <command> [options]     (npx connectors ..., after npm run build)
 
 Commands:
+  migrate                                  run pending database migrations, printing each
+  migrate:revert                           revert the last migration that ran
   keys:generate [--json]                   print a new random key and its key id (needs no database)
   keys:status [--json] [--check]           accounts per key id; which previous keys are safe to retire
   rotate [--dry-run] [--batch-size N]      re-seal every account with the primary key, in the foreground;
@@ -31,6 +33,8 @@ export class UsageError extends Error {
 
 export type CliCommand =
   | { name: 'help' }
+  | { name: 'migrate' }
+  | { name: 'migrate:revert' }
   | { name: 'keys:generate'; json: boolean }
   | { name: 'keys:status'; json: boolean; check: boolean }
   | { name: 'rotate'; dryRun: boolean; batchSize?: number };
@@ -44,6 +48,8 @@ const OPTIONS = {
 } as const;
 
 const OPTIONS_OF: Record<string, readonly string[]> = {
+  migrate: [],
+  'migrate:revert': [],
   'keys:generate': ['json'],
   'keys:status': ['json', 'check'],
   rotate: ['dry-run', 'batch-size'],
@@ -80,6 +86,7 @@ export function parseCliArgs(argv: string[]): CliCommand {
   if (name === 'rotate') {
     return { name, dryRun: values['dry-run'] === true, batchSize: batchSizeOf(values['batch-size']) };
   }
+  if (name === 'migrate' || name === 'migrate:revert') return { name };
   if (name === 'keys:status') return { name, json: values.json === true, check: values.check === true };
   return { name: 'keys:generate', json: values.json === true };
 }

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import 'reflect-metadata';
 import { DomainError } from '../common/domain-error';
 import { ConfigurationError } from '../config/configuration.error';
@@ -19,6 +20,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command.name === 'keys:generate') return keysGenerate(command.json, process.stdout);
+  if (command.name === 'migrate' || command.name === 'migrate:revert') {
+    const { migrate } = await import('./migrate.command');
+    return migrate(command.name === 'migrate:revert', validateEnvironment(process.env), process.stdout);
+  }
   // Jobs run here in the foreground only: a background poller would compete for them.
   process.env.ROTATION_WORKER_ENABLED = 'false';
   const env = validateEnvironment(process.env);
