@@ -7,6 +7,7 @@ import { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { metricsConfig } from '../config/configuration';
 import { AppMetrics } from '../metrics/app-metrics';
 import type { KeyInventory } from '../rotation/key-inventory.view';
+import { ROTATION_STATUSES } from '../rotation/key-rotation-job.entity';
 import { RotationService } from '../rotation/rotation.service';
 
 interface PgPool {
@@ -14,16 +15,6 @@ interface PgPool {
   idleCount: number;
   waitingCount: number;
 }
-
-const JOB_STATUSES = [
-  'pending',
-  'running',
-  'cancelling',
-  'cancelled',
-  'completed',
-  'completed_with_errors',
-  'failed',
-];
 
 /**
  * The gauges read from the database: accounts per key id (from the key inventory, counted at
@@ -97,7 +88,7 @@ export class ServiceMetrics implements OnModuleInit {
       ['status'],
       async (g) => {
         const latest = await job();
-        for (const status of JOB_STATUSES) g.set({ status }, latest?.status === status ? 1 : 0);
+        for (const status of ROTATION_STATUSES) g.set({ status }, latest?.status === status ? 1 : 0);
       },
     );
     gauge(
