@@ -35,13 +35,23 @@ export class InThreadSealer implements RowSealer {
 }
 
 /**
+ * A thread holds one batch at a time (a few hundred kilobytes): a small young generation keeps
+ * its heap, and the process's peak memory, from growing far past that between collections.
+ */
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
+/**
  * From the build, the compiled thread file. From TypeScript (ts-node, jest) a thread has no
  * loader for .ts files, so a small script registers ts-node in it first. No flags are inherited:
  * a preload or a profiler meant for the main thread stays there.
  */
 function newThread(workerData: ResealThreadData): Worker {
   if (__filename.endsWith('.js')) {
-    return new Worker(join(__dirname, 'reseal-pool.thread.js'), { workerData, execArgv: [] });
+    return new Worker(join(__dirname, 'reseal-pool.thread.js'), {
+      workerData,
+      execArgv: [],
+      resourceLimits: THREAD_LIMITS,
+    });
   }
   const register = JSON.stringify(require.resolve('ts-node'));
   const entry = JSON.stringify(join(__dirname, 'reseal-pool.thread.ts'));
