@@ -2,6 +2,7 @@ import { AdoptExternalAccounts1764300000000 } from '../../migrations/17643000000
 import { CreateKeyRotationJobs1764300001000 } from '../../migrations/1764300001000-CreateKeyRotationJobs';
 import { CreateAdminAuditEvents1764300002000 } from '../../migrations/1764300002000-CreateAdminAuditEvents';
 import { DeriveTokenKeyId1764300003000 } from '../../migrations/1764300003000-DeriveTokenKeyId';
+import { AddTokenRefresh1764400000000 } from '../../migrations/1764400000000-AddTokenRefresh';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   CreateKeyRotationJobs1764300001000,
   CreateAdminAuditEvents1764300002000,
   DeriveTokenKeyId1764300003000,
+  AddTokenRefresh1764400000000,
 ];

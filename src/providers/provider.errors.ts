@@ -1,0 +1,59 @@
+import { DomainError } from '../common/domain-error';
+
+export class ProviderNotConfiguredError extends DomainError {
+  readonly code = 'PROVIDER_NOT_CONFIGURED';
+  readonly kind = 'conflict';
+
+  constructor(readonly provider: string) {
+    super(`No OAuth client is configured for provider ${provider}`);
+  }
+}
+
+export class ProviderClientNotFoundError extends DomainError {
+  readonly code = 'PROVIDER_CLIENT_NOT_FOUND';
+  readonly kind = 'not_found';
+
+  constructor(readonly provider: string) {
+    super(`No OAuth client is configured for provider ${provider}`);
+  }
+}
+
+/** Unreachable, timed out, or a 5xx: nothing was learnt about the tokens, which stay as they were. */
+export class ProviderUnavailableError extends DomainError {
+  readonly code = 'PROVIDER_UNAVAILABLE';
+  readonly kind = 'bad_gateway';
+
+  constructor(
+    readonly provider: string,
+    readonly reason: string,
+    readonly retryAfterSeconds = 30,
+  ) {
+    super(`Provider ${provider} could not refresh the tokens (${reason}); try again later`);
+  }
+}
+
+/** The provider answered with an OAuth error other than invalid_grant (say, invalid_client). */
+export class ProviderRefusedError extends DomainError {
+  readonly code = 'PROVIDER_REFUSED';
+  readonly kind = 'bad_gateway';
+
+  constructor(
+    readonly provider: string,
+    readonly oauthError: string,
+  ) {
+    super(`Provider ${provider} refused the refresh request (${oauthError})`);
+  }
+}
+
+/**
+ * The provider answered `invalid_grant`: the refresh token is spent, revoked or expired. Not
+ * shown to callers as such: the account service re-reads the account first.
+ */
+export class ProviderInvalidGrantError extends DomainError {
+  readonly code = 'PROVIDER_INVALID_GRANT';
+  readonly kind = 'conflict';
+
+  constructor(readonly provider: string) {
+    super(`Provider ${provider} refused the refresh token (invalid_grant)`);
+  }
+}
