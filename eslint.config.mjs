@@ -5,16 +5,34 @@ import tseslint from 'typescript-eslint';
 
 /** Folders of src/ that a folder may not import from: the layers of docs/design.md, checked. */
 const FORBIDDEN_IMPORTS = {
-  common: ['config', 'crypto', 'connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
-  crypto: ['config', 'connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
-  config: ['connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
-  database: ['connectors', 'rotation', 'admin', 'health', 'cli'],
+  common: [
+    'config',
+    'crypto',
+    'connectors',
+    'providers',
+    'rotation',
+    'admin',
+    'audit',
+    'health',
+    'cli',
+    'database',
+  ],
+  crypto: ['config', 'connectors', 'providers', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
+  config: ['connectors', 'providers', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
+  database: ['connectors', 'providers', 'rotation', 'admin', 'health', 'cli'],
+  providers: ['connectors', 'rotation', 'admin', 'audit', 'cli'],
   connectors: ['rotation', 'admin', 'audit', 'cli'],
   rotation: ['admin', 'cli'],
-  audit: ['connectors', 'rotation', 'admin', 'cli'],
+  audit: ['connectors', 'providers', 'rotation', 'admin', 'cli'],
   admin: ['cli'],
-  health: ['connectors', 'rotation', 'admin', 'cli'],
+  health: ['connectors', 'providers', 'rotation', 'admin', 'cli'],
 };
+
+/** Example modules extend the service from outside: they import modules and services, never internals. */
+const EXAMPLE_IMPORTS = ['repository', 'entity', 'storage', 'refresher'].map((role) => ({
+  group: [`../src/**/*.${role}`, `../src/**/*-${role}`, `../../src/**/*.${role}`, `../../src/**/*-${role}`],
+  message: 'examples/ import modules and services only',
+}));
 
 const layerRules = Object.entries(FORBIDDEN_IMPORTS).map(([folder, forbidden]) => ({
   files: [`src/${folder}/**/*.ts`],
@@ -52,5 +70,9 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  {
+    files: ['examples/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: EXAMPLE_IMPORTS }] },
+  },
   prettier,
 );

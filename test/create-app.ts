@@ -20,6 +20,8 @@ export function baseTestEnv(): TestEnv {
     DATA_DIR: process.env.E2E_DATA_DIR,
     DB_MIGRATE_ON_START: 'false',
     LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+    // The background refresh would race the tests' own calls; the suite that tests it turns it on.
+    REFRESH_AHEAD_SECONDS: '0',
   };
 }
 
@@ -32,6 +34,8 @@ const MANAGED_PREFIXES = [
   'DATABASE_',
   'DB_',
   'LOG_',
+  'PROVIDER_',
+  'REFRESH_',
 ];
 
 /** Replaces the settings this service reads, so one test's keys never leak into the next app. */

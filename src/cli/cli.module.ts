@@ -12,7 +12,14 @@ export class CliModule {
   static forRoot(): DynamicModule {
     return {
       module: CliModule,
-      imports: [configRootModule(), EventEmitterModule.forRoot(), DatabaseModule, CryptoModule, ConnectorsModule, RotationModule],
+      imports: [
+        configRootModule(),
+        EventEmitterModule.forRoot(),
+        DatabaseModule,
+        CryptoModule,
+        ConnectorsModule,
+        RotationModule,
+      ],
     };
   }
 }

@@ -25,11 +25,21 @@ export interface AccountEvent {
 
 /** Builds the payload from the account row as stored after the change. */
 export function accountEvent(account: ExternalAccount): AccountEvent {
-  return { userId: account.userId, accountId: account.id, provider: account.provider, account: toAccountView(account) };
+  return {
+    userId: account.userId,
+    accountId: account.id,
+    provider: account.provider,
+    account: toAccountView(account),
+  };
 }
 
 /** A listener's failure is the listener's: it is logged by code and never fails the write that was made. */
-export function emitAccountEvent(events: EventEmitter2, logger: Logger, name: string, account: ExternalAccount): void {
+export function emitAccountEvent(
+  events: EventEmitter2,
+  logger: Logger,
+  name: string,
+  account: ExternalAccount,
+): void {
   try {
     events.emit(name, accountEvent(account));
   } catch (error) {

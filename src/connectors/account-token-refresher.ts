@@ -37,7 +37,8 @@ export function validFor(tokens: TokenSet, seconds: number, now = Date.now()): b
 /** The provider's response as the stored set: the refresh token and scope kept when it sends none. */
 export function mergeRefreshed(stored: TokenSet, response: TokenResponse, now = new Date()): TokenSet {
   const next = { ...response } as TokenSet;
-  if (next.refresh_token === undefined || next.refresh_token === null) next.refresh_token = stored.refresh_token;
+  if (next.refresh_token === undefined || next.refresh_token === null)
+    next.refresh_token = stored.refresh_token;
   if (next.scope === undefined && stored.scope !== undefined) next.scope = stored.scope;
   return normalizeTokenSet(next, now);
 }
@@ -102,8 +103,12 @@ export class AccountTokenRefresher {
     for (;;) {
       if (row.version !== first.version) return this.satisfiedBy(row, need);
       if (row.status === 'needs_reauth') throw new AccountNeedsReauthError(row.id, row.statusReason);
-      if (row.refreshError && (row.refreshErrorAt?.getTime() ?? null) !== failureSeen) throw sharedFailure(row);
-      if (!row.leaseActive && (await this.accounts.takeRefreshLease(row, this.owner, this.config.leaseSeconds))) {
+      if (row.refreshError && (row.refreshErrorAt?.getTime() ?? null) !== failureSeen)
+        throw sharedFailure(row);
+      if (
+        !row.leaseActive &&
+        (await this.accounts.takeRefreshLease(row, this.owner, this.config.leaseSeconds))
+      ) {
         return this.refreshHeld(row);
       }
       if (Date.now() >= deadline) throw new RefreshStillRunningError(row.id);
@@ -142,7 +147,8 @@ export class AccountTokenRefresher {
   }
 
   private async store(row: RefreshRow, tokens: TokenSet): Promise<TokenSet> {
-    if (tokenSetErrors(tokens, 'response').length > 0) throw new ProviderRefusedError(row.provider, 'invalid_response');
+    if (tokenSetErrors(tokens, 'response').length > 0)
+      throw new ProviderRefusedError(row.provider, 'invalid_response');
     if (await this.accounts.storeRefreshed(row, this.storage.seal(row.userId, row.id, tokens))) {
       this.logger.log(`account ${row.id}: tokens refreshed at ${row.provider}`);
       await this.publish(ACCOUNT_EVENTS.tokensRefreshed, row);
@@ -162,7 +168,9 @@ export class AccountTokenRefresher {
       return this.storage.open(current);
     }
     if (await this.accounts.markNeedsReauth(row, 'invalid_grant')) {
-      this.logger.warn(`account ${row.id}: ${row.provider} refused the refresh token; needs re-authorization`);
+      this.logger.warn(
+        `account ${row.id}: ${row.provider} refused the refresh token; needs re-authorization`,
+      );
       await this.publish(ACCOUNT_EVENTS.needsReauth, row);
     }
     throw new AccountNeedsReauthError(row.id, 'invalid_grant');
@@ -172,7 +180,9 @@ export class AccountTokenRefresher {
     try {
       await this.accounts.releaseRefreshLease(row, this.owner, outcomeCodeOf(error));
     } catch (releaseError) {
-      this.logger.warn(`account ${row.id}: refresh lease not released (${errorCodeOf(releaseError)}); it will expire`);
+      this.logger.warn(
+        `account ${row.id}: refresh lease not released (${errorCodeOf(releaseError)}); it will expire`,
+      );
     }
   }
 

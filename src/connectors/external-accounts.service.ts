@@ -57,7 +57,11 @@ export class ExternalAccountsService {
    * known expiry), else new ones from the provider, stored before they are returned. One refresh
    * per account at a time, across callers and instances; the others wait for it and share its outcome.
    */
-  getFreshTokens(userId: number, id: number, options: { minValiditySeconds?: number } = {}): Promise<TokenSet> {
+  getFreshTokens(
+    userId: number,
+    id: number,
+    options: { minValiditySeconds?: number } = {},
+  ): Promise<TokenSet> {
     if (options.minValiditySeconds === undefined) return this.getAccountTokens(userId, id);
     return this.refresher.fresh(userId, id, options.minValiditySeconds);
   }

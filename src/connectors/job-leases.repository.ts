@@ -22,9 +22,10 @@ export class JobLeasesRepository {
   }
 
   async release(name: string, owner: string): Promise<void> {
-    await queryRows(this.dataSource.manager, `DELETE FROM job_leases WHERE name = $1 AND owner = $2 RETURNING name`, [
-      name,
-      owner,
-    ]);
+    await queryRows(
+      this.dataSource.manager,
+      `DELETE FROM job_leases WHERE name = $1 AND owner = $2 RETURNING name`,
+      [name, owner],
+    );
   }
 }

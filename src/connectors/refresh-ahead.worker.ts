@@ -1,4 +1,10 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { randomUUID } from 'node:crypto';
 import { errorCodeOf } from '../common/domain-error';
@@ -109,6 +115,10 @@ export class RefreshAheadWorker implements OnApplicationBootstrap, BeforeApplica
 
   /** Long enough for a pass of provider calls, renewed after each. */
   private leaseSeconds(): number {
-    return Math.max(this.config.aheadPollSeconds * 3, Math.ceil(this.config.providerTimeoutMs / 1000) * 2, 30);
+    return Math.max(
+      this.config.aheadPollSeconds * 3,
+      Math.ceil(this.config.providerTimeoutMs / 1000) * 2,
+      30,
+    );
   }
 }

@@ -109,9 +109,9 @@ describe('EnvelopeService sealing and opening', () => {
     expect(() => service.decryptJsonBlob(secret, ROW)).toThrow(EnvelopeAuthFailedError);
     const account = service.encryptJsonBlob(tokens, ROW);
     expect(() => service.decryptJsonBlob(account, { provider: 'notion' })).toThrow(EnvelopeAuthFailedError);
-    expect(service.decryptJsonBlob(service.reseal(secret, { provider: 'notion' }), { provider: 'notion' })).toBe(
-      'client-secret-value',
-    );
+    expect(
+      service.decryptJsonBlob(service.reseal(secret, { provider: 'notion' }), { provider: 'notion' }),
+    ).toBe('client-secret-value');
   });
 
   it('refuses a value with no JSON form', () => {

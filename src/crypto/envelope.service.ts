@@ -120,7 +120,11 @@ export class EnvelopeService {
 
 function v3AssociatedData(binding: EnvelopeBinding): Buffer {
   if ('provider' in binding) {
-    if (typeof binding.provider !== 'string' || binding.provider.length === 0 || binding.provider.includes('\0'))
+    if (
+      typeof binding.provider !== 'string' ||
+      binding.provider.length === 0 ||
+      binding.provider.includes('\0')
+    )
       throw new TypeError('binding provider must be a non-empty name');
     return Buffer.from(PROVIDER_V3_AAD_PREFIX + binding.provider, 'utf8');
   }

@@ -2,11 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { refreshConfig } from '../config/configuration';
 import type { ResolvedProviderClient } from './provider-clients.service';
-import {
-  ProviderInvalidGrantError,
-  ProviderRefusedError,
-  ProviderUnavailableError,
-} from './provider.errors';
+import { ProviderInvalidGrantError, ProviderRefusedError, ProviderUnavailableError } from './provider.errors';
 
 /** A provider's successful token response, as parsed; the caller validates it as a token set. */
 export type TokenResponse = Record<string, unknown>;
@@ -86,7 +82,8 @@ export class OAuthTokenClient {
         throw new ProviderRefusedError(provider, 'invalid_response');
       return parsed;
     }
-    const code = typeof parsed?.error === 'string' && OAUTH_ERROR_CODE.test(parsed.error) ? parsed.error : undefined;
+    const code =
+      typeof parsed?.error === 'string' && OAUTH_ERROR_CODE.test(parsed.error) ? parsed.error : undefined;
     if (code === 'invalid_grant') throw new ProviderInvalidGrantError(provider);
     throw new ProviderRefusedError(provider, code ?? `http_${response.status}`);
   }

@@ -54,7 +54,10 @@ export class ProviderClientsRepository {
   }
 
   list(): Promise<ProviderClient[]> {
-    return queryRows(this.dataSource.manager, `SELECT ${CLIENT_COLUMNS} FROM provider_clients ORDER BY provider`);
+    return queryRows(
+      this.dataSource.manager,
+      `SELECT ${CLIENT_COLUMNS} FROM provider_clients ORDER BY provider`,
+    );
   }
 
   async find(provider: string): Promise<ProviderClient | undefined> {
@@ -82,7 +85,11 @@ export class ProviderClientsRepository {
   }
 
   /** Compare-and-set on `version`, which it leaves as it is: the same secret under another key. */
-  async writeResealed(manager: EntityManager, row: ProviderSecretRow, clientSecret: string): Promise<boolean> {
+  async writeResealed(
+    manager: EntityManager,
+    row: ProviderSecretRow,
+    clientSecret: string,
+  ): Promise<boolean> {
     const written = await queryRows(
       manager,
       `UPDATE provider_clients SET client_secret = $1 WHERE provider = $2 AND version = $3 RETURNING provider`,

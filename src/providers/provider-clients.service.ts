@@ -78,7 +78,9 @@ export class ProviderClientsService {
   async list(): Promise<ProviderClientView[]> {
     const [clients, secrets] = await Promise.all([this.clients.list(), this.clients.secrets()]);
     const keyIds = new Map(secrets.map((row) => [row.provider, this.keyIdOf(row.clientSecret)]));
-    return clients.map((client) => toProviderClientView(client, keyIds.get(client.provider) ?? PLAINTEXT_SECRET));
+    return clients.map((client) =>
+      toProviderClientView(client, keyIds.get(client.provider) ?? PLAINTEXT_SECRET),
+    );
   }
 
   async get(provider: string): Promise<ProviderClientView> {
@@ -93,7 +95,10 @@ export class ProviderClientsService {
 
   /** The client with its secret opened, for one refresh request. */
   async resolve(provider: string): Promise<ResolvedProviderClient> {
-    const [client, secret] = await Promise.all([this.clients.find(provider), this.clients.findSecret(provider)]);
+    const [client, secret] = await Promise.all([
+      this.clients.find(provider),
+      this.clients.findSecret(provider),
+    ]);
     if (!client || !secret) throw new ProviderNotConfiguredError(provider);
     return {
       provider,
@@ -138,7 +143,9 @@ export class ProviderClientsService {
   private view(client: ProviderClient): Promise<ProviderClientView> {
     return this.clients
       .findSecret(client.provider)
-      .then((secret) => toProviderClientView(client, secret ? this.keyIdOf(secret.clientSecret) : PLAINTEXT_SECRET));
+      .then((secret) =>
+        toProviderClientView(client, secret ? this.keyIdOf(secret.clientSecret) : PLAINTEXT_SECRET),
+      );
   }
 
   private seal(provider: string, secret: string): string {

@@ -7,7 +7,9 @@
 //   POST /__test/grants {clientId, accountId}  -> {refreshToken} for a new grant
 //   GET  /__test/stats                         -> {tokenRequests}
 //   POST /__test/behaviour {holdMs, failStatus} -> how the token endpoint answers from now on
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import Provider from 'oidc-provider';
 
 const clients = JSON.parse(process.env.AS_CLIENTS ?? '[]').map((client) => ({
@@ -45,6 +47,7 @@ server.listen(0, '127.0.0.1', () => {
     findAccount: (_ctx, accountId) => ({ accountId, claims: () => ({ sub: accountId }) }),
     scopes: ['offline_access', 'files.read'],
     rotateRefreshToken: true,
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
@@ -64,7 +67,7 @@ server.listen(0, '127.0.0.1', () => {
       return undefined;
     }
     await next();
-    if (behaviour.holdMs) await new Promise((resolve) => setTimeout(resolve, behaviour.holdMs));
+    if (behaviour.holdMs) await delay(behaviour.holdMs);
     return undefined;
   });
 
@@ -88,7 +91,8 @@ server.listen(0, '127.0.0.1', () => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(value));
     };
-    if (req.method === 'POST' && req.url === '/__test/grants') return reply(200, await mint(await readJson(req)));
+    if (req.method === 'POST' && req.url === '/__test/grants')
+      return reply(200, await mint(await readJson(req)));
     if (req.method === 'GET' && req.url === '/__test/stats') return reply(200, stats);
     if (req.method === 'POST' && req.url === '/__test/behaviour') {
       const { holdMs = 0, failStatus = 0 } = await readJson(req);
