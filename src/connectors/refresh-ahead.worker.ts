@@ -85,9 +85,12 @@ export class RefreshAheadWorker implements OnApplicationBootstrap, BeforeApplica
     return run;
   }
 
+  /** Each pass after a period, the first one too: the instance finishes starting first. */
   private async pollLoop(): Promise<void> {
     const signal = this.stopping.signal;
-    while (!signal.aborted) {
+    for (;;) {
+      await sleep(this.config.aheadPollSeconds * 1000, signal);
+      if (signal.aborted) return;
       try {
         const run = await this.runOnce();
         if (run && (run.refreshed > 0 || Object.keys(run.failed).length > 0)) {
@@ -96,7 +99,6 @@ export class RefreshAheadWorker implements OnApplicationBootstrap, BeforeApplica
       } catch (error) {
         this.logger.warn(`refresh-ahead pass failed (${errorCodeOf(error)}), will retry`);
       }
-      await sleep(this.config.aheadPollSeconds * 1000, signal);
     }
   }
 
