@@ -28,15 +28,12 @@ export function createRefreshApp(env: TestEnv): Promise<TestApp> {
 }
 
 export async function putProvider(app: TestApp, provider: string, client: OAuthClient, tokenUrl: string) {
-  return request(app.app.getHttpServer())
-    .put(`/admin/providers/${provider}`)
-    .set(admin)
-    .send({
-      tokenUrl,
-      clientId: client.clientId,
-      clientSecret: client.clientSecret,
-      clientAuth: client.auth,
-    });
+  return request(app.app.getHttpServer()).put(`/admin/providers/${provider}`).set(admin).send({
+    tokenUrl,
+    clientId: client.clientId,
+    clientSecret: client.clientSecret,
+    clientAuth: client.auth,
+  });
 }
 
 /** An account whose access token expired a minute ago, holding `refreshToken`. */
