@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import request from 'supertest';
 import type { TokenSet } from '../src/connectors/token-set';
+import { RefreshAheadWorker } from '../src/connectors/refresh-ahead.worker';
 import { RotationService } from '../src/rotation/rotation.service';
 import { truncateAll, type TestApp } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
@@ -183,4 +184,25 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
     expect(secret.client_secret).not.toContain(client.clientSecret);
     expect(await as.tokenRequests()).toBe(calls + accounts.length);
   }, 120_000);
+
+  it('runs the refresh-ahead job on one instance at a time, and hands it over when that one stops', async () => {
+    const ahead = { REFRESH_AHEAD_SECONDS: '600', REFRESH_AHEAD_POLL_SECONDS: '3600' };
+    const first = await open(refreshEnv(keyA, ahead));
+    const second = await open(refreshEnv(keyA, ahead));
+    await truncateAll(first.dataSource);
+    expect((await putProvider(first, 'google_drive', client, as.tokenUrl)).status).toBe(200);
+    const { id } = await createExpiredAccount(first, 30, 'google_drive', await as.mint(client));
+
+    expect(await second.app.get(RefreshAheadWorker).runOnce()).toMatchObject({ refreshed: 1 });
+    expect(await first.app.get(RefreshAheadWorker).runOnce()).toBeUndefined();
+    apps.delete(second);
+    await second.close();
+    expect(await first.app.get(RefreshAheadWorker).runOnce()).toEqual({
+      refreshed: 0,
+      failed: {},
+      deferred: 0,
+    });
+    const account = await request(first.app.getHttpServer()).get(`/users/30/accounts/${id}`).set(service);
+    expect(account.body.lastRefreshedAt).toEqual(expect.any(String));
+  });
 });
