@@ -3,7 +3,7 @@ import request from 'supertest';
 import { ACCOUNT_EVENTS, type AccountEvent } from '../src/connectors/account-events';
 import type { TokenSet } from '../src/connectors/token-set';
 import { RefreshAheadWorker } from '../src/connectors/refresh-ahead.worker';
-import { truncateAll, type TestApp } from './create-app';
+import { truncateAll, type TestApp, type TestEnv } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
 import { tokenColumnsOf } from './support/fixtures';
 import { newKey } from './support/rotation-fixtures';
@@ -20,6 +20,11 @@ import {
 const key = newKey();
 const basicClient = newClient('client_secret_basic');
 const postClient = newClient('client_secret_post');
+// RFC 6749 §2.3.1: Basic credentials are form-encoded first, which a secret like this one tests.
+const oddClient = {
+  ...newClient('client_secret_basic'),
+  clientSecret: `s3cr:t %+/=&${newClient().clientSecret}`,
+};
 
 describe('fresh tokens from the provider', () => {
   let as: AuthorizationServer;
@@ -28,13 +33,30 @@ describe('fresh tokens from the provider', () => {
   const http = () => request(testApp.app.getHttpServer());
 
   beforeAll(async () => {
-    as = await AuthorizationServer.start([basicClient, postClient]);
-    testApp = await createRefreshApp(refreshEnv(key));
-    const emitter = testApp.app.get(EventEmitter2);
+    as = await AuthorizationServer.start([basicClient, postClient, oddClient]);
+    testApp = await openApp(refreshEnv(key));
+  });
+
+  async function openApp(env: TestEnv): Promise<TestApp> {
+    const app = await createRefreshApp(env);
+    const emitter = app.app.get(EventEmitter2);
     for (const name of Object.values(ACCOUNT_EVENTS)) {
       emitter.on(name, (event: AccountEvent) => events.push({ name, event }));
     }
-  });
+    return app;
+  }
+
+  /** The suite's instance with other settings, for one test: the embedded database has one instance at a time. */
+  async function withSettings(extra: TestEnv, work: () => Promise<void>): Promise<void> {
+    await testApp.close();
+    testApp = await openApp(refreshEnv(key, extra));
+    try {
+      await work();
+    } finally {
+      await testApp.close();
+      testApp = await openApp(refreshEnv(key));
+    }
+  }
 
   beforeEach(async () => {
     await truncateAll(testApp.dataSource);
@@ -106,6 +128,38 @@ describe('fresh tokens from the provider', () => {
     expect(second.status).toBe(200);
     expect(second.body.access_token).not.toBe(first.body.access_token);
     expect(await as.introspect(postClient, second.body.refresh_token)).toMatchObject({ active: true });
+
+    expect((await putProvider(testApp, 'zotero', oddClient, as.tokenUrl)).status).toBe(200);
+    const { id: odd } = await createExpiredAccount(testApp, 7, 'zotero', await as.mint(oddClient));
+    expect((await http().post(`/users/7/accounts/${odd}/tokens/refresh`).set(service)).status).toBe(200);
+  });
+
+  it('waits for a refresh another instance holds, answers 503 when the wait runs out, and takes over an expired lease', async () => {
+    await withSettings({ REFRESH_WAIT_MS: '500' }, async () => {
+      const { id } = await createExpiredAccount(testApp, 7, 'google_drive', await as.mint(basicClient));
+      await testApp.dataSource.query(
+        `UPDATE external_accounts SET refresh_lease_owner = 'another-instance', refresh_lease_until = now() + interval '1 hour' WHERE id = $1`,
+        [id],
+      );
+      const calls = await as.tokenRequests();
+      const read = () => http().get(`/users/7/accounts/${id}/tokens?minValidity=60`).set(service);
+
+      const waited = await read();
+      expect([waited.status, waited.body.error, waited.headers['retry-after']]).toEqual([
+        503,
+        'REFRESH_IN_PROGRESS',
+        '1',
+      ]);
+      expect(await as.tokenRequests()).toBe(calls);
+
+      // The holder died: its lease ends, and the next caller refreshes.
+      await testApp.dataSource.query(
+        `UPDATE external_accounts SET refresh_lease_until = now() - interval '1 second' WHERE id = $1`,
+        [id],
+      );
+      expect((await read()).status).toBe(200);
+      expect(await as.tokenRequests()).toBe(calls + 1);
+    });
   });
 
   it('coalesces concurrent callers of one instance on one provider call', async () => {
@@ -213,32 +267,28 @@ describe('fresh tokens from the provider', () => {
   });
 
   it('refreshes ahead the accounts that expire soonest first, within the per-provider rate', async () => {
-    const ahead = await createRefreshApp(
-      refreshEnv(key, {
-        REFRESH_AHEAD_SECONDS: '600',
-        REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE: '1',
-        REFRESH_AHEAD_POLL_SECONDS: '3600',
-      }),
-    );
-    try {
-      const later = await createExpiredAccount(ahead, 8, 'google_drive', await as.mint(basicClient));
-      const sooner = await createExpiredAccount(ahead, 8, 'google_drive', await as.mint(basicClient));
-      await request(ahead.app.getHttpServer())
+    const ahead = {
+      REFRESH_AHEAD_SECONDS: '600',
+      REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE: '1',
+      REFRESH_AHEAD_POLL_SECONDS: '3600',
+    };
+    await withSettings(ahead, async () => {
+      const later = await createExpiredAccount(testApp, 8, 'google_drive', await as.mint(basicClient));
+      const sooner = await createExpiredAccount(testApp, 8, 'google_drive', await as.mint(basicClient));
+      await http()
         .put(`/users/8/accounts/${later.id}/tokens`)
         .set(service)
         .send({ access_token: 'valid-for-a-minute', expires_in: 60 })
         .expect(200);
-      const worker = ahead.app.get(RefreshAheadWorker);
+      const worker = testApp.app.get(RefreshAheadWorker);
       const run = await worker.runOnce();
       expect(run).toMatchObject({ refreshed: 1, deferred: 1 });
-      const views = await request(ahead.app.getHttpServer()).get('/users/8/accounts').set(service);
+      const views = await http().get('/users/8/accounts').set(service);
       const refreshedIds = (views.body as { id: number; lastRefreshedAt: string | null }[])
         .filter((view) => view.lastRefreshedAt !== null)
         .map((view) => view.id);
       expect(refreshedIds).toEqual([sooner.id]);
-    } finally {
-      await ahead.close();
-    }
+    });
   });
 
   describe('provider clients (admin)', () => {
