@@ -2,17 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { randomUUID } from 'node:crypto';
-import { DomainError, errorCodeOf } from '../common/domain-error';
+import { isTransient } from '../common/database-errors';
+import { errorCodeOf } from '../common/domain-error';
 import { sleep } from '../common/sleep';
 import { refreshConfig } from '../config/configuration';
 import { OAuthTokenClient, type TokenResponse } from '../providers/oauth-token.client';
 import { ProviderClientsService } from '../providers/provider-clients.service';
-import {
-  ProviderInvalidGrantError,
-  ProviderNotConfiguredError,
-  ProviderRefusedError,
-  ProviderUnavailableError,
-} from '../providers/provider.errors';
+import { ProviderInvalidGrantError, ProviderRefusedError } from '../providers/provider.errors';
 import { SingleFlight } from '../providers/single-flight';
 import { ACCOUNT_EVENTS, emitAccountEvent } from './account-events';
 import {
@@ -21,43 +17,21 @@ import {
   NoRefreshTokenError,
   RefreshStillRunningError,
 } from './external-account.errors';
-import { ExternalAccountsRepository, type RefreshRow } from './external-accounts.repository';
-import { normalizeTokenSet, tokenSetErrors, type TokenSet } from './token-set';
+import {
+  ExternalAccountsRepository,
+  type RefreshRow,
+  type TokenColumns,
+} from './external-accounts.repository';
+import { outcomeCodeOf, sharedFailure } from './refresh-failures';
+import { mergeRefreshed, tokenSetErrors, validFor, type TokenSet } from './token-set';
 import { TokenStorage } from './token-storage';
 
 /** What a caller needs of the tokens: valid for so long, or newer than the ones it read. */
 type Need = { minValiditySeconds: number } | 'newer';
 
 const POLL_MS = 100;
-
-export function validFor(tokens: TokenSet, seconds: number, now = Date.now()): boolean {
-  return tokens.expires_at === undefined || tokens.expires_at - now / 1000 >= seconds;
-}
-
-/** The provider's response as the stored set: the refresh token and scope kept when it sends none. */
-export function mergeRefreshed(stored: TokenSet, response: TokenResponse, now = new Date()): TokenSet {
-  const next = { ...response } as TokenSet;
-  if (next.refresh_token === undefined || next.refresh_token === null)
-    next.refresh_token = stored.refresh_token;
-  if (next.scope === undefined && stored.scope !== undefined) next.scope = stored.scope;
-  return normalizeTokenSet(next, now);
-}
-
-/** A failure another instance recorded on the account, shared with the callers that waited on it. */
-function sharedFailure(row: RefreshRow): DomainError {
-  const [code, detail] = (row.refreshError ?? '').split(':');
-  if (code === 'NO_REFRESH_TOKEN') return new NoRefreshTokenError(row.id);
-  if (code === 'ACCOUNT_NEEDS_REAUTH') return new AccountNeedsReauthError(row.id, row.statusReason);
-  if (code === 'PROVIDER_NOT_CONFIGURED') return new ProviderNotConfiguredError(row.provider);
-  if (code === 'PROVIDER_REFUSED') return new ProviderRefusedError(row.provider, detail ?? 'unknown');
-  return new ProviderUnavailableError(row.provider, detail ?? 'UNKNOWN');
-}
-
-function outcomeCodeOf(error: unknown): string {
-  if (error instanceof ProviderRefusedError) return `PROVIDER_REFUSED:${error.oauthError}`;
-  if (error instanceof ProviderUnavailableError) return `PROVIDER_UNAVAILABLE:${error.reason}`;
-  return errorCodeOf(error);
-}
+const STORE_ATTEMPTS = 3;
+const STORE_RETRY_MS = 200;
 
 /**
  * The single-flight refresh of an account at its provider. In this process, callers of one
@@ -149,7 +123,7 @@ export class AccountTokenRefresher {
   private async store(row: RefreshRow, tokens: TokenSet): Promise<TokenSet> {
     if (tokenSetErrors(tokens, 'response').length > 0)
       throw new ProviderRefusedError(row.provider, 'invalid_response');
-    if (await this.accounts.storeRefreshed(row, this.storage.seal(row.userId, row.id, tokens))) {
+    if (await this.storeWithRetries(row, this.storage.seal(row.userId, row.id, tokens))) {
       this.logger.log(`account ${row.id}: tokens refreshed at ${row.provider}`);
       await this.publish(ACCOUNT_EVENTS.tokensRefreshed, row);
       return tokens;
@@ -158,6 +132,24 @@ export class AccountTokenRefresher {
     this.logger.warn(`account ${row.id}: tokens written during the refresh are kept`);
     await this.accounts.releaseRefreshLease(row, this.owner, 'SUPERSEDED');
     return this.storage.open(await this.read(row.userId, row.id));
+  }
+
+  /**
+   * The provider may have rotated the refresh token already: losing this write would lose the
+   * grant, so a transient database error is retried while the lease is still ours.
+   */
+  private async storeWithRetries(row: RefreshRow, columns: TokenColumns): Promise<boolean> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.accounts.storeRefreshed(row, columns);
+      } catch (error) {
+        if (!isTransient(error) || attempt >= STORE_ATTEMPTS) throw error;
+        this.logger.warn(
+          `account ${row.id}: storing refreshed tokens failed (${errorCodeOf(error)}), retrying`,
+        );
+        await sleep(STORE_RETRY_MS * attempt);
+      }
+    }
   }
 
   /** Another instance may have refreshed with a newer refresh token: only an unchanged row is marked. */
@@ -186,9 +178,14 @@ export class AccountTokenRefresher {
     }
   }
 
+  /** After the change is stored: a failure to tell is logged, never the caller's error. */
   private async publish(name: string, row: RefreshRow): Promise<void> {
-    const account = await this.accounts.findOne(row.userId, row.id);
-    if (account) emitAccountEvent(this.events, this.logger, name, account);
+    try {
+      const account = await this.accounts.findOne(row.userId, row.id);
+      if (account) emitAccountEvent(this.events, this.logger, name, account);
+    } catch (error) {
+      this.logger.warn(`account ${row.id}: ${name} not emitted (${errorCodeOf(error)})`);
+    }
   }
 
   private async read(userId: number, id: number): Promise<RefreshRow> {

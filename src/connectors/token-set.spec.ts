@@ -1,4 +1,4 @@
-import { mergeRefreshed, validFor } from './account-token-refresher';
+import { mergeRefreshed, validFor } from './token-set';
 
 describe('mergeRefreshed', () => {
   const now = new Date('2026-01-01T00:00:00Z');
