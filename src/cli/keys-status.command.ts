@@ -36,6 +36,14 @@ function formatInventory(inventory: KeyInventory): string {
     `accounts: ${inventory.totalAccounts}, on the primary key: ${inventory.accountsOnPrimary}, ` +
       `to rotate: ${inventory.accountsToRotate}`,
   );
+  if (inventory.providerClients.length > 0) {
+    const byKey = inventory.providerClients.map(
+      (entry) => `${entry.keyId} (${entry.role}): ${entry.clients}`,
+    );
+    lines.push(
+      `provider client secrets: ${byKey.join(', ')}; to rotate: ${inventory.providerClientsToRotate}`,
+    );
+  }
   if (inventory.unknownKeyAccounts > 0) {
     lines.push(
       `WARNING: ${inventory.unknownKeyAccounts} accounts use key ids no configured key has: their tokens cannot be ` +
