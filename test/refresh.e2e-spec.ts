@@ -2,10 +2,11 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import request from 'supertest';
 import { ACCOUNT_EVENTS, type AccountEvent } from '../src/connectors/account-events';
 import type { TokenSet } from '../src/connectors/token-set';
+import { ExternalAccountsService } from '../src/connectors/external-accounts.service';
 import { RefreshAheadWorker } from '../src/connectors/refresh-ahead.worker';
 import { truncateAll, type TestApp, type TestEnv } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
-import { tokenColumnsOf } from './support/fixtures';
+import { poll, tokenColumnsOf } from './support/fixtures';
 import { newKey } from './support/rotation-fixtures';
 import {
   admin,
@@ -160,6 +161,27 @@ describe('fresh tokens from the provider', () => {
       expect((await read()).status).toBe(200);
       expect(await as.tokenRequests()).toBe(calls + 1);
     });
+  });
+
+  it('finishes a refresh in flight before the instance shuts down, so the rotated token is kept', async () => {
+    const { id } = await createExpiredAccount(testApp, 7, 'google_drive', await as.mint(basicClient));
+    const calls = await as.tokenRequests();
+    await as.behave({ holdMs: 1000 });
+    // Called as another module would, with no HTTP request keeping the server open.
+    const inFlight = testApp.app
+      .get(ExternalAccountsService)
+      .getFreshTokens(7, id, { minValiditySeconds: 60 })
+      .catch(() => undefined);
+    await poll(async () => ((await as.tokenRequests()) > calls ? true : undefined));
+    await testApp.close();
+    testApp = await openApp(refreshEnv(key));
+    await inFlight;
+    await as.behave({});
+
+    const account = await http().get(`/users/7/accounts/${id}`).set(service);
+    expect(account.body).toMatchObject({ status: 'active', version: 2 });
+    const stored = (await tokensOf(id)).body as TokenSet;
+    expect(await as.introspect(basicClient, stored.refresh_token as string)).toMatchObject({ active: true });
   });
 
   it('coalesces concurrent callers of one instance on one provider call', async () => {

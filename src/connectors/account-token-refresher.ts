@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { randomUUID } from 'node:crypto';
@@ -41,7 +41,7 @@ const STORE_RETRY_MS = 200;
  * are written with a compare-and-set on `version` before any caller gets them.
  */
 @Injectable()
-export class AccountTokenRefresher {
+export class AccountTokenRefresher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(AccountTokenRefresher.name);
   private readonly flights = new SingleFlight<string, TokenSet>();
   /** This instance's name in the lease column. */
@@ -55,6 +55,11 @@ export class AccountTokenRefresher {
     private readonly events: EventEmitter2,
     @Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>,
   ) {}
+
+  /** A refresh in flight finishes before the database closes: the provider may have rotated the token. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flights.drain();
+  }
 
   /** The stored tokens when valid for `minValiditySeconds`, else a refresh's. */
   async fresh(userId: number, id: number, minValiditySeconds: number): Promise<TokenSet> {

@@ -25,4 +25,16 @@ describe('SingleFlight', () => {
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
     expect(await flights.run('a', () => Promise.resolve(7))).toBe(7);
   });
+
+  it('drains: waits for the work in flight to end', async () => {
+    const flights = new SingleFlight<string, number>();
+    let ended = false;
+    void flights.run('a', async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      ended = true;
+      return 1;
+    });
+    await flights.drain();
+    expect(ended).toBe(true);
+  });
 });

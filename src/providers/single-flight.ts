@@ -17,4 +17,9 @@ export class SingleFlight<K, V> {
   get size(): number {
     return this.flights.size;
   }
+
+  /** Resolves once every piece of work running now has ended, whatever its outcome. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.flights.values()]);
+  }
 }
