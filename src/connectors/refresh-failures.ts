@@ -14,7 +14,7 @@ export function sharedFailure(row: RefreshRow): DomainError {
   if (code === 'ACCOUNT_NEEDS_REAUTH') return new AccountNeedsReauthError(row.id, row.statusReason);
   if (code === 'PROVIDER_NOT_CONFIGURED') return new ProviderNotConfiguredError(row.provider);
   if (code === 'PROVIDER_REFUSED') return new ProviderRefusedError(row.provider, detail ?? 'unknown');
-  return new ProviderUnavailableError(row.provider, detail ?? 'UNKNOWN');
+  return new ProviderUnavailableError(row.provider, detail ?? (code || 'UNKNOWN'));
 }
 
 /** How a failed refresh is recorded on the account (`refresh_error`): a code, at most an OAuth error code. */

@@ -2,11 +2,15 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { DomainError, errorCodeOf } from '../common/domain-error';
 import { EnvelopeService } from '../crypto/envelope.service';
-import { ENDPOINT_URL_RULE, isEndpointUrl } from './endpoint-url';
+import { isEndpointUrl } from './endpoint-url';
 import type { ClientAuthMethod, ProviderClient } from './provider-client.entity';
 import { toProviderClientView, type ProviderClientView } from './provider-client.view';
 import { ProviderClientsRepository, type ProviderSecretRow } from './provider-clients.repository';
-import { ProviderClientNotFoundError, ProviderNotConfiguredError } from './provider.errors';
+import {
+  ProviderClientInvalidError,
+  ProviderClientNotFoundError,
+  ProviderNotConfiguredError,
+} from './provider.errors';
 
 export interface ProviderClientInput {
   tokenUrl: string;
@@ -35,15 +39,6 @@ export interface SecretKeyCount {
 export interface ResealSecretsResult {
   rotated: number;
   failed: { provider: string; reason: string }[];
-}
-
-export class ProviderClientInvalidError extends DomainError {
-  readonly code = 'PROVIDER_CLIENT_INVALID';
-  readonly kind = 'invalid';
-
-  constructor(readonly field: string) {
-    super(`${field} ${ENDPOINT_URL_RULE}`);
-  }
 }
 
 export const PLAINTEXT_SECRET = 'plaintext';

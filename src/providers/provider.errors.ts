@@ -1,4 +1,5 @@
 import { DomainError } from '../common/domain-error';
+import { ENDPOINT_URL_RULE } from './endpoint-url';
 
 export class ProviderNotConfiguredError extends DomainError {
   readonly code = 'PROVIDER_NOT_CONFIGURED';
@@ -55,5 +56,15 @@ export class ProviderInvalidGrantError extends DomainError {
 
   constructor(readonly provider: string) {
     super(`Provider ${provider} refused the refresh token (invalid_grant)`);
+  }
+}
+
+/** A provider client the admin API refuses: a URL that breaks the endpoint rule. */
+export class ProviderClientInvalidError extends DomainError {
+  readonly code = 'PROVIDER_CLIENT_INVALID';
+  readonly kind = 'invalid';
+
+  constructor(readonly field: string) {
+    super(`${field} ${ENDPOINT_URL_RULE}`);
   }
 }
