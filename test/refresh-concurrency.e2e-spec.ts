@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import request from 'supertest';
+import { ACCOUNT_EVENTS, type AccountEvent } from '../src/connectors/account-events';
 import type { TokenSet } from '../src/connectors/token-set';
 import { RefreshAheadWorker } from '../src/connectors/refresh-ahead.worker';
 import { RotationService } from '../src/rotation/rotation.service';
@@ -74,6 +76,39 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
     expect(stored.access_token).toBe([...accessTokens][0]);
     expect(stored.refresh_token).not.toBe(refreshToken);
     expect(await as.introspect(client, stored.refresh_token as string)).toMatchObject({ active: true });
+  });
+
+  it('shares one failure and one needs_reauth event with the callers of both instances', async () => {
+    const first = await open();
+    const second = await open();
+    await truncateAll(first.dataSource);
+    expect((await putProvider(first, 'google_drive', client, as.tokenUrl)).status).toBe(200);
+    const refreshToken = await as.mint(client);
+    const { id } = await createExpiredAccount(first, 7, 'google_drive', refreshToken);
+    const reauthEvents: number[] = [];
+    for (const app of [first, second]) {
+      app.app.get(EventEmitter2).on(ACCOUNT_EVENTS.needsReauth, (event: AccountEvent) => {
+        reauthEvents.push(event.accountId);
+      });
+    }
+    const readAll = () =>
+      Promise.all(
+        Array.from({ length: 10 }, (_, index) => tokensVia(index % 2 === 0 ? first : second, 7, id)),
+      );
+
+    await as.behave({ holdMs: 1500, failStatus: 503 });
+    let calls = await as.tokenRequests();
+    const failed = await readAll();
+    expect(failed.map((answer) => answer.status)).toEqual(Array(10).fill(502));
+    expect(await as.tokenRequests()).toBe(calls + 1);
+
+    await as.behave({});
+    await as.revoke(client, refreshToken);
+    calls = await as.tokenRequests();
+    const refused = await readAll();
+    expect(refused.map((answer) => answer.body.error)).toEqual(Array(10).fill('ACCOUNT_NEEDS_REAUTH'));
+    expect(await as.tokenRequests()).toBe(calls + 1);
+    expect(reauthEvents).toEqual([id]);
   });
 
   it('lets the next caller finish within the lease when the refreshing instance is killed mid-call', async () => {

@@ -7,6 +7,7 @@
 //   POST /__test/grants {clientId, accountId}  -> {refreshToken} for a new grant
 //   GET  /__test/stats                         -> {tokenRequests}
 //   POST /__test/behaviour {holdMs, failStatus} -> how the token endpoint answers from now on
+//     (holdMs delays the answer, a failure as well as a token issued)
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -62,6 +63,7 @@ server.listen(0, '127.0.0.1', () => {
     if (ctx.path !== '/token') return next();
     stats.tokenRequests += 1;
     if (behaviour.failStatus) {
+      if (behaviour.holdMs) await delay(behaviour.holdMs);
       ctx.status = behaviour.failStatus;
       ctx.body = { error: 'temporarily_unavailable' };
       return undefined;

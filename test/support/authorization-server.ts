@@ -18,7 +18,7 @@ export function newClient(auth: OAuthClient['auth'] = 'client_secret_basic'): OA
 }
 
 export interface Behaviour {
-  /** Keep each token response this long after the token was issued. */
+  /** Keep each token response this long (after the token was issued, or before the failure). */
   holdMs?: number;
   /** Answer every token request with this status instead. */
   failStatus?: number;
