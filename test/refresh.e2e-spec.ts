@@ -313,6 +313,17 @@ describe('fresh tokens from the provider', () => {
     });
   });
 
+  it('does not refresh ahead again on the next pass a token that lives less than the window', async () => {
+    await withSettings({ REFRESH_AHEAD_SECONDS: '7200', REFRESH_AHEAD_POLL_SECONDS: '3600' }, async () => {
+      await createExpiredAccount(testApp, 8, 'google_drive', await as.mint(basicClient));
+      const calls = await as.tokenRequests();
+      const worker = testApp.app.get(RefreshAheadWorker);
+      expect(await worker.runOnce()).toMatchObject({ refreshed: 1 });
+      expect(await worker.runOnce()).toMatchObject({ refreshed: 0, deferred: 0 });
+      expect(await as.tokenRequests()).toBe(calls + 1);
+    });
+  });
+
   describe('provider clients (admin)', () => {
     it('stores the client secret sealed, bound to the provider, and never returns it', async () => {
       const [row] = await testApp.dataSource.query(

@@ -265,12 +265,14 @@ export class ExternalAccountsRepository {
 
   /**
    * Active accounts of the given providers whose access token expires before `before`, oldest
-   * expiry first; not those being refreshed, nor those whose last refresh failed within `backoffSeconds`.
+   * expiry first; not those being refreshed, nor those whose last refresh failed within
+   * `backoffSeconds` or succeeded within `restSeconds` (tokens shorter-lived than the window).
    */
   refreshAheadCandidates(
     providers: string[],
     before: Date,
     backoffSeconds: number,
+    restSeconds: number,
     limit: number,
   ): Promise<RefreshCandidate[]> {
     return queryRows(
@@ -280,9 +282,10 @@ export class ExternalAccountsRepository {
           AND provider = ANY($2::text[])
           AND (refresh_lease_owner IS NULL OR refresh_lease_until <= now())
           AND (refresh_error_at IS NULL OR refresh_error_at < now() - make_interval(secs => $3::int))
+          AND (last_refreshed_at IS NULL OR last_refreshed_at < now() - make_interval(secs => $4::int))
         ORDER BY token_expires_at, id
-        LIMIT $4`,
-      [before, providers, backoffSeconds, limit],
+        LIMIT $5`,
+      [before, providers, backoffSeconds, restSeconds, limit],
     );
   }
 

@@ -65,7 +65,10 @@ export class RefreshAheadWorker implements OnApplicationBootstrap, BeforeApplica
     if (providers.length === 0) return run;
     const before = new Date(Date.now() + this.config.aheadSeconds * 1000);
     const backoff = this.config.aheadPollSeconds * 10;
-    for (const account of await this.accounts.refreshAheadCandidates(providers, before, backoff, BATCH)) {
+    // A token that lives less than the window would otherwise be refreshed on every pass.
+    const rest = Math.ceil(this.config.aheadSeconds / 2);
+    const candidates = await this.accounts.refreshAheadCandidates(providers, before, backoff, rest, BATCH);
+    for (const account of candidates) {
       if (this.stopping.signal.aborted) break;
       if (!this.allow(account.provider)) {
         run.deferred += 1;
