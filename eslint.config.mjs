@@ -9,6 +9,7 @@ const FORBIDDEN_IMPORTS = {
     'config',
     'crypto',
     'connectors',
+    'providers',
     'rotation',
     'admin',
     'audit',
@@ -17,16 +18,34 @@ const FORBIDDEN_IMPORTS = {
     'database',
     'metrics',
   ],
-  crypto: ['config', 'connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database', 'metrics'],
-  config: ['connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database', 'metrics'],
-  metrics: ['crypto', 'connectors', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
-  database: ['connectors', 'rotation', 'admin', 'health', 'cli', 'metrics'],
+  crypto: [
+    'config',
+    'connectors',
+    'providers',
+    'rotation',
+    'admin',
+    'audit',
+    'health',
+    'cli',
+    'database',
+    'metrics',
+  ],
+  config: ['connectors', 'providers', 'rotation', 'admin', 'audit', 'health', 'cli', 'database', 'metrics'],
+  metrics: ['crypto', 'connectors', 'providers', 'rotation', 'admin', 'audit', 'health', 'cli', 'database'],
+  database: ['connectors', 'providers', 'rotation', 'admin', 'health', 'cli', 'metrics'],
+  providers: ['connectors', 'rotation', 'admin', 'audit', 'cli'],
   connectors: ['rotation', 'admin', 'audit', 'cli'],
   rotation: ['admin', 'cli'],
-  audit: ['connectors', 'rotation', 'admin', 'cli'],
+  audit: ['connectors', 'providers', 'rotation', 'admin', 'cli'],
   admin: ['cli'],
-  health: ['connectors', 'rotation', 'admin', 'cli'],
+  health: ['connectors', 'providers', 'rotation', 'admin', 'cli'],
 };
+
+/** Example modules extend the service from outside: they import modules and services, never internals. */
+const EXAMPLE_IMPORTS = ['repository', 'entity', 'storage', 'refresher'].map((role) => ({
+  group: [`../src/**/*.${role}`, `../src/**/*-${role}`, `../../src/**/*.${role}`, `../../src/**/*-${role}`],
+  message: 'examples/ import modules and services only',
+}));
 
 const layerRules = Object.entries(FORBIDDEN_IMPORTS).map(([folder, forbidden]) => ({
   files: [`src/${folder}/**/*.ts`],
@@ -64,5 +83,9 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  {
+    files: ['examples/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: EXAMPLE_IMPORTS }] },
+  },
   prettier,
 );

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
 import { AdminModule } from './admin/admin.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
@@ -9,6 +10,7 @@ import { loggingOptions } from './common/logging.options';
 import { createValidationPipe } from './common/validation.pipe';
 import { appConfig, configRootModule } from './config/configuration';
 import { ConnectorsModule } from './connectors/connectors.module';
+import { RefreshAheadModule } from './connectors/refresh-ahead.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -30,9 +32,11 @@ export class AppModule {
           useFactory: (app: ConfigType<typeof appConfig>) => loggingOptions(app.logLevel),
         }),
         MetricsModule,
+        EventEmitterModule.forRoot(),
         DatabaseModule,
         HealthModule,
         ConnectorsModule,
+        RefreshAheadModule,
         RotationModule,
         AdminModule,
       ],

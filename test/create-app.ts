@@ -22,6 +22,8 @@ export function baseTestEnv(): TestEnv {
     DATA_DIR: process.env.E2E_DATA_DIR,
     DB_MIGRATE_ON_START: 'false',
     LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+    // The background refresh would race the tests' own calls; the suite that tests it turns it on.
+    REFRESH_AHEAD_SECONDS: '0',
   };
 }
 
@@ -38,6 +40,8 @@ const MANAGED_PREFIXES = [
   'HTTP_',
   'API_DOCS_',
   'TRUST_PROXY',
+  'PROVIDER_',
+  'REFRESH_',
 ];
 
 /** Replaces the settings this service reads, so one test's keys never leak into the next app. */

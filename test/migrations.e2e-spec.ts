@@ -87,6 +87,7 @@ describe('migrations', () => {
         'CreateKeyRotationJobs',
         'CreateAdminAuditEvents',
         'DeriveTokenKeyId',
+        'AddTokenRefresh',
       ]) {
         expect(first.output).toMatch(new RegExp(`^migrated: ${migration}\\d+$`, 'm'));
       }
@@ -149,6 +150,7 @@ describe('migrations', () => {
       const lastRun = async () =>
         (await dataSource.query(`SELECT name FROM schema_migrations ORDER BY id DESC LIMIT 1`))[0].name;
       while ((await lastRun()) !== 'DeriveTokenKeyId1764300003000') await dataSource.undoLastMigration();
+      expect(await columnsOf(dataSource)).not.toContain('refresh_lease_owner');
       await dataSource.undoLastMigration();
       const [generated] = await dataSource.query(
         `SELECT is_generated FROM information_schema.columns WHERE table_name = 'external_accounts' AND column_name = 'token_key_id'`,

@@ -15,6 +15,7 @@ import {
 import { ResponseLog } from './support/safety-http';
 import { SecretRegistry } from './support/safety-secrets';
 import { TcpProxy, throughProxy } from './support/tcp-proxy';
+import { AuthorizationServer, newClient } from './support/authorization-server';
 import { countAccounts, itIfPostgres, onPostgres, poll, storedRows } from './support/fixtures';
 
 const keyA = newKey();
@@ -46,6 +47,9 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
   let serverUrl: string | undefined;
   let testApp: TestApp;
   let corruptId = 0;
+  const oauthClient = newClient();
+  let as: AuthorizationServer;
+  let refreshedId = 0;
   const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
   const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
   const http = () => request(testApp.app.getHttpServer());
@@ -60,6 +64,8 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: previous.map((key) => key.key).join(','),
       ROTATION_WORKER_ENABLED: String(worker),
       ROTATION_POLL_SECONDS: '1',
+      PROVIDER_TIMEOUT_MS: '1500',
+      REFRESH_LEASE_SECONDS: '3',
     };
   }
 
@@ -114,6 +120,8 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     secrets.add('service API token', SERVICE_TOKEN);
     secrets.add('admin API token', ADMIN_TOKEN);
     secrets.add('database password', DB_PASSWORD);
+    secrets.add('provider client secret', oauthClient.clientSecret);
+    as = await AuthorizationServer.start([oauthClient]);
     if (onPostgres) {
       directUrl = urlWithPassword(process.env.E2E_DATABASE_URL as string, DB_PASSWORD);
       serverUrl = throughProxy(directUrl, await proxy.start());
@@ -127,7 +135,31 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     if (onPostgres) await proxy.restore();
     await testApp.close();
     await proxy.cut();
+    await as?.stop();
   });
+
+  /** An expired account holding a fresh grant's refresh token, registered as its own. */
+  async function expiredAccount(userId: number): Promise<number> {
+    const tokens = track({
+      access_token: randomSecret('ya29.'),
+      refresh_token: await as.mint(oauthClient),
+      token_type: 'Bearer',
+      expires_at: Math.floor(Date.now() / 1000) - 60,
+    });
+    const created = responses.record(
+      'create an expired account',
+      await http().post(`/users/${userId}/accounts`).set(auth).send({ provider: 'google_drive', tokens }),
+    );
+    expect(created.status).toBe(201);
+    accounts.set(created.body.id, { userId, tokens });
+    return created.body.id as number;
+  }
+
+  /** The answer of a refresh is the account's new tokens: they become its own, the old ones are no one's. */
+  function refreshedTo(id: number, body: TokenSet): void {
+    const { userId } = accounts.get(id) as Account;
+    accounts.set(id, { userId, tokens: track(body) });
+  }
 
   it('creates, reads and updates accounts, and answers a stale If-Match with 412', async () => {
     for (const userId of [11, 11, 12]) {
@@ -535,6 +567,73 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     expect([merge.status, merge.body.error]).toEqual([500, 'ACCOUNT_TOKENS_UNREADABLE']);
   });
 
+  it('manages provider clients and refreshes through them, failures included, without echoing a secret', async () => {
+    const provider = (step: string, body: object) =>
+      http()
+        .put('/admin/providers/google_drive')
+        .set(admin)
+        .send(body)
+        .then((r) => responses.record(step, r));
+    const client = { tokenUrl: as.tokenUrl, clientId: oauthClient.clientId, clientAuth: oauthClient.auth };
+    expect(
+      (
+        await provider('provider with a plain http URL', {
+          ...client,
+          tokenUrl: 'http://example.com/token',
+          clientSecret: planted('cs_'),
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await provider('provider with a bad field', {
+          ...client,
+          clientSecret: planted('cs_'),
+          extra: planted('cs_'),
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await provider('put the provider client', { ...client, clientSecret: oauthClient.clientSecret }))
+        .status,
+    ).toBe(200);
+    responses.record('list provider clients', await http().get('/admin/providers').set(admin).expect(200));
+    responses.record(
+      'get a provider client',
+      await http().get('/admin/providers/google_drive').set(admin).expect(200),
+    );
+
+    refreshedId = await expiredAccount(21);
+    const { userId } = accounts.get(refreshedId) as Account;
+    const path = `/users/${userId}/accounts/${refreshedId}/tokens`;
+    const read = await http().get(`${path}?minValidity=60`).set(auth);
+    expect(read.status).toBe(200);
+    refreshedTo(refreshedId, read.body as TokenSet);
+    responses.record('read refreshed tokens', read, own(refreshedId));
+    const forced = await http().post(`${path}/refresh`).set(auth);
+    expect(forced.status).toBe(200);
+    refreshedTo(refreshedId, forced.body as TokenSet);
+    responses.record('forced refresh', forced, own(refreshedId));
+
+    await as.behave({ failStatus: 503 });
+    expect(responses.record('provider failing', await http().post(`${path}/refresh`).set(auth)).status).toBe(
+      502,
+    );
+    await as.behave({});
+
+    const revokedId = await expiredAccount(22);
+    await as.revoke(oauthClient, (accounts.get(revokedId) as Account).tokens.refresh_token as string);
+    const revoked = await http().get(`/users/22/accounts/${revokedId}/tokens?minValidity=60`).set(auth);
+    expect(responses.record('revoked grant', revoked).status).toBe(409);
+
+    const slowId = await expiredAccount(23);
+    await as.behave({ holdMs: 3000 });
+    const slow = await http().get(`/users/23/accounts/${slowId}/tokens?minValidity=60`).set(auth);
+    expect(responses.record('provider too slow', slow).status).toBe(502);
+    await as.behave({});
+    await snapshotEnvelopes();
+  });
+
   it('rotates through the admin route and reports the failing row by id and reason only', async () => {
     const started = responses.record(
       'start a rotation',
@@ -595,6 +694,13 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       expect(read.status).toBe(200);
       expect(read.body).toMatchObject((accounts.get(id) as Account).tokens);
     }
+    const [secret] = await testApp.dataSource.query(`SELECT client_secret FROM provider_clients`);
+    expect(secret.client_secret).toContain(`"kid":"${keyC.kid}"`);
+    const { userId } = accounts.get(refreshedId) as Account;
+    const refreshed = await http().post(`/users/${userId}/accounts/${refreshedId}/tokens/refresh`).set(auth);
+    expect(refreshed.status).toBe(200);
+    refreshedTo(refreshedId, refreshed.body as TokenSet);
+    responses.record('refresh under the rotated client secret', refreshed, own(refreshedId));
   });
 
   it('printed, answered and stored no token, envelope, key, API token or password', async () => {
@@ -602,6 +708,7 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       await testApp.dataSource.query(`SELECT * FROM admin_audit_events`),
       await testApp.dataSource.query(`SELECT * FROM key_rotation_jobs`),
       await testApp.dataSource.query(`SELECT * FROM key_rotation_job_failures`),
+      await testApp.dataSource.query(`SELECT * FROM provider_clients`),
     ]);
     const output = capture.stop();
     // The capture saw the trace-level request and SQL lines it is meant to check.

@@ -1,24 +1,28 @@
 import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AuditModule } from '../audit/audit.module';
+import { ProvidersModule } from '../providers/providers.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
 import { MetricsServer } from './metrics-server';
 import { MetricsController } from './metrics.controller';
+import { ProvidersController } from './providers.controller';
 import { RotationsController } from './rotations.controller';
 import { ServiceMetrics } from './service-metrics';
 
 /** The operators' HTTP surface: admin token, rate budgets, audit of every request, metrics. */
 @Module({
-  imports: [AuditModule, RotationModule],
-  controllers: [RotationsController, AdminAuditController, MetricsController],
+  imports: [AuditModule, RotationModule, ProvidersModule],
+  controllers: [RotationsController, AdminAuditController, MetricsController, ProvidersController],
   providers: [AdminBudgets, AdminGuard, ServiceMetrics, MetricsServer],
   exports: [AdminBudgets, AdminGuard],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(AdminAuditMiddleware).forRoutes(RotationsController, AdminAuditController);
+    consumer
+      .apply(AdminAuditMiddleware)
+      .forRoutes(RotationsController, AdminAuditController, ProvidersController);
   }
 }

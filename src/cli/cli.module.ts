@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
@@ -11,7 +12,14 @@ export class CliModule {
   static forRoot(): DynamicModule {
     return {
       module: CliModule,
-      imports: [configRootModule(), DatabaseModule, CryptoModule, ConnectorsModule, RotationModule],
+      imports: [
+        configRootModule(),
+        EventEmitterModule.forRoot(),
+        DatabaseModule,
+        CryptoModule,
+        ConnectorsModule,
+        RotationModule,
+      ],
     };
   }
 }

@@ -37,6 +37,14 @@ function formatInventory(inventory: KeyInventory): string {
     `accounts: ${inventory.totalAccounts}, on the primary key: ${inventory.accountsOnPrimary}, ` +
       `to rotate: ${inventory.accountsToRotate}`,
   );
+  if (inventory.providerClients.length > 0) {
+    const byKey = inventory.providerClients.map(
+      (entry) => `${entry.keyId} (${entry.role}): ${entry.clients}`,
+    );
+    lines.push(
+      `provider client secrets: ${byKey.join(', ')}; to rotate: ${inventory.providerClientsToRotate}`,
+    );
+  }
   for (const warning of inventory.warnings) lines.push(`WARNING: ${warning}`);
   return `${lines.join('\n')}\n`;
 }

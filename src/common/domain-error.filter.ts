@@ -9,6 +9,7 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   conflict: 409,
   precondition_failed: 412,
   unavailable: 503,
+  bad_gateway: 502,
   integrity: 500,
   internal: 500,
 };
@@ -28,7 +29,11 @@ export class DomainErrorFilter implements ExceptionFilter {
         error.message,
       );
     }
-    sendError(http.getResponse<Response>(), request, {
+    const response = http.getResponse<Response>();
+    if (error.retryAfterSeconds !== undefined && !response.headersSent) {
+      response.setHeader('Retry-After', String(error.retryAfterSeconds));
+    }
+    sendError(response, request, {
       statusCode,
       error: error.code,
       message: error.message,

@@ -1,6 +1,13 @@
 /** How a caller should read a domain error; the error filter turns it into an HTTP status. */
 export type DomainErrorKind =
-  'invalid' | 'not_found' | 'conflict' | 'precondition_failed' | 'unavailable' | 'integrity' | 'internal';
+  | 'invalid'
+  | 'not_found'
+  | 'conflict'
+  | 'precondition_failed'
+  | 'unavailable'
+  | 'bad_gateway'
+  | 'integrity'
+  | 'internal';
 
 /**
  * Base of every error a service throws on purpose. The code is stable and public;
@@ -9,6 +16,8 @@ export type DomainErrorKind =
 export abstract class DomainError extends Error {
   abstract readonly code: string;
   readonly kind: DomainErrorKind = 'internal';
+  /** Sent as `Retry-After` when set: how long a caller should wait before trying again. */
+  readonly retryAfterSeconds?: number;
 
   constructor(message: string) {
     super(message);

@@ -67,6 +67,19 @@ export const connectorsConfig = registerAs('connectors', () => {
   return { requireEncryption: env.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION };
 });
 
+export const refreshConfig = registerAs('refresh', () => {
+  const env = validateEnvironment(process.env);
+  return {
+    providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
+    leaseSeconds: env.REFRESH_LEASE_SECONDS,
+    waitMs: env.REFRESH_WAIT_MS,
+    aheadSeconds: env.REFRESH_AHEAD_SECONDS,
+    aheadEnabled: env.REFRESH_AHEAD_SECONDS > 0,
+    aheadPollSeconds: env.REFRESH_AHEAD_POLL_SECONDS,
+    aheadPerProviderPerMinute: env.REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE,
+  };
+});
+
 export type DatabaseSettings = ReturnType<typeof databaseSettings>;
 
 /** Also used without Nest: by the TypeORM CLI's data source and the tests' global set-up. */
@@ -131,6 +144,7 @@ export function configRootModule(): DynamicModule {
           auditConfig,
           metricsConfig,
           connectorsConfig,
+          refreshConfig,
           rotationConfig,
           cryptoConfig,
         ],

@@ -46,4 +46,20 @@ describe('validateEnvironment', () => {
     expect(second).not.toBe(first);
     expect(keyRingFor(second).primaryKeyId).not.toBe(keyRingFor(first).primaryKeyId);
   });
+
+  it.each([
+    [{ PROVIDER_TIMEOUT_MS: '50' }, 'PROVIDER_TIMEOUT_MS'],
+    [{ REFRESH_LEASE_SECONDS: 'soon' }, 'REFRESH_LEASE_SECONDS'],
+    [{ REFRESH_WAIT_MS: '-1' }, 'REFRESH_WAIT_MS'],
+    [{ REFRESH_AHEAD_SECONDS: '90000' }, 'REFRESH_AHEAD_SECONDS'],
+    [{ REFRESH_AHEAD_POLL_SECONDS: '0' }, 'REFRESH_AHEAD_POLL_SECONDS'],
+    [{ REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE: '1.5' }, 'REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE'],
+    [{ REFRESH_LEASE_SECONDS: '5', PROVIDER_TIMEOUT_MS: '5000' }, 'REFRESH_LEASE_SECONDS'],
+  ])('refuses a bad refresh setting %j, naming %s', (raw, variable) => {
+    expect(errorOf(raw).variable).toBe(variable);
+  });
+
+  it('turns refresh-ahead off with REFRESH_AHEAD_SECONDS=0', () => {
+    expect(validateEnvironment({ REFRESH_AHEAD_SECONDS: '0' }).REFRESH_AHEAD_SECONDS).toBe(0);
+  });
 });

@@ -215,6 +215,46 @@ export class EnvironmentVariables {
   @Min(1, { message: 'must be between 1 and 3600' })
   @Max(3600, { message: 'must be between 1 and 3600' })
   METRICS_INVENTORY_SECONDS = 30;
+  /** How long one request to a provider's token endpoint may take. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(100, { message: 'must be between 100 and 120000' })
+  @Max(120000, { message: 'must be between 100 and 120000' })
+  PROVIDER_TIMEOUT_MS = 10000;
+
+  /** How long an instance holds an account while it refreshes; longer than PROVIDER_TIMEOUT_MS. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 600' })
+  @Max(600, { message: 'must be between 1 and 600' })
+  REFRESH_LEASE_SECONDS = 30;
+
+  /** How long a caller waits for a refresh another caller or instance has in flight. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(100, { message: 'must be between 100 and 900000' })
+  @Max(900000, { message: 'must be between 100 and 900000' })
+  REFRESH_WAIT_MS = 40000;
+
+  /** Refresh ahead accounts whose access token expires within this many seconds; 0 turns it off. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(0, { message: 'must be between 0 and 86400' })
+  @Max(86400, { message: 'must be between 0 and 86400' })
+  REFRESH_AHEAD_SECONDS = 300;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 3600' })
+  @Max(3600, { message: 'must be between 1 and 3600' })
+  REFRESH_AHEAD_POLL_SECONDS = 30;
+
+  /** Refreshes the job sends to one provider in a minute, at most. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100000, { message: 'must be between 1 and 100000' })
+  REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE = 60;
 }
 
 /** Replaces every `<NAME>_FILE` by the content of that file under `<NAME>`. */
@@ -308,6 +348,10 @@ function validateOnce(raw: Record<string, unknown>): EnvironmentVariables {
 
 /** Rules across settings, each a one-line refusal like the rules of a single setting. */
 function refuseUnsafeCombinations(settings: EnvironmentVariables): void {
+  // A lease that ends before the provider call's timeout would let a second instance spend the same refresh token.
+  if (settings.REFRESH_LEASE_SECONDS * 1000 <= settings.PROVIDER_TIMEOUT_MS) {
+    throw new ConfigurationError('REFRESH_LEASE_SECONDS', 'must be longer than PROVIDER_TIMEOUT_MS');
+  }
   if (settings.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION && !settings.WORKFLOWS_ARTIFACT_ENC_KEY) {
     throw new ConfigurationError(
       'WORKFLOWS_ARTIFACT_ENC_KEY',

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { ExternalAccount } from './external-account.entity';
+import { ACCOUNT_STATUSES, type AccountStatus, type ExternalAccount } from './external-account.entity';
 import { tokenKeyUse } from './token-columns';
 
 export type EncryptionState = 'encrypted' | 'legacy' | 'plaintext' | 'malformed';
@@ -27,6 +27,16 @@ export class AccountView {
   @ApiPropertyOptional({ nullable: true }) providerMetadata: Record<string, unknown> | null;
   @ApiProperty({ type: AccountEncryptionView }) encryption: AccountEncryptionView;
   @ApiProperty({ description: 'Incremented by every token write; send it as If-Match' }) version: number;
+  @ApiProperty({
+    enum: ACCOUNT_STATUSES,
+    description: 'needs_reauth: the provider refused the refresh token; new tokens (PUT) make it active',
+  })
+  status: AccountStatus;
+  @ApiPropertyOptional({ nullable: true, description: 'Why the status is not active (an OAuth error code)' })
+  statusReason: string | null;
+  @ApiPropertyOptional({ nullable: true }) statusChangedAt: string | null;
+  @ApiPropertyOptional({ nullable: true, description: 'Last refresh at the provider by this service' })
+  lastRefreshedAt: string | null;
   @ApiProperty() createdAt: string;
   @ApiProperty() updatedAt: string;
 }
@@ -52,6 +62,10 @@ export function toAccountView(account: ExternalAccount): AccountView {
     providerMetadata: account.providerMetadata,
     encryption: encryptionOf(account.tokenKeyId),
     version: account.version,
+    status: account.status,
+    statusReason: account.statusReason,
+    statusChangedAt: iso(account.statusChangedAt),
+    lastRefreshedAt: iso(account.lastRefreshedAt),
     createdAt: iso(account.createdAt) as string,
     updatedAt: iso(account.updatedAt) as string,
   };

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CryptoModule } from '../crypto/crypto.module';
+import { ProvidersModule } from '../providers/providers.module';
+import { AccountTokenRefresher } from './account-token-refresher';
 import { ExternalAccountsController } from './external-accounts.controller';
 import { ExternalAccountsRepository } from './external-accounts.repository';
 import { ExternalAccountsService } from './external-accounts.service';
@@ -7,12 +9,13 @@ import { TokenStorage } from './token-storage';
 
 /**
  * Owns `external_accounts`: ExternalAccountsRepository holds every statement over it. Import the
- * module and call ExternalAccountsService to read or write tokens.
+ * module and call ExternalAccountsService to read, refresh or write tokens; it emits the events
+ * of account-events.ts, so the application needs `EventEmitterModule.forRoot()`.
  */
 @Module({
-  imports: [CryptoModule],
+  imports: [CryptoModule, ProvidersModule],
   controllers: [ExternalAccountsController],
-  providers: [ExternalAccountsRepository, ExternalAccountsService, TokenStorage],
+  providers: [ExternalAccountsRepository, ExternalAccountsService, TokenStorage, AccountTokenRefresher],
   exports: [ExternalAccountsRepository, ExternalAccountsService, TokenStorage],
 })
 export class ConnectorsModule {}

@@ -1,5 +1,8 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 
+export const ACCOUNT_STATUSES = ['active', 'needs_reauth'] as const;
+export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
+
 /**
  * A linked third-party account. Column names and types are those of the original service's
  * table, so an existing database is adopted in place; `version` and `token_key_id` are ours.
@@ -44,6 +47,19 @@ export class ExternalAccount {
 
   @Column({ type: 'integer', default: 1 })
   version: number;
+
+  /** `needs_reauth`: the provider refused the refresh token; cleared by the next token write. */
+  @Column({ type: 'text', default: 'active' })
+  status: AccountStatus;
+
+  @Column({ name: 'status_reason', type: 'text', nullable: true })
+  statusReason: string | null;
+
+  @Column({ name: 'status_changed_at', type: 'timestamptz', nullable: true })
+  statusChangedAt: Date | null;
+
+  @Column({ name: 'last_refreshed_at', type: 'timestamptz', nullable: true })
+  lastRefreshedAt: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamp' })
   createdAt: Date;

@@ -45,3 +45,36 @@ export class PlaintextTokensRefusedError extends DomainError {
     super(`Account ${accountId} holds unencrypted tokens, refused because encryption is required`);
   }
 }
+
+/** The provider refused the refresh token: new tokens (a PUT after re-authorization) are needed. */
+export class AccountNeedsReauthError extends DomainError {
+  readonly code = 'ACCOUNT_NEEDS_REAUTH';
+  readonly kind = 'conflict';
+
+  constructor(
+    readonly accountId: number,
+    readonly reason: string | null,
+  ) {
+    super(`Account ${accountId} needs to be authorized again (${reason ?? 'invalid_grant'})`);
+  }
+}
+
+export class NoRefreshTokenError extends DomainError {
+  readonly code = 'NO_REFRESH_TOKEN';
+  readonly kind = 'conflict';
+
+  constructor(readonly accountId: number) {
+    super(`Account ${accountId} has no refresh token stored`);
+  }
+}
+
+/** Another caller's refresh of the account did not end within REFRESH_WAIT_MS. */
+export class RefreshStillRunningError extends DomainError {
+  readonly code = 'REFRESH_IN_PROGRESS';
+  readonly kind = 'unavailable';
+  readonly retryAfterSeconds = 1;
+
+  constructor(readonly accountId: number) {
+    super(`A refresh of account ${accountId} is still running; try again shortly`);
+  }
+}

@@ -8,10 +8,19 @@ import {
   Param,
   Post,
   Put,
+  Query,
   Res,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { IdParamPipe } from '../common/id-param.pipe';
 import { requestInvalid } from '../common/validation.pipe';
@@ -19,6 +28,7 @@ import { AccountView, toAccountView } from './account-view';
 import { CreateExternalAccountDto } from './dto/create-external-account.dto';
 import { TOKEN_SET_SCHEMA } from './dto/token-set.schema';
 import { TokenSetPipe } from './dto/token-set.pipe';
+import { ACCOUNT_STATUSES, type AccountStatus } from './external-account.entity';
 import { ExternalAccountsService } from './external-accounts.service';
 import { ServiceTokenGuard } from './service-token.guard';
 import type { TokenSet } from './token-set';
@@ -31,6 +41,25 @@ function parseIfMatch(header: string | undefined): number | undefined {
     throw requestInvalid(['If-Match: must be a version number']);
   }
   return Number(match[1]);
+}
+
+const MAX_MIN_VALIDITY = 86400;
+
+/** `?minValidity=SECONDS`: a whole number of seconds up to a day; undefined when absent. */
+function parseMinValidity(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > MAX_MIN_VALIDITY) {
+    throw requestInvalid([`minValidity: must be a whole number of seconds from 0 to ${MAX_MIN_VALIDITY}`]);
+  }
+  return Number(value);
+}
+
+function parseStatus(value: string | undefined): AccountStatus | undefined {
+  if (value === undefined) return undefined;
+  if (!(ACCOUNT_STATUSES as readonly string[]).includes(value)) {
+    throw requestInvalid([`status: must be one of ${ACCOUNT_STATUSES.join(', ')}`]);
+  }
+  return value as AccountStatus;
 }
 
 @ApiTags('accounts')
@@ -50,9 +79,10 @@ export class ExternalAccountsController {
 
   @Get()
   @ApiOperation({ summary: "List a user's accounts (metadata only)" })
+  @ApiQuery({ name: 'status', required: false, enum: ACCOUNT_STATUSES })
   @ApiOkResponse({ type: [AccountView] })
-  async list(@Param('userId', IdParamPipe) userId: number) {
-    return (await this.accounts.listAccounts(userId)).map(toAccountView);
+  async list(@Param('userId', IdParamPipe) userId: number, @Query('status') status: string | undefined) {
+    return (await this.accounts.listAccounts(userId, parseStatus(status))).map(toAccountView);
   }
 
   @Get(':id')
@@ -69,10 +99,25 @@ export class ExternalAccountsController {
   }
 
   @Get(':id/tokens')
-  @ApiOperation({ summary: 'The decrypted token set' })
+  @ApiOperation({
+    summary: 'The decrypted token set; with minValidity, refreshed first when it expires sooner',
+  })
+  @ApiQuery({ name: 'minValidity', required: false, description: 'seconds the access token must stay valid' })
   @ApiOkResponse({ schema: TOKEN_SET_SCHEMA as object })
-  async tokens(@Param('userId', IdParamPipe) userId: number, @Param('id', IdParamPipe) id: number) {
-    return this.accounts.getAccountTokens(userId, id);
+  async tokens(
+    @Param('userId', IdParamPipe) userId: number,
+    @Param('id', IdParamPipe) id: number,
+    @Query('minValidity') minValidity: string | undefined,
+  ) {
+    return this.accounts.getFreshTokens(userId, id, { minValiditySeconds: parseMinValidity(minValidity) });
+  }
+
+  @Post(':id/tokens/refresh')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Refresh at the provider now; concurrent calls share one refresh' })
+  @ApiOkResponse({ schema: TOKEN_SET_SCHEMA as object })
+  async refresh(@Param('userId', IdParamPipe) userId: number, @Param('id', IdParamPipe) id: number) {
+    return this.accounts.refreshTokens(userId, id);
   }
 
   @Put(':id/tokens')

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { queryRows } from '../database/query-rows';
-import { ExternalAccount } from './external-account.entity';
+import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import { ENVELOPE_SEPARATOR } from './token-columns';
 
 /** The token columns of one row as stored, with what the read path needs to rebuild a plaintext set. */
@@ -43,6 +43,25 @@ export interface ResealedColumns {
   accessTokens: string;
 }
 
+/** A token row with what the refresh needs: provider, status, and the refresh lease as the database sees it. */
+export interface RefreshRow extends TokenRow {
+  provider: string;
+  status: AccountStatus;
+  statusReason: string | null;
+  /** True while another refresh holds the account (its lease has not expired by the database's clock). */
+  leaseActive: boolean;
+  /** The outcome code of the last refresh that failed without an answer for the tokens, and when. */
+  refreshError: string | null;
+  refreshErrorAt: Date | null;
+}
+
+/** An account the refresh-ahead job should refresh. */
+export interface RefreshCandidate {
+  id: number;
+  userId: number;
+  provider: string;
+}
+
 export interface KeyIdCount {
   keyId: string;
   accounts: number;
@@ -50,6 +69,14 @@ export interface KeyIdCount {
 
 const TOKEN_ROW_COLUMNS = `id, user_id AS "userId", version, scopes, token_expires_at AS "tokenExpiresAt",
   access_token AS "accessToken", refresh_token AS "refreshToken", token_key_id AS "tokenKeyId"`;
+
+const REFRESH_ROW_COLUMNS = `${TOKEN_ROW_COLUMNS}, provider, status, status_reason AS "statusReason",
+  (refresh_lease_owner IS NOT NULL AND refresh_lease_until > now()) AS "leaseActive",
+  refresh_error AS "refreshError", refresh_error_at AS "refreshErrorAt"`;
+
+/** Any token write ends a needs_reauth state: the new tokens are the re-authorization. */
+const ACTIVE_AGAIN = `status = 'active', status_reason = NULL,
+  status_changed_at = CASE WHEN status = 'active' THEN status_changed_at ELSE now() END`;
 
 /**
  * "Not on the target key" as two ranges of ix_external_accounts_token_key_id, so a count finds
@@ -116,8 +143,9 @@ export class ExternalAccountsRepository {
     );
   }
 
-  list(userId: number): Promise<ExternalAccount[]> {
-    return this.dataSource.getRepository(ExternalAccount).find({ where: { userId }, order: { id: 'ASC' } });
+  list(userId: number, status?: AccountStatus): Promise<ExternalAccount[]> {
+    const where = status === undefined ? { userId } : { userId, status };
+    return this.dataSource.getRepository(ExternalAccount).find({ where, order: { id: 'ASC' } });
   }
 
   findOne(userId: number, id: number, manager = this.dataSource.manager): Promise<ExternalAccount | null> {
@@ -143,7 +171,7 @@ export class ExternalAccountsRepository {
       manager,
       `UPDATE external_accounts
           SET access_token = $1, refresh_token = $2, scopes = COALESCE($3, scopes), token_expires_at = $4,
-              version = version + 1, updated_at = CURRENT_TIMESTAMP
+              version = version + 1, updated_at = CURRENT_TIMESTAMP, ${ACTIVE_AGAIN}
         WHERE id = $5 AND user_id = $6 AND version = $7
         RETURNING id`,
       [
@@ -157,6 +185,108 @@ export class ExternalAccountsRepository {
       ],
     );
     return written.length === 1;
+  }
+
+  async findRefreshRow(userId: number, id: number): Promise<RefreshRow | undefined> {
+    const [row] = await queryRows<RefreshRow>(
+      this.dataSource.manager,
+      `SELECT ${REFRESH_ROW_COLUMNS} FROM external_accounts WHERE id = $1 AND user_id = $2`,
+      [id, userId],
+    );
+    return row;
+  }
+
+  /**
+   * The refresh lease, taken by one statement: only while the row is still at `version`, active,
+   * and nobody holds an unexpired lease. No lock outlives the statement.
+   */
+  async takeRefreshLease(row: RefreshRow, owner: string, leaseSeconds: number): Promise<boolean> {
+    const taken = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET refresh_lease_owner = $1, refresh_lease_until = now() + make_interval(secs => $2::int)
+        WHERE id = $3 AND user_id = $4 AND version = $5 AND status = 'active'
+          AND (refresh_lease_owner IS NULL OR refresh_lease_until <= now())
+        RETURNING id`,
+      [owner, leaseSeconds, row.id, row.userId, row.version],
+    );
+    return taken.length === 1;
+  }
+
+  /** Stores refreshed tokens if the row is still at the version the refresh started from; ends the lease. */
+  async storeRefreshed(row: RefreshRow, tokens: TokenColumns): Promise<boolean> {
+    const written = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET access_token = $1, refresh_token = $2, scopes = COALESCE($3, scopes), token_expires_at = $4,
+              version = version + 1, updated_at = CURRENT_TIMESTAMP, last_refreshed_at = now(),
+              refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_error = NULL,
+              refresh_error_at = NULL, ${ACTIVE_AGAIN}
+        WHERE id = $5 AND user_id = $6 AND version = $7
+        RETURNING id`,
+      [
+        tokens.accessToken,
+        tokens.refreshToken,
+        tokens.scopes,
+        tokens.tokenExpiresAt,
+        row.id,
+        row.userId,
+        row.version,
+      ],
+    );
+    return written.length === 1;
+  }
+
+  /** True for the one writer that moved the account to needs_reauth: it alone tells the others. */
+  async markNeedsReauth(row: RefreshRow, reason: string): Promise<boolean> {
+    const marked = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET status = 'needs_reauth', status_reason = $1, status_changed_at = now(),
+              refresh_lease_owner = NULL, refresh_lease_until = NULL
+        WHERE id = $2 AND user_id = $3 AND version = $4 AND status = 'active'
+        RETURNING id`,
+      [reason, row.id, row.userId, row.version],
+    );
+    return marked.length === 1;
+  }
+
+  /** Gives the lease up after a failed refresh, recording the outcome for the callers waiting on it. */
+  async releaseRefreshLease(row: RefreshRow, owner: string, errorCode: string): Promise<void> {
+    await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_error = $1, refresh_error_at = now()
+        WHERE id = $2 AND user_id = $3 AND refresh_lease_owner = $4
+        RETURNING id`,
+      [errorCode, row.id, row.userId, owner],
+    );
+  }
+
+  /**
+   * Active accounts of the given providers whose access token expires before `before`, oldest
+   * expiry first; not those being refreshed, nor those whose last refresh failed within
+   * `backoffSeconds` or succeeded within `restSeconds` (tokens shorter-lived than the window).
+   */
+  refreshAheadCandidates(
+    providers: string[],
+    before: Date,
+    backoffSeconds: number,
+    restSeconds: number,
+    limit: number,
+  ): Promise<RefreshCandidate[]> {
+    return queryRows(
+      this.dataSource.manager,
+      `SELECT id, user_id AS "userId", provider FROM external_accounts
+        WHERE status = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < $1
+          AND provider = ANY($2::text[])
+          AND (refresh_lease_owner IS NULL OR refresh_lease_until <= now())
+          AND (refresh_error_at IS NULL OR refresh_error_at < now() - make_interval(secs => $3::int))
+          AND (last_refreshed_at IS NULL OR last_refreshed_at < now() - make_interval(secs => $4::int))
+        ORDER BY token_expires_at, id
+        LIMIT $5`,
+      [before, providers, backoffSeconds, restSeconds, limit],
+    );
   }
 
   async delete(userId: number, id: number): Promise<boolean> {

@@ -1,5 +1,8 @@
-import { Injectable } from '@nestjs/common';
-import { ExternalAccount } from './external-account.entity';
+import { Injectable, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { ACCOUNT_EVENTS, emitAccountEvent } from './account-events';
+import { AccountTokenRefresher } from './account-token-refresher';
+import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import { AccountNotFoundError, AccountVersionConflictError } from './external-account.errors';
 import {
   ExternalAccountsRepository,
@@ -16,9 +19,13 @@ import { TokenStorage } from './token-storage';
  */
 @Injectable()
 export class ExternalAccountsService {
+  private readonly logger = new Logger(ExternalAccountsService.name);
+
   constructor(
     private readonly accounts: ExternalAccountsRepository,
     private readonly storage: TokenStorage,
+    private readonly refresher: AccountTokenRefresher,
+    private readonly events: EventEmitter2,
   ) {}
 
   /** Allocates the id first so the envelope is bound to it, then stores the row in one INSERT. */
@@ -26,11 +33,13 @@ export class ExternalAccountsService {
     const normalized = normalizeTokenSet(tokens);
     const id = await this.accounts.allocateId();
     await this.accounts.insert(id, userId, provider, this.storage.seal(userId, id, normalized), profile);
-    return this.getAccount(userId, id);
+    const account = await this.getAccount(userId, id);
+    emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.created, account);
+    return account;
   }
 
-  listAccounts(userId: number): Promise<ExternalAccount[]> {
-    return this.accounts.list(userId);
+  listAccounts(userId: number, status?: AccountStatus): Promise<ExternalAccount[]> {
+    return this.accounts.list(userId, status);
   }
 
   async getAccount(userId: number, id: number): Promise<ExternalAccount> {
@@ -44,12 +53,37 @@ export class ExternalAccountsService {
   }
 
   /**
+   * The stored tokens when the access token stays valid for `minValiditySeconds` more (or has no
+   * known expiry), else new ones from the provider, stored before they are returned. One refresh
+   * per account at a time, across callers and instances; the others wait for it and share its outcome.
+   */
+  getFreshTokens(
+    userId: number,
+    id: number,
+    options: { minValiditySeconds?: number } = {},
+  ): Promise<TokenSet> {
+    if (options.minValiditySeconds === undefined) return this.getAccountTokens(userId, id);
+    return this.refresher.fresh(userId, id, options.minValiditySeconds);
+  }
+
+  /** Refreshes at the provider now (or joins the refresh in flight) and returns the new tokens. */
+  refreshTokens(userId: number, id: number): Promise<TokenSet> {
+    return this.refresher.refresh(userId, id);
+  }
+
+  /**
    * Re-seals with the primary key (upgrading older envelopes and plaintext rows) and bumps the
    * version. A missing refresh token keeps the stored one. The row is locked from the read to the
    * write, and the write is a compare-and-set on the version read, so no concurrent writer is
-   * overwritten with stale data.
+   * overwritten with stale data. Ends a needs_reauth state.
    */
   async updateAccountTokens(userId: number, id: number, tokens: TokenSet, expectedVersion?: number) {
+    const account = await this.writeTokens(userId, id, tokens, expectedVersion);
+    emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.tokensUpdated, account);
+    return account;
+  }
+
+  private writeTokens(userId: number, id: number, tokens: TokenSet, expectedVersion?: number) {
     return this.accounts.transaction(async (manager) => {
       const row = requireRow(await this.accounts.findTokenRow(userId, id, manager, true), id);
       if (expectedVersion !== undefined && row.version !== expectedVersion) {
@@ -68,7 +102,9 @@ export class ExternalAccountsService {
   }
 
   async deleteAccount(userId: number, id: number): Promise<void> {
-    if (!(await this.accounts.delete(userId, id))) throw new AccountNotFoundError(id);
+    const account = await this.accounts.findOne(userId, id);
+    if (!account || !(await this.accounts.delete(userId, id))) throw new AccountNotFoundError(id);
+    emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.deleted, account);
   }
 }
 

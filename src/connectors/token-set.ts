@@ -93,3 +93,21 @@ export function normalizeTokenSet(tokens: TokenSet, now: Date = new Date()): Tok
   }
   return normalized;
 }
+
+/** True when the access token stays valid `seconds` more; a token with no known expiry is. */
+export function validFor(tokens: TokenSet, seconds: number, now = Date.now()): boolean {
+  return tokens.expires_at === undefined || tokens.expires_at - now / 1000 >= seconds;
+}
+
+/** The provider's response as the stored set: the refresh token and scope kept when it sends none. */
+export function mergeRefreshed(
+  stored: TokenSet,
+  response: Record<string, unknown>,
+  now = new Date(),
+): TokenSet {
+  const next = { ...response } as TokenSet;
+  if (next.refresh_token === undefined || next.refresh_token === null)
+    next.refresh_token = stored.refresh_token;
+  if (next.scope === undefined && stored.scope !== undefined) next.scope = stored.scope;
+  return normalizeTokenSet(next, now);
+}

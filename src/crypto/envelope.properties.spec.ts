@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { EnvelopeError } from './envelope.errors';
-import { EnvelopeService, type EnvelopeBinding } from './envelope.service';
+import { EnvelopeService, type AccountBinding as EnvelopeBinding } from './envelope.service';
 import { KeyRing } from './key-ring';
 
 const newKey = (): string => randomBytes(32).toString('base64');

@@ -1,11 +1,12 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import {
   EncryptionKeyMissingError,
+  EnvelopeAuthFailedError,
   EnvelopeMalformedError,
   EnvelopeUnknownKeyError,
   EnvelopeUnsupportedFormatError,
 } from './envelope.errors';
-import { EnvelopeService, type EnvelopeBinding } from './envelope.service';
+import { EnvelopeService, type AccountBinding as EnvelopeBinding } from './envelope.service';
 import { KeyRing } from './key-ring';
 
 const newKey = (): string => randomBytes(32).toString('base64');
@@ -97,6 +98,20 @@ describe('EnvelopeService sealing and opening', () => {
       expect(() => service.encryptJsonBlob(tokens, binding)).toThrow(TypeError);
       expect(() => service.decryptJsonBlob(stored, binding)).toThrow(TypeError);
     }
+  });
+
+  it('binds a provider client secret to its provider, apart from every account envelope', () => {
+    const secret = service.encryptJsonBlob('client-secret-value', { provider: 'notion' });
+    expect(service.decryptJsonBlob(secret, { provider: 'notion' })).toBe('client-secret-value');
+    expect(() => service.decryptJsonBlob(secret, { provider: 'google_drive' })).toThrow(
+      EnvelopeAuthFailedError,
+    );
+    expect(() => service.decryptJsonBlob(secret, ROW)).toThrow(EnvelopeAuthFailedError);
+    const account = service.encryptJsonBlob(tokens, ROW);
+    expect(() => service.decryptJsonBlob(account, { provider: 'notion' })).toThrow(EnvelopeAuthFailedError);
+    expect(
+      service.decryptJsonBlob(service.reseal(secret, { provider: 'notion' }), { provider: 'notion' }),
+    ).toBe('client-secret-value');
   });
 
   it('refuses a value with no JSON form', () => {

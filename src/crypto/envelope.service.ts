@@ -17,15 +17,25 @@ import {
 import { KeyRing } from './key-ring';
 import { NoncePool } from './nonce-pool';
 
-/** The row an envelope belongs to: a copy under another account or another user fails to open. */
-export interface EnvelopeBinding {
+/** The account an envelope belongs to: a copy under another account or another user fails to open. */
+export interface AccountBinding {
   userId: number;
   accountId: number;
 }
 
+/** A provider client's secret, bound to the provider name: a copy under another provider fails to open. */
+export interface ProviderClientBinding {
+  provider: string;
+}
+
+/** What an envelope is bound to; each kind has its own label, so no envelope opens as another kind. */
+export type EnvelopeBinding = AccountBinding | ProviderClientBinding;
+
 const AAD_LABEL = 'connectors-backend/external_accounts';
+const PROVIDER_AAD_LABEL = 'connectors-backend/provider_clients';
 const V3_AAD_PREFIX = `${AAD_LABEL}\0${FORMAT_V3}\0`;
 const V2_AAD_PREFIX = `${AAD_LABEL}\0${FORMAT_V2}\0`;
+const PROVIDER_V3_AAD_PREFIX = `${PROVIDER_AAD_LABEL}\0${FORMAT_V3}\0`;
 // The Python service sealed v1 envelopes without associated data.
 const V1_AAD = Buffer.alloc(0);
 
@@ -108,13 +118,26 @@ export class EnvelopeService {
   }
 }
 
-function v3AssociatedData({ userId, accountId }: EnvelopeBinding): Buffer {
+function v3AssociatedData(binding: EnvelopeBinding): Buffer {
+  if ('provider' in binding) {
+    if (
+      typeof binding.provider !== 'string' ||
+      binding.provider.length === 0 ||
+      binding.provider.includes('\0')
+    )
+      throw new TypeError('binding provider must be a non-empty name');
+    return Buffer.from(PROVIDER_V3_AAD_PREFIX + binding.provider, 'utf8');
+  }
+  const { userId, accountId } = binding;
   requireId(userId, 'userId');
   requireId(accountId, 'accountId');
   return Buffer.from(`${V3_AAD_PREFIX}${userId}\0${accountId}`, 'utf8');
 }
 
-function v2AssociatedData({ accountId }: EnvelopeBinding): Buffer {
+function v2AssociatedData(binding: EnvelopeBinding): Buffer {
+  // v2 envelopes predate provider clients: one bound to a provider is no v2 envelope.
+  if ('provider' in binding) throw new EnvelopeAuthFailedError();
+  const { accountId } = binding;
   requireId(accountId, 'accountId');
   return Buffer.from(V2_AAD_PREFIX + accountId, 'utf8');
 }

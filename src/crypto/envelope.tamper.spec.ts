@@ -6,7 +6,7 @@ import {
   EnvelopeUnknownKeyError,
   EnvelopeUnsupportedFormatError,
 } from './envelope.errors';
-import { EnvelopeService, type EnvelopeBinding } from './envelope.service';
+import { EnvelopeService, type AccountBinding as EnvelopeBinding } from './envelope.service';
 import { KeyRing } from './key-ring';
 
 type Envelope = Record<string, unknown>;

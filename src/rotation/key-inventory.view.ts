@@ -21,6 +21,12 @@ export class KeyUsageView {
   safeToRetire: boolean | null;
 }
 
+export class ProviderSecretUsageView {
+  @ApiProperty({ description: 'Key id of the sealed client secrets, or "plaintext"' }) keyId: string;
+  @ApiProperty({ enum: ['primary', 'previous', 'unknown'] }) role: KeyRole;
+  @ApiProperty() clients: number;
+}
+
 /** Accounts per key id, from the indexed column alone: nothing is decrypted. */
 export class KeyInventory {
   @ApiPropertyOptional({ nullable: true }) primaryKeyId: string | null;
@@ -47,6 +53,16 @@ export class KeyInventory {
       'What needs an operator: plaintext accounts under encryption, damaged or unreadable accounts',
   })
   warnings: string[];
+  @ApiProperty({ type: [ProviderSecretUsageView], description: 'Provider client secrets per key id' })
+  providerClients: ProviderSecretUsageView[];
+  @ApiProperty({ description: 'Provider client secrets not on the primary key; the rotation re-seals them' })
+  providerClientsToRotate: number;
+}
+
+/** Provider client secrets per key id, as the inventory counts them beside the accounts. */
+export interface SecretCount {
+  keyId: string;
+  clients: number;
 }
 
 export interface ConfiguredKeys {
@@ -80,8 +96,13 @@ function tally(counts: KeyIdCount[]): Tally {
   return result;
 }
 
-export function buildKeyInventory(counts: KeyIdCount[], ring: ConfiguredKeys): KeyInventory {
+export function buildKeyInventory(
+  counts: KeyIdCount[],
+  ring: ConfiguredKeys,
+  secrets: SecretCount[] = [],
+): KeyInventory {
   const { byKid, legacyV1, plaintext, malformed, total } = tally(counts);
+  const secretKeys = new Set(secrets.map((secret) => secret.keyId));
   const usage = (keyId: string, role: KeyRole, safeToRetire: boolean | null = null): KeyUsageView => ({
     keyId,
     role,
@@ -90,7 +111,7 @@ export function buildKeyInventory(counts: KeyIdCount[], ring: ConfiguredKeys): K
   });
   const keys: KeyUsageView[] = ring.primaryKeyId ? [usage(ring.primaryKeyId, 'primary')] : [];
   for (const keyId of ring.previousKeyIds) {
-    keys.push(usage(keyId, 'previous', !byKid.has(keyId) && legacyV1 === 0));
+    keys.push(usage(keyId, 'previous', !byKid.has(keyId) && !secretKeys.has(keyId) && legacyV1 === 0));
   }
   const configured = new Set([ring.primaryKeyId, ...ring.previousKeyIds]);
   const unknown = [...byKid.keys()]
@@ -112,6 +133,14 @@ export function buildKeyInventory(counts: KeyIdCount[], ring: ConfiguredKeys): K
     accountsOnPrimary,
     accountsToRotate: total - accountsOnPrimary,
     warnings: warningsOf(ring, plaintext, malformed, unknownKeyAccounts),
+    providerClients: secrets.map(({ keyId, clients }) => ({
+      keyId,
+      clients,
+      role: keyId === ring.primaryKeyId ? 'primary' : configured.has(keyId) ? 'previous' : 'unknown',
+    })),
+    providerClientsToRotate: secrets
+      .filter((secret) => secret.keyId !== ring.primaryKeyId)
+      .reduce((sum, { clients }) => sum + clients, 0),
   };
 }
 

@@ -4,6 +4,13 @@ import type { PreparedBatch } from './batch-read-ahead';
 import type { KeyRotationJob } from './key-rotation-job.entity';
 import type { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import type { RotationJobsRepository } from './rotation-jobs.repository';
+import type { ResealSecretsResult } from '../providers/provider-clients.service';
+
+/** Re-seals the provider client secrets not on the target key, in the given transaction. */
+export type ProviderSecretsResealer = (
+  manager: EntityManager,
+  targetKeyId: string,
+) => Promise<ResealSecretsResult>;
 
 export interface Step {
   job: KeyRotationJob;
@@ -25,6 +32,7 @@ export class RotationBatchTransactions {
     private readonly accounts: ExternalAccountsRepository,
     private readonly leaseSeconds: number,
     private readonly logger: Logger,
+    private readonly resealProviderSecrets: ProviderSecretsResealer,
   ) {}
 
   commitBatch(job: KeyRotationJob, owner: string, batch: PreparedBatch): Promise<Step> {
@@ -64,10 +72,21 @@ export class RotationBatchTransactions {
           };
         }
         if (retryable > 0) errorCode = 'ACCOUNTS_REMAINING';
+        errorCode ??= await this.resealSecrets(manager, held);
       }
       const status = held.failed > 0 || errorCode ? 'completed_with_errors' : 'completed';
       return { job: await this.jobs.finish(manager, held.id, status, errorCode), done: true };
     });
+  }
+
+  /** The provider client secrets go with the last pass; one that cannot be opened fails the job's outcome. */
+  private async resealSecrets(manager: EntityManager, job: KeyRotationJob): Promise<string | undefined> {
+    const { rotated, failed } = await this.resealProviderSecrets(manager, job.targetKeyId);
+    if (rotated > 0) this.logger.log(`rotation job ${job.id}: ${rotated} provider client secrets re-sealed`);
+    if (failed.length === 0) return undefined;
+    const reasons = failed.map(({ provider, reason }) => `${provider} (${reason})`).join(', ');
+    this.logger.warn(`rotation job ${job.id}: provider client secrets not re-sealed: ${reasons}`);
+    return 'PROVIDER_CLIENTS_REMAINING';
   }
 
   /**

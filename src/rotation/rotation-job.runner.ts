@@ -7,6 +7,7 @@ import { ExternalAccountsRepository } from '../connectors/external-accounts.repo
 import { TokenStorage } from '../connectors/token-storage';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing } from '../crypto/key-ring';
+import { ProviderClientsService } from '../providers/provider-clients.service';
 import { BatchReadAhead } from './batch-read-ahead';
 import { errorCodeOf, isTransient } from '../common/database-errors';
 import { isActive, type KeyRotationJob } from './key-rotation-job.entity';
@@ -45,6 +46,7 @@ export class RotationJobRunner {
     private readonly ring: KeyRing,
     envelopes: EnvelopeService,
     storage: TokenStorage,
+    providerClients: ProviderClientsService,
     @Inject(rotationConfig.KEY) config: ConfigType<typeof rotationConfig>,
     @Inject(databaseConfig.KEY) database: ConfigType<typeof databaseConfig>,
   ) {
@@ -62,6 +64,7 @@ export class RotationJobRunner {
       accounts,
       config.leaseSeconds,
       this.logger,
+      (manager, targetKeyId) => providerClients.resealSecrets(manager, targetKeyId),
     );
   }
 

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/configuration';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { KeyRing } from '../crypto/key-ring';
+import { ProviderClientsService } from '../providers/provider-clients.service';
 import {
   BATCH_SIZE_LIMITS,
   isActive,
@@ -43,6 +44,7 @@ export class RotationService implements OnApplicationBootstrap {
     private readonly ring: KeyRing,
     private readonly jobs: RotationJobsRepository,
     private readonly accounts: ExternalAccountsRepository,
+    private readonly providerClients: ProviderClientsService,
     @Inject(rotationConfig.KEY) private readonly config: ConfigType<typeof rotationConfig>,
   ) {}
 
@@ -65,11 +67,12 @@ export class RotationService implements OnApplicationBootstrap {
   }
 
   async inventory(): Promise<KeyInventory> {
-    const counts = await this.accounts.countByKeyId();
-    return buildKeyInventory(counts, {
-      primaryKeyId: this.ring.primaryKeyId,
-      previousKeyIds: this.ring.previousKeyIds(),
-    });
+    const [counts, secrets] = await Promise.all([
+      this.accounts.countByKeyId(),
+      this.providerClients.countByKeyId(),
+    ]);
+    const ring = { primaryKeyId: this.ring.primaryKeyId, previousKeyIds: this.ring.previousKeyIds() };
+    return buildKeyInventory(counts, ring, secrets);
   }
 
   /** Creates a pending job; a background worker or `runJob` runs it. One active job at a time. */

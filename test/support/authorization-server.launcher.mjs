@@ -1,0 +1,116 @@
+// A real OAuth 2.0 authorization server (oidc-provider 8) for the end-to-end tests, run as a
+// process of its own: oidc-provider is ESM, which Jest's CommonJS transform does not load.
+//
+// Input (environment): AS_CLIENTS, a JSON array of {client_id, client_secret, token_endpoint_auth_method}.
+// Output: one JSON line on stdout once it listens: {"issuer": "http://127.0.0.1:<port>"}.
+// Test routes under /__test (loopback only, never part of a real provider):
+//   POST /__test/grants {clientId, accountId}  -> {refreshToken} for a new grant
+//   GET  /__test/stats                         -> {tokenRequests}
+//   POST /__test/behaviour {holdMs, failStatus} -> how the token endpoint answers from now on
+//     (holdMs delays the answer, a failure as well as a token issued)
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import Provider from 'oidc-provider';
+
+const clients = JSON.parse(process.env.AS_CLIENTS ?? '[]').map((client) => ({
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  redirect_uris: ['http://127.0.0.1/callback'],
+  ...client,
+}));
+
+const behaviour = { holdMs: 0, failStatus: 0 };
+const stats = { tokenRequests: 0 };
+
+function readJson(req) {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      try {
+        resolve(body ? JSON.parse(body) : {});
+      } catch (error) {
+        reject(error);
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+const server = createServer();
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address();
+  const issuer = `http://127.0.0.1:${port}`;
+  const provider = new Provider(issuer, {
+    clients,
+    findAccount: (_ctx, accountId) => ({ accountId, claims: () => ({ sub: accountId }) }),
+    scopes: ['offline_access', 'files.read'],
+    rotateRefreshToken: true,
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+    },
+    ttl: { AccessToken: 3600, RefreshToken: 14 * 24 * 3600, Grant: 14 * 24 * 3600 },
+  });
+
+  // Counted and, on demand, held or failed before oidc-provider answers; a hold waits after the
+  // token was issued (the refresh token is spent), which is what a crash mid-refresh looks like.
+  provider.use(async (ctx, next) => {
+    if (ctx.path !== '/token') return next();
+    stats.tokenRequests += 1;
+    if (behaviour.failStatus) {
+      if (behaviour.holdMs) await delay(behaviour.holdMs);
+      ctx.status = behaviour.failStatus;
+      ctx.body = { error: 'temporarily_unavailable' };
+      return undefined;
+    }
+    await next();
+    if (behaviour.holdMs) await delay(behaviour.holdMs);
+    return undefined;
+  });
+
+  async function mint({ clientId, accountId }) {
+    const client = await provider.Client.find(clientId);
+    const grant = new provider.Grant({ clientId, accountId });
+    grant.addOIDCScope('offline_access files.read');
+    const grantId = await grant.save();
+    const refreshToken = new provider.RefreshToken({
+      client,
+      accountId,
+      grantId,
+      gty: 'authorization_code',
+      scope: 'offline_access files.read',
+    });
+    return { refreshToken: await refreshToken.save() };
+  }
+
+  async function testRoute(req, res) {
+    const reply = (status, value) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    if (req.method === 'POST' && req.url === '/__test/grants')
+      return reply(200, await mint(await readJson(req)));
+    if (req.method === 'GET' && req.url === '/__test/stats') return reply(200, stats);
+    if (req.method === 'POST' && req.url === '/__test/behaviour') {
+      const { holdMs = 0, failStatus = 0 } = await readJson(req);
+      Object.assign(behaviour, { holdMs, failStatus });
+      return reply(200, behaviour);
+    }
+    return reply(404, { error: 'not_found' });
+  }
+
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    if (!req.url.startsWith('/__test/')) return callback(req, res);
+    testRoute(req, res).catch(() => {
+      res.writeHead(500);
+      res.end();
+    });
+  });
+  process.stdout.write(`${JSON.stringify({ issuer })}\n`);
+});
