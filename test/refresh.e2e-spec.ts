@@ -382,14 +382,14 @@ describe('fresh tokens from the provider', () => {
       await http().get('/admin/providers').set(admin);
       await http().get('/admin/providers').set(service);
       const audit = await http().get('/admin/audit?limit=10').set(admin);
-      const actions = (audit.body as { action: string; outcome: string }[]).map(
+      const actions = (audit.body.events as { action: string; outcome: string }[]).map(
         (event) => `${event.action} ${event.outcome}`,
       );
       expect(actions).toEqual(
         expect.arrayContaining([
           'GET /admin/providers allowed',
           'GET /admin/providers forbidden',
-          'PUT /admin/providers/google_drive allowed',
+          'PUT /admin/providers/:provider allowed',
         ]),
       );
     });
