@@ -223,6 +223,18 @@ describe('fresh tokens from the provider', () => {
     expect(reconnected.body).toMatchObject({ status: 'active', statusReason: null });
     expect((await tokensOf(id, '?minValidity=60')).status).toBe(200);
     expect(await as.tokenRequests()).toBe(calls + 2);
+
+    // Each provider call is counted by provider and outcome: one refused, one refreshed.
+    const metrics = (await http().get('/metrics').set(admin).expect(200)).text;
+    const counted = (outcome: string) =>
+      Number(
+        new RegExp(
+          `^connectors_token_refreshes_total\\{provider="google_drive",outcome="${outcome}"\\} (\\d+)$`,
+          'm',
+        ).exec(metrics)?.[1] ?? 0,
+      );
+    expect(counted('needs_reauth')).toBeGreaterThanOrEqual(1);
+    expect(counted('refreshed')).toBeGreaterThanOrEqual(1);
   });
 
   it('answers 502 with Retry-After and keeps the tokens when the provider fails, is down or is slow', async () => {

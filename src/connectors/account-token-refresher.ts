@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { randomUUID } from 'node:crypto';
@@ -6,6 +6,7 @@ import { isTransient } from '../common/database-errors';
 import { errorCodeOf } from '../common/domain-error';
 import { sleep } from '../common/sleep';
 import { refreshConfig } from '../config/configuration';
+import { AppMetrics } from '../metrics/app-metrics';
 import { OAuthTokenClient, type TokenResponse } from '../providers/oauth-token.client';
 import { ProviderClientsService } from '../providers/provider-clients.service';
 import { ProviderInvalidGrantError, ProviderRefusedError } from '../providers/provider.errors';
@@ -25,6 +26,12 @@ import {
 import { outcomeCodeOf, sharedFailure } from './refresh-failures';
 import { mergeRefreshed, tokenSetErrors, validFor, type TokenSet } from './token-set';
 import { TokenStorage } from './token-storage';
+
+/** The tokens a refresh under the lease ends with: its own, or newer ones another writer stored. */
+interface Refreshed {
+  tokens: TokenSet;
+  outcome: 'refreshed' | 'superseded';
+}
 
 /** What a caller needs of the tokens: valid for so long, or newer than the ones it read. */
 type Need = { minValiditySeconds: number } | 'newer';
@@ -54,6 +61,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     private readonly oauth: OAuthTokenClient,
     private readonly events: EventEmitter2,
     @Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>,
+    @Optional() private readonly metrics?: AppMetrics,
   ) {}
 
   /** A refresh in flight finishes before the database closes: the provider may have rotated the token. */
@@ -105,8 +113,25 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     return tokens;
   }
 
-  /** Runs with this instance holding the lease; every way out gives it up. */
+  /** Runs with this instance holding the lease; every way out gives it up, and is counted. */
   private async refreshHeld(row: RefreshRow): Promise<TokenSet> {
+    try {
+      const { tokens, outcome } = await this.refreshUnderLease(row);
+      this.count(row, outcome);
+      return tokens;
+    } catch (error) {
+      this.count(row, error instanceof AccountNeedsReauthError ? 'needs_reauth' : errorCodeOf(error));
+      throw error;
+    }
+  }
+
+  /** A provider slug as a metric label; anything else another program wrote is `other`. */
+  private count(row: RefreshRow, outcome: string): void {
+    const provider = /^[a-z][a-z0-9_-]{1,63}$/.test(row.provider) ? row.provider : 'other';
+    this.metrics?.tokenRefreshes.inc({ provider, outcome });
+  }
+
+  private async refreshUnderLease(row: RefreshRow): Promise<Refreshed> {
     try {
       const stored = this.storage.open(row);
       if (!stored.refresh_token) throw new NoRefreshTokenError(row.id);
@@ -125,18 +150,18 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     }
   }
 
-  private async store(row: RefreshRow, tokens: TokenSet): Promise<TokenSet> {
+  private async store(row: RefreshRow, tokens: TokenSet): Promise<Refreshed> {
     if (tokenSetErrors(tokens, 'response').length > 0)
       throw new ProviderRefusedError(row.provider, 'invalid_response');
     if (await this.storeWithRetries(row, this.storage.seal(row.userId, row.id, tokens))) {
       this.logger.log(`account ${row.id}: tokens refreshed at ${row.provider}`);
       await this.publish(ACCOUNT_EVENTS.tokensRefreshed, row);
-      return tokens;
+      return { tokens, outcome: 'refreshed' };
     }
     // New tokens were written (PUT) while the provider answered: they are the newer intent.
     this.logger.warn(`account ${row.id}: tokens written during the refresh are kept`);
     await this.accounts.releaseRefreshLease(row, this.owner, 'SUPERSEDED');
-    return this.storage.open(await this.read(row.userId, row.id));
+    return { tokens: this.storage.open(await this.read(row.userId, row.id)), outcome: 'superseded' };
   }
 
   /**
@@ -158,11 +183,11 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
   }
 
   /** Another instance may have refreshed with a newer refresh token: only an unchanged row is marked. */
-  private async onInvalidGrant(row: RefreshRow): Promise<TokenSet> {
+  private async onInvalidGrant(row: RefreshRow): Promise<Refreshed> {
     const current = await this.read(row.userId, row.id);
     if (current.version !== row.version) {
       await this.accounts.releaseRefreshLease(row, this.owner, 'SUPERSEDED');
-      return this.storage.open(current);
+      return { tokens: this.storage.open(current), outcome: 'superseded' };
     }
     if (await this.accounts.markNeedsReauth(row, 'invalid_grant')) {
       this.logger.warn(

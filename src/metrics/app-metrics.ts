@@ -30,6 +30,13 @@ export class AppMetrics {
     registers: [this.registry],
   });
 
+  readonly tokenRefreshes = new Counter({
+    name: 'connectors_token_refreshes_total',
+    help: 'Refreshes this instance sent to a provider, by provider and outcome (refreshed, superseded, needs_reauth, or an error code)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'connectors_' });
   }
