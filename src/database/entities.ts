@@ -1,6 +1,8 @@
 import { AdminAuditEvent } from '../audit/admin-audit-event.entity';
 import { ExternalAccount } from '../connectors/external-account.entity';
+import { RegistryInstance } from '../keys/registry-instance.entity';
+import { RegistryKey } from '../keys/registry-key.entity';
 import { KeyRotationJob } from '../rotation/key-rotation-job.entity';
 
 /** Every entity, listed explicitly: nothing is discovered by file globbing. */
-export const ENTITIES = [AdminAuditEvent, ExternalAccount, KeyRotationJob];
+export const ENTITIES = [AdminAuditEvent, ExternalAccount, KeyRotationJob, RegistryKey, RegistryInstance];

@@ -4,6 +4,7 @@ import { CreateAdminAuditEvents1764300002000 } from '../../migrations/1764300002
 import { DeriveTokenKeyId1764300003000 } from '../../migrations/1764300003000-DeriveTokenKeyId';
 import { CoalesceAuditRefusals1764350000000 } from '../../migrations/1764350000000-CoalesceAuditRefusals';
 import { RecognizeEscapedEnvelopeKeys1764350001000 } from '../../migrations/1764350001000-RecognizeEscapedEnvelopeKeys';
+import { CreateKeyRegistry1764500000000 } from '../../migrations/1764500000000-CreateKeyRegistry';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   DeriveTokenKeyId1764300003000,
   CoalesceAuditRefusals1764350000000,
   RecognizeEscapedEnvelopeKeys1764350001000,
+  CreateKeyRegistry1764500000000,
 ];
