@@ -11,6 +11,7 @@ import { appConfig, configRootModule } from './config/configuration';
 import { ConnectorsModule } from './connectors/connectors.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { KeysModule } from './keys/keys.module';
 import { RotationModule } from './rotation/rotation.module';
 
 /**
@@ -29,6 +30,7 @@ export class AppModule {
           useFactory: (app: ConfigType<typeof appConfig>) => loggingOptions(app.logLevel),
         }),
         DatabaseModule,
+        KeysModule.forRoot({ fleet: true }),
         HealthModule,
         ConnectorsModule,
         RotationModule,

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
+import { KeysModule } from '../keys/keys.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { configRootModule } from '../config/configuration';
 
@@ -11,7 +12,14 @@ export class CliModule {
   static forRoot(): DynamicModule {
     return {
       module: CliModule,
-      imports: [configRootModule(), DatabaseModule, CryptoModule, ConnectorsModule, RotationModule],
+      imports: [
+        configRootModule(),
+        DatabaseModule,
+        KeysModule.forRoot({ fleet: false }),
+        CryptoModule,
+        ConnectorsModule,
+        RotationModule,
+      ],
     };
   }
 }

@@ -301,7 +301,10 @@ function rootKeyOf(variable: string, text: string | undefined): KeyObject | unde
   if (text === undefined) return undefined;
   const bytes = decodeStrictBase64(text.trim());
   if (bytes?.length !== KEY_BYTES) {
-    throw new ConfigurationError(variable, 'must be standard base64 of exactly 32 bytes (openssl rand -base64 32)');
+    throw new ConfigurationError(
+      variable,
+      'must be standard base64 of exactly 32 bytes (openssl rand -base64 32)',
+    );
   }
   const key = createSecretKey(bytes);
   bytes.fill(0);
@@ -315,7 +318,10 @@ function keyWrappingOf(settings: EnvironmentVariables): KeyWrappingSettings | un
   const previousRootKey = rootKeyOf('ROOT_KEY_PREVIOUS', settings.ROOT_KEY_PREVIOUS);
   if (wrapping === undefined) {
     if (rootKey || previousRootKey) {
-      throw new ConfigurationError(rootKey ? 'ROOT_KEY' : 'ROOT_KEY_PREVIOUS', 'applies only with KEY_WRAPPING');
+      throw new ConfigurationError(
+        rootKey ? 'ROOT_KEY' : 'ROOT_KEY_PREVIOUS',
+        'applies only with KEY_WRAPPING',
+      );
     }
     return undefined;
   }
@@ -399,11 +405,7 @@ function refuseUnsafeCombinations(settings: EnvironmentVariables): void {
       'is required when CONNECTORS_REQUIRE_TOKEN_ENCRYPTION is true',
     );
   }
-  if (
-    settings.NODE_ENV === 'production' &&
-    !keyed &&
-    !settings.CONNECTORS_ALLOW_PLAINTEXT_TOKENS
-  ) {
+  if (settings.NODE_ENV === 'production' && !keyed && !settings.CONNECTORS_ALLOW_PLAINTEXT_TOKENS) {
     throw new ConfigurationError(
       'WORKFLOWS_ARTIFACT_ENC_KEY',
       'is required in production (set CONNECTORS_ALLOW_PLAINTEXT_TOKENS=true to store tokens unencrypted)',

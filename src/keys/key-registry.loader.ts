@@ -44,6 +44,7 @@ export class KeyRegistryLoader implements OnModuleInit, OnApplicationShutdown {
   private notices: RegistryNotices | undefined;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
+  private lastFailure = 'KEYS_LOADING';
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -61,6 +62,11 @@ export class KeyRegistryLoader implements OnModuleInit, OnApplicationShutdown {
 
   get state(): LoaderState {
     return this.stateValue;
+  }
+
+  /** Why the keys are not loaded: KMS_UNAVAILABLE, or the error code of the registry read. */
+  get failureCode(): string {
+    return this.stateValue === 'loading' ? 'KEYS_LOADING' : this.lastFailure;
   }
 
   get registryMode(): boolean {
@@ -128,6 +134,7 @@ export class KeyRegistryLoader implements OnModuleInit, OnApplicationShutdown {
       if (this.options.fleet) await this.recordInstance();
     } catch (error) {
       this.failures += 1;
+      this.lastFailure = errorCodeOf(error);
       if (this.stateValue !== 'ready') this.stateValue = 'unavailable';
       if (this.failures === 1) {
         this.logger.warn(`key registry cannot be loaded (${errorCodeOf(error)}), retrying with backoff`);
@@ -205,7 +212,8 @@ export async function unwrapRow(wrappers: KeyWrappers, row: RegistryKeyRow): Pro
   const bytes = await wrapper.unwrap(row.keyId, row.wrappedKey, row.wrappingKey);
   try {
     const key = createSecretKey(bytes);
-    if (keyIdOf(key) !== row.keyId) throw new RegistryKeyRefusedError(row.keyId, 'key does not match its key id');
+    if (keyIdOf(key) !== row.keyId)
+      throw new RegistryKeyRefusedError(row.keyId, 'key does not match its key id');
     return key;
   } finally {
     bytes.fill(0);

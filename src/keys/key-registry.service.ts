@@ -52,7 +52,12 @@ export class KeyRegistryService {
       bytes.fill(0);
     }
     await this.registry.change((manager) =>
-      this.registry.insert(manager, { keyId, state: 'decrypt-only', ...toColumns(wrapped), createdBy: actor }),
+      this.registry.insert(manager, {
+        keyId,
+        state: 'decrypt-only',
+        ...toColumns(wrapped),
+        createdBy: actor,
+      }),
     );
     await this.loader.refresh();
     return this.view(keyId);
@@ -62,14 +67,16 @@ export class KeyRegistryService {
     this.wrappers();
     const row = await this.find(keyId);
     if (row.state === 'primary') return this.view(keyId);
-    if (row.state === 'retired') throw new KeyStateConflictError(`key ${keyId} is retired and cannot be promoted`);
+    if (row.state === 'retired')
+      throw new KeyStateConflictError(`key ${keyId} is retired and cannot be promoted`);
     await this.loader.refresh();
     const refusal = this.loader.refusedKeys().get(keyId);
     if (refusal !== undefined) throw new RegistryKeyRefusedError(keyId, refusal);
     await this.waitForFleet(keyId, timeoutSeconds);
     await this.registry.change(async (manager) => {
       const current = (await this.registry.list(manager)).find((entry) => entry.keyId === keyId);
-      if (current?.state !== 'decrypt-only') throw new KeyStateConflictError(`key ${keyId} changed meanwhile`);
+      if (current?.state !== 'decrypt-only')
+        throw new KeyStateConflictError(`key ${keyId} changed meanwhile`);
       await this.registry.promote(manager, keyId, actor);
     });
     await this.loader.refresh();
@@ -91,7 +98,8 @@ export class KeyRegistryService {
     if (sealing.length > 0) throw new KeyNotLoadedEverywhereError(keyId, sealing);
     await this.registry.change(async (manager) => {
       // Counted again under the lock: a write that raced the first count is caught here.
-      if ((await this.accountsUsing(keyId)) > 0) throw new KeyInUseError(keyId, await this.accountsUsing(keyId));
+      if ((await this.accountsUsing(keyId)) > 0)
+        throw new KeyInUseError(keyId, await this.accountsUsing(keyId));
       await this.registry.retire(manager, keyId, actor);
     });
     await this.loader.refresh();
@@ -190,7 +198,12 @@ export class KeyRegistryService {
 
   private async view(keyId: string): Promise<RegistryKeyView> {
     const row = await this.find(keyId);
-    return viewOf(row, accountsByKey(await this.accounts.countByKeyId()), this.ring, this.loader.refusedKeys());
+    return viewOf(
+      row,
+      accountsByKey(await this.accounts.countByKeyId()),
+      this.ring,
+      this.loader.refusedKeys(),
+    );
   }
 
   private wrappers(): KeyWrappers {

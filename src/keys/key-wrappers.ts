@@ -7,7 +7,10 @@ import { LocalKeyWrapper } from './local-key-wrapper';
 export class KeyWrappers {
   readonly unwrappers: readonly KeyWrapper[];
 
-  constructor(readonly current: KeyWrapper, previousRoot?: KeyWrapper) {
+  constructor(
+    readonly current: KeyWrapper,
+    previousRoot?: KeyWrapper,
+  ) {
     this.unwrappers = previousRoot ? [current, previousRoot] : [current];
   }
 

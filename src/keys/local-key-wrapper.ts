@@ -41,7 +41,8 @@ export class LocalKeyWrapper implements KeyWrapper {
 
   async unwrap(keyId: string, wrapped: Buffer, wrappingKey: string): Promise<Buffer> {
     if (!this.accepts(wrappingKey)) throw new RegistryKeyRefusedError(keyId, 'wrapped by another root key');
-    if (wrapped.length !== NONCE + KEY + TAG) throw new RegistryKeyRefusedError(keyId, 'malformed wrapped key');
+    if (wrapped.length !== NONCE + KEY + TAG)
+      throw new RegistryKeyRefusedError(keyId, 'malformed wrapped key');
     const decipher = createDecipheriv('aes-256-gcm', this.root, wrapped.subarray(0, NONCE), {
       authTagLength: TAG,
     });
