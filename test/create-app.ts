@@ -38,6 +38,9 @@ const MANAGED_PREFIXES = [
   'HTTP_',
   'API_DOCS_',
   'TRUST_PROXY',
+  'KEY_',
+  'ROOT_KEY',
+  'AWS_',
 ];
 
 /** Replaces the settings this service reads, so one test's keys never leak into the next app. */
