@@ -1,20 +1,17 @@
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { LocalKeyWrapper } from '../src/keys/local-key-wrapper';
 import request from 'supertest';
+import { TokenStorage, type StoredRow } from '../src/connectors/token-storage';
 import { KeyRing } from '../src/crypto/key-ring';
 import { KeyRegistryLoader } from '../src/keys/key-registry.loader';
 import { KeyRegistryService } from '../src/keys/key-registry.service';
 import { truncateAll } from './create-app';
-import { poll } from './support/fixtures';
+import { onPostgres, poll } from './support/fixtures';
+import { cliEnv, runCli } from './support/rotation-cli';
+import { insertSealedAccounts } from './support/safety-fixtures';
 import { KmsServer, kmsEnv } from './support/kms-server';
 import { findLeaks, OutputCapture } from './support/output-capture';
-import {
-  createRotationApp,
-  keyEnv,
-  newKey,
-  tokensFor,
-  type RotationApp,
-} from './support/rotation-fixtures';
+import { createRotationApp, keyEnv, newKey, tokensFor, type RotationApp } from './support/rotation-fixtures';
 import { TcpProxy } from './support/tcp-proxy';
 
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
@@ -200,5 +197,88 @@ describe('key registry', () => {
     const add = await request(server).post('/admin/keys').set(admin).expect(503);
     expect(add.body.error).toBe('KMS_UNAVAILABLE');
     await request(server).get('/health/ready').expect(200);
+  });
+
+  it('imports env-mode keys with no row rewritten, then re-wraps them under a second KMS key without writing any account', async () => {
+    const count = onPostgres ? 100_000 : 2_000;
+    const envKey = newKey();
+    const previous = newKey();
+    const seed = await start(keyEnv(envKey, [previous]));
+    const tokens = Array.from({ length: count }, (_, index) => ({ access_token: `imp-${index}` }));
+    const seeded = await insertSealedAccounts(seed.dataSource, envKey, tokens);
+    const xminOf = async (app: RotationApp) =>
+      (
+        await app.dataSource.query(
+          `SELECT md5(string_agg(xmin::text, ',' ORDER BY id)) AS x FROM external_accounts`,
+        )
+      )[0].x;
+    const before = await xminOf(seed);
+    await seed.close();
+    apps.splice(apps.indexOf(seed), 1);
+
+    const env = {
+      ...kmsEnv(kms.endpoint),
+      KEY_WRAPPING: `aws-kms:${kmsKey}`,
+      WORKFLOWS_ARTIFACT_ENC_KEY: envKey.key,
+      WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: previous.key,
+    };
+    const imported = await runCli(['keys:import'], cliEnv(env));
+    expect(imported.stderr).not.toMatch(/error/i);
+    expect(imported.status).toBe(0);
+    expect(imported.stdout).toContain(`imported key ${envKey.kid} (primary)`);
+    expect(imported.stdout).toContain(`imported key ${previous.kid} (decrypt-only)`);
+
+    const secondKmsKey = await kms.createKey();
+    const app = await start(registryEnv(`aws-kms:${kmsKey}`));
+    expect(await xminOf(app)).toBe(before);
+    const outputs = [imported.stdout];
+    const rewrap = await request(app.app.getHttpServer()).post('/admin/keys/rewrap').set(admin).expect(200);
+    expect(rewrap.body.rewrapped).toBe(2);
+    await app.close();
+    apps.splice(apps.indexOf(app), 1);
+
+    const rewrapped = await runCli(
+      ['keys:rewrap', '--json'],
+      cliEnv({ ...kmsEnv(kms.endpoint), KEY_WRAPPING: `aws-kms:${secondKmsKey}` }),
+    );
+    expect(rewrapped.status).toBe(0);
+    const result = JSON.parse(rewrapped.stdout) as { rewrapped: number; databaseMs: number };
+    expect(result.rewrapped).toBe(2);
+    process.stdout.write(`keys:rewrap on ${count} accounts: ${result.databaseMs} ms of database work\n`);
+    outputs.push(rewrapped.stdout, rewrapped.stderr, JSON.stringify(rewrap.body));
+
+    const after = await start(registryEnv(`aws-kms:${secondKmsKey}`));
+    expect(await xminOf(after)).toBe(before);
+    const wrapping = await after.dataSource.query(`SELECT DISTINCT wrapping_key FROM key_registry`);
+    expect(wrapping).toEqual([{ wrapping_key: `aws-kms:${secondKmsKey}` }]);
+    const ring = after.app.get(KeyRing);
+    expect(ring.primaryKeyId).toBe(envKey.kid);
+    const storage = after.app.get(TokenStorage);
+    const rows = await after.dataSource.query(
+      `SELECT id, user_id AS "userId", access_token AS "accessToken", refresh_token AS "refreshToken",
+              scopes, token_expires_at AS "tokenExpiresAt" FROM external_accounts ORDER BY id`,
+    );
+    expect(rows).toHaveLength(count);
+    const byId = new Map(seeded.map((row) => [row.id, row.tokens.access_token]));
+    const wrong = rows.filter((row: StoredRow) => storage.open(row).access_token !== byId.get(row.id));
+    expect(wrong).toEqual([]);
+    const blobs = await wrappedBlobs(after);
+    expect(findLeaks(outputs.join('\n'), [envKey.key, previous.key, ...blobs])).toEqual([]);
+  }, 300_000);
+
+  it('opens no envelope from the database and the environment alone, without KMS', async () => {
+    const app = await start(registryEnv(`aws-kms:${kmsKey}`));
+    const key = await registryOf(app).add('test');
+    await registryOf(app).promote(key.keyId, 'test', 5);
+    const account = await app.accounts.createAccount(8, 'notion', tokensFor('nokms', 1));
+    await app.close();
+    apps.splice(apps.indexOf(app), 1);
+    await proxy.cut();
+    const blind = await start(registryEnv(`aws-kms:${kmsKey}`, `http://127.0.0.1:${proxy.port}`));
+    await expect(blind.accounts.getAccountTokens(8, account.id)).rejects.toThrow(/not loaded/);
+    await blind.close();
+    apps.splice(apps.indexOf(blind), 1);
+    const envOnly = await start(keyEnv(undefined));
+    await expect(envOnly.accounts.getAccountTokens(8, account.id)).rejects.toThrow();
   });
 });
