@@ -14,6 +14,7 @@ import { RefreshAheadModule } from './connectors/refresh-ahead.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { KeysModule } from './keys/keys.module';
 import { RotationModule } from './rotation/rotation.module';
 
 /**
@@ -34,6 +35,7 @@ export class AppModule {
         MetricsModule,
         EventEmitterModule.forRoot(),
         DatabaseModule,
+        KeysModule.forRoot({ fleet: true }),
         HealthModule,
         ConnectorsModule,
         RefreshAheadModule,

@@ -42,6 +42,9 @@ const MANAGED_PREFIXES = [
   'TRUST_PROXY',
   'PROVIDER_',
   'REFRESH_',
+  'KEY_',
+  'ROOT_KEY',
+  'AWS_',
 ];
 
 /** Replaces the settings this service reads, so one test's keys never leak into the next app. */

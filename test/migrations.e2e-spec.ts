@@ -88,6 +88,7 @@ describe('migrations', () => {
         'CreateAdminAuditEvents',
         'DeriveTokenKeyId',
         'AddTokenRefresh',
+        'CreateKeyRegistry',
       ]) {
         expect(first.output).toMatch(new RegExp(`^migrated: ${migration}\\d+$`, 'm'));
       }

@@ -6,6 +6,7 @@ import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
+import { KeysController } from './keys.controller';
 import { MetricsServer } from './metrics-server';
 import { MetricsController } from './metrics.controller';
 import { ProvidersController } from './providers.controller';
@@ -15,7 +16,13 @@ import { ServiceMetrics } from './service-metrics';
 /** The operators' HTTP surface: admin token, rate budgets, audit of every request, metrics. */
 @Module({
   imports: [AuditModule, RotationModule, ProvidersModule],
-  controllers: [RotationsController, AdminAuditController, MetricsController, ProvidersController],
+  controllers: [
+    KeysController,
+    RotationsController,
+    AdminAuditController,
+    MetricsController,
+    ProvidersController,
+  ],
   providers: [AdminBudgets, AdminGuard, ServiceMetrics, MetricsServer],
   exports: [AdminBudgets, AdminGuard],
 })
@@ -23,6 +30,6 @@ export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     consumer
       .apply(AdminAuditMiddleware)
-      .forRoutes(RotationsController, AdminAuditController, ProvidersController);
+      .forRoutes(KeysController, RotationsController, AdminAuditController, ProvidersController);
   }
 }

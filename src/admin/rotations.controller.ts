@@ -15,7 +15,6 @@ import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTag
 import type { Request } from 'express';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
 import { IdParamPipe } from '../common/id-param.pipe';
-import { KeyInventory } from '../rotation/key-inventory.view';
 import { RotationJobView } from '../rotation/rotation-job.view';
 import { RotationService } from '../rotation/rotation.service';
 import { AdminGuard } from './admin.guard';
@@ -27,13 +26,6 @@ import { StartRotationDto } from './start-rotation.dto';
 @Controller('admin')
 export class RotationsController {
   constructor(private readonly rotations: RotationService) {}
-
-  @Get('keys')
-  @ApiOperation({ summary: 'Accounts per key id, and which previous keys are safe to retire' })
-  @ApiOkResponse({ type: KeyInventory })
-  keys() {
-    return this.rotations.inventory();
-  }
 
   @Post('rotations')
   @HttpCode(202)

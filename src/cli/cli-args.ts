@@ -8,6 +8,14 @@ Commands:
   migrate:revert                           revert the last migration that ran
   keys:generate [--json]                   print a new random key and its key id (needs no database)
   keys:status [--json] [--check]           accounts per key id; which previous keys are safe to retire
+  keys:add [--json]                        registry mode: a new decrypt-only key; prints its key id
+  keys:promote KID [--json]                registry mode: make KID the primary key, once every live
+                                           instance has loaded it
+  keys:retire KID [--json]                 registry mode: retire KID (refused while an account uses it)
+  keys:rewrap [--json]                     registry mode: re-wrap every key under KEY_WRAPPING (root
+                                           rotation); writes no account row
+  keys:import [--json]                     move the env-mode keys (WORKFLOWS_ARTIFACT_ENC_KEY...) into
+                                           the registry of KEY_WRAPPING with the same key ids
   rotate [--dry-run] [--batch-size N]      re-seal every account with the primary key, in the foreground;
                                            resumes an interrupted job, otherwise starts one
 
@@ -20,7 +28,8 @@ Options:
   -h, --help        this text
 
 Exit codes: 0 done (rotate: every account is on the primary key), 1 some accounts failed or remain,
-2 bad usage or configuration, 3 another live worker holds the job's lease.
+2 bad usage or configuration, 3 another live worker holds the job's lease; keys:* commands exit 4
+when refused (key in use, not loaded everywhere, wrong state) and 5 when KMS is unavailable.
 `;
 
 /** Bad arguments: exit code 2 with the usage hint. */
@@ -37,7 +46,17 @@ export type CliCommand =
   | { name: 'migrate:revert' }
   | { name: 'keys:generate'; json: boolean }
   | { name: 'keys:status'; json: boolean; check: boolean }
-  | { name: 'rotate'; dryRun: boolean; batchSize?: number };
+  | { name: 'rotate'; dryRun: boolean; batchSize?: number }
+  | { name: 'keys:add' | 'keys:rewrap' | 'keys:import'; json: boolean }
+  | { name: 'keys:promote' | 'keys:retire'; json: boolean; keyId: string };
+
+export type KeyLifecycleCommand = Extract<
+  CliCommand,
+  { name: `keys:${'add' | 'rewrap' | 'import' | 'promote' | 'retire'}` }
+>;
+
+const KEY_ID_COMMANDS = ['keys:promote', 'keys:retire'] as const;
+const KEY_COMMANDS = ['keys:add', 'keys:rewrap', 'keys:import'] as const;
 
 const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
@@ -53,6 +72,11 @@ const OPTIONS_OF: Record<string, readonly string[]> = {
   'keys:generate': ['json'],
   'keys:status': ['json', 'check'],
   rotate: ['dry-run', 'batch-size'],
+  'keys:add': ['json'],
+  'keys:promote': ['json'],
+  'keys:retire': ['json'],
+  'keys:rewrap': ['json'],
+  'keys:import': ['json'],
 };
 
 function parse(argv: string[]) {
@@ -80,13 +104,21 @@ export function parseCliArgs(argv: string[]): CliCommand {
   if (name === undefined) throw new UsageError('a command is required');
   const allowed = OPTIONS_OF[name];
   if (!allowed) throw new UsageError(`unknown command ${name}`);
-  if (extra.length > 0) throw new UsageError(`${name} takes no arguments`);
+  const keyIdCommand = KEY_ID_COMMANDS.find((command) => command === name);
+  if (keyIdCommand) {
+    if (extra.length !== 1 || !/^[0-9a-f]{16}$/.test(extra[0])) {
+      throw new UsageError(`${name} takes one key id (16 hex characters)`);
+    }
+  } else if (extra.length > 0) throw new UsageError(`${name} takes no arguments`);
   const misplaced = Object.keys(values).find((option) => !allowed.includes(option));
   if (misplaced) throw new UsageError(`--${misplaced} does not apply to ${name}`);
   if (name === 'rotate') {
     return { name, dryRun: values['dry-run'] === true, batchSize: batchSizeOf(values['batch-size']) };
   }
   if (name === 'migrate' || name === 'migrate:revert') return { name };
+  if (keyIdCommand) return { name: keyIdCommand, json: values.json === true, keyId: extra[0] };
+  const keyCommand = KEY_COMMANDS.find((command) => command === name);
+  if (keyCommand) return { name: keyCommand, json: values.json === true };
   if (name === 'keys:status') return { name, json: values.json === true, check: values.check === true };
   return { name: 'keys:generate', json: values.json === true };
 }

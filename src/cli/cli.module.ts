@@ -3,6 +3,7 @@ import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
+import { KeysModule } from '../keys/keys.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { configRootModule } from '../config/configuration';
 
@@ -16,6 +17,7 @@ export class CliModule {
         configRootModule(),
         EventEmitterModule.forRoot(),
         DatabaseModule,
+        KeysModule.forRoot({ fleet: false }),
         CryptoModule,
         ConnectorsModule,
         RotationModule,

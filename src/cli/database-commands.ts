@@ -1,12 +1,14 @@
 import { NestFactory } from '@nestjs/core';
+import type { KeyRing } from '../crypto/key-ring';
 import type { EnvironmentVariables } from '../config/env.validation';
 import type { CliCommand } from './cli-args';
 import { CliLogger } from './cli.logger';
 import { CliModule } from './cli.module';
+import { keysLifecycle } from './keys-lifecycle.command';
 import { keysStatus } from './keys-status.command';
 import { rotate } from './rotate.command';
 
-type DatabaseCommand = Extract<CliCommand, { name: 'keys:status' | 'rotate' }>;
+type DatabaseCommand = Exclude<CliCommand, { name: 'help' | 'keys:generate' | 'migrate' | 'migrate:revert' }>;
 
 /**
  * The commands that need the database, on the server's providers in a Nest application context.
@@ -16,6 +18,7 @@ export async function runDatabaseCommand(
   command: DatabaseCommand,
   env: EnvironmentVariables,
   signal: AbortSignal,
+  envRing?: KeyRing,
 ) {
   const context = await NestFactory.createApplicationContext(CliModule.forRoot(), {
     logger: new CliLogger(env.LOG_LEVEL),
@@ -23,7 +26,11 @@ export async function runDatabaseCommand(
   });
   try {
     if (command.name === 'keys:status') return await keysStatus(context, command, process.stdout);
-    return await rotate(context, command, process.stdout, signal);
+    if (command.name === 'rotate') return await rotate(context, command, process.stdout, signal);
+    return await keysLifecycle(context, command, process.stdout, {
+      envRing,
+      promotionTimeoutSeconds: env.KEY_PROMOTION_TIMEOUT_SECONDS,
+    });
   } finally {
     await context.close();
   }

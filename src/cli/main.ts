@@ -2,7 +2,17 @@
 import 'reflect-metadata';
 import { DomainError } from '../common/domain-error';
 import { ConfigurationError } from '../config/configuration.error';
-import { validateEnvironment } from '../config/env.validation';
+import { keyRingFor, validateEnvironment } from '../config/env.validation';
+import type { KeyRing } from '../crypto/key-ring';
+import {
+  KeyInUseError,
+  KeyNotLoadedEverywhereError,
+  KeysManagedByEnvironmentError,
+  KeyStateConflictError,
+  KmsUnavailableError,
+  RegistryKeyNotFoundError,
+  RegistryKeyRefusedError,
+} from '../keys/keys.errors';
 import { errorCodeOf } from '../common/database-errors';
 import {
   RotationAlreadyActiveError,
@@ -26,8 +36,9 @@ async function main(argv: string[]): Promise<number> {
   }
   // Jobs run here in the foreground only: a background poller would compete for them.
   process.env.ROTATION_WORKER_ENABLED = 'false';
+  const envRing = command.name === 'keys:import' ? takeEnvironmentKeys() : undefined;
   const env = validateEnvironment(process.env);
-  if (command.name === 'rotate' && !env.WORKFLOWS_ARTIFACT_ENC_KEY) {
+  if (command.name === 'rotate' && env.KEY_WRAPPING === undefined && !env.WORKFLOWS_ARTIFACT_ENC_KEY) {
     throw new ConfigurationError(
       'WORKFLOWS_ARTIFACT_ENC_KEY',
       'is required to rotate: accounts are re-sealed with it',
@@ -38,7 +49,34 @@ async function main(argv: string[]): Promise<number> {
     command,
     env,
     command.name === 'rotate' ? interruptSignal() : new AbortController().signal,
+    envRing,
   );
+}
+
+const ENV_KEY_VARIABLES = [
+  'WORKFLOWS_ARTIFACT_ENC_KEY',
+  'WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS',
+  'JOBS_CRYPTO_SECONDARY_KEY',
+];
+
+/**
+ * keys:import reads the env-mode keys as env mode would (same rules, same key ids), then removes
+ * them from this process's environment, so the rest runs in registry mode like any command.
+ */
+function takeEnvironmentKeys(): KeyRing {
+  if (!process.env.KEY_WRAPPING) {
+    throw new ConfigurationError(
+      'KEY_WRAPPING',
+      'is required by keys:import: it names the registry wrapping',
+    );
+  }
+  const { KEY_WRAPPING: _wrapping, ROOT_KEY: _root, ROOT_KEY_FILE: _rootFile, ...envMode } = process.env;
+  const ring = keyRingFor(validateEnvironment(envMode));
+  for (const name of ENV_KEY_VARIABLES) {
+    delete process.env[name];
+    delete process.env[`${name}_FILE`];
+  }
+  return ring;
 }
 
 /** First Ctrl-C stops at the next batch boundary and releases the lease; a second one exits at once. */
@@ -73,6 +111,21 @@ function exitCodeFor(error: unknown): number {
       `${error.message}; if that process has stopped, run again once its lease has expired\n`,
     );
     return 3;
+  }
+  if (
+    error instanceof KeyInUseError ||
+    error instanceof KeyNotLoadedEverywhereError ||
+    error instanceof KeysManagedByEnvironmentError ||
+    error instanceof KeyStateConflictError ||
+    error instanceof RegistryKeyNotFoundError ||
+    error instanceof RegistryKeyRefusedError
+  ) {
+    process.stderr.write(`refused: ${error.code}: ${error.message}\n`);
+    return 4;
+  }
+  if (error instanceof KmsUnavailableError) {
+    process.stderr.write(`error: ${error.code}: ${error.message}\n`);
+    return 5;
   }
   const detail = error instanceof DomainError ? `${error.code}: ${error.message}` : errorCodeOf(error);
   process.stderr.write(`error: ${detail}\n`);

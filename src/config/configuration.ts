@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { ConfigModule, registerAs, type ConfigType } from '@nestjs/config';
 import { availableParallelism } from 'node:os';
 import { KeyRing } from '../crypto/key-ring';
-import { EnvironmentVariables, keyRingFor, validateEnvironment } from './env.validation';
+import { EnvironmentVariables, keyRingFor, keyWrappingFor, validateEnvironment } from './env.validation';
 import { parseTrustProxy } from './trust-proxy';
 
 /**
@@ -115,12 +115,23 @@ export const cryptoConfig = registerAs('crypto', () => ({
   ring: keyRingFor(validateEnvironment(process.env)),
 }));
 
+/** Registry mode when `wrapping` is set; the keys module reads it, crypto never does. */
+export const keysConfig = registerAs('keys', () => {
+  const env = validateEnvironment(process.env);
+  return {
+    wrapping: keyWrappingFor(env),
+    refreshSeconds: env.KEY_REGISTRY_REFRESH_SECONDS,
+    promotionTimeoutSeconds: env.KEY_PROMOTION_TIMEOUT_SECONDS,
+  };
+});
+
 @Module({})
 class ConfigurationModule {}
 
 /**
  * The one configuration module of the server and the command line: the typed namespaces, and
- * the key ring decoded from them, for CryptoModule and whoever reads key ids.
+ * the key ring (decoded from them in env mode, filled by the key registry in registry mode),
+ * for CryptoModule and whoever reads key ids.
  */
 export function configRootModule(): DynamicModule {
   return {
@@ -147,14 +158,17 @@ export function configRootModule(): DynamicModule {
           refreshConfig,
           rotationConfig,
           cryptoConfig,
+          keysConfig,
         ],
       }),
     ],
     providers: [
       {
         provide: KeyRing,
-        inject: [cryptoConfig.KEY],
-        useFactory: (crypto: ConfigType<typeof cryptoConfig>) => crypto.ring,
+        inject: [cryptoConfig.KEY, keysConfig.KEY],
+        // Registry mode: empty until the keys module loads the registry into it.
+        useFactory: (crypto: ConfigType<typeof cryptoConfig>, keys: ConfigType<typeof keysConfig>) =>
+          keys.wrapping ? KeyRing.unloaded() : crypto.ring,
       },
     ],
     exports: [KeyRing],

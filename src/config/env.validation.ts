@@ -15,7 +15,9 @@ import {
 import { ConfigurationError } from './configuration.error';
 import { IsPostgresUrl } from './is-postgres-url.validator';
 import { IsTrustProxy } from './trust-proxy';
-import { KeyMaterialError, KeyRing } from '../crypto/key-ring';
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { KEY_BYTES, KeyMaterialError, KeyRing } from '../crypto/key-ring';
+import { decodeStrictBase64 } from '../crypto/strict-base64';
 
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -28,7 +30,13 @@ export const FILE_SETTINGS = [
   'JOBS_CRYPTO_SECONDARY_KEY',
   'CONNECTORS_API_TOKEN',
   'ADMIN_API_TOKEN',
+  'ROOT_KEY',
+  'ROOT_KEY_PREVIOUS',
 ] as const;
+
+/** `local`, or `aws-kms:` and the ARN of a KMS key or alias. */
+const KEY_WRAPPING_PATTERN =
+  /^(local|aws-kms:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key\/[A-Za-z0-9-]+|alias\/[A-Za-z0-9/_-]+))$/;
 
 const toBoolean = ({ value }: { value: unknown }) => {
   if (value === undefined || value === '' || typeof value === 'boolean')
@@ -100,6 +108,39 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsString()
   JOBS_CRYPTO_SECONDARY_KEY?: string;
+
+  /** Unset: env mode (the keys above). `local` or `aws-kms:<ARN>`: registry mode. */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(KEY_WRAPPING_PATTERN, { message: 'must be local or aws-kms:<ARN of a KMS key or alias>' })
+  KEY_WRAPPING?: string;
+
+  /** The root key of `local` wrapping; decoded at validation, never kept as text. */
+  @IsOptional()
+  @IsString()
+  ROOT_KEY?: string;
+
+  /** The root key being replaced: unwraps only, for keys:rewrap. */
+  @IsOptional()
+  @IsString()
+  ROOT_KEY_PREVIOUS?: string;
+
+  /** Region of the SDK; when set it must be the region of the KMS key. */
+  @IsOptional()
+  @Matches(/^[a-z]{2}(-[a-z]+)+-[0-9]$/, { message: 'must be an AWS region such as eu-west-1' })
+  AWS_REGION?: string;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 300' })
+  @Max(300, { message: 'must be between 1 and 300' })
+  KEY_REGISTRY_REFRESH_SECONDS = 5;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 600' })
+  @Max(600, { message: 'must be between 1 and 600' })
+  KEY_PROMOTION_TIMEOUT_SECONDS = 30;
 
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
@@ -305,6 +346,67 @@ function keyRingOf(settings: EnvironmentVariables): KeyRing {
   }
 }
 
+export type KeyWrappingSettings =
+  | { kind: 'local'; rootKey: KeyObject; previousRootKey?: KeyObject }
+  | { kind: 'aws-kms'; keyArn: string; region: string; previousRootKey?: KeyObject };
+
+const wrappings = new WeakMap<EnvironmentVariables, KeyWrappingSettings>();
+
+function rootKeyOf(variable: string, text: string | undefined): KeyObject | undefined {
+  if (text === undefined) return undefined;
+  const bytes = decodeStrictBase64(text.trim());
+  if (bytes?.length !== KEY_BYTES) {
+    throw new ConfigurationError(
+      variable,
+      'must be standard base64 of exactly 32 bytes (openssl rand -base64 32)',
+    );
+  }
+  const key = createSecretKey(bytes);
+  bytes.fill(0);
+  return key;
+}
+
+/** Registry mode's wrapping, with its root keys decoded; undefined in env mode. */
+function keyWrappingOf(settings: EnvironmentVariables): KeyWrappingSettings | undefined {
+  const wrapping = settings.KEY_WRAPPING;
+  const rootKey = rootKeyOf('ROOT_KEY', settings.ROOT_KEY);
+  const previousRootKey = rootKeyOf('ROOT_KEY_PREVIOUS', settings.ROOT_KEY_PREVIOUS);
+  if (wrapping === undefined) {
+    if (rootKey || previousRootKey) {
+      throw new ConfigurationError(
+        rootKey ? 'ROOT_KEY' : 'ROOT_KEY_PREVIOUS',
+        'applies only with KEY_WRAPPING',
+      );
+    }
+    return undefined;
+  }
+  for (const variable of Object.values(KEY_VARIABLES)) {
+    if (settings[variable as keyof EnvironmentVariables] !== undefined) {
+      throw new ConfigurationError(
+        variable,
+        'must not be set in registry mode (KEY_WRAPPING): keys:import takes it into the registry',
+      );
+    }
+  }
+  if (wrapping === 'local') {
+    if (!rootKey) throw new ConfigurationError('ROOT_KEY', 'is required when KEY_WRAPPING is local');
+    return { kind: 'local', rootKey, previousRootKey };
+  }
+  if (rootKey) throw new ConfigurationError('ROOT_KEY', 'applies only when KEY_WRAPPING is local');
+  const keyArn = wrapping.slice('aws-kms:'.length);
+  const region = keyArn.split(':')[3];
+  if (settings.AWS_REGION !== undefined && settings.AWS_REGION !== region) {
+    throw new ConfigurationError('AWS_REGION', 'must be the region of the KMS key named in KEY_WRAPPING');
+  }
+  return { kind: 'aws-kms', keyArn, region, previousRootKey };
+}
+
+/** The wrapping of registry mode decoded when `settings` were validated; undefined in env mode. */
+export function keyWrappingFor(settings: EnvironmentVariables): KeyWrappingSettings | undefined {
+  keyRingFor(settings);
+  return wrappings.get(settings);
+}
+
 /** The key ring built when `settings` were validated. */
 export function keyRingFor(settings: EnvironmentVariables): KeyRing {
   const ring = rings.get(settings);
@@ -342,6 +444,8 @@ function validateOnce(raw: Record<string, unknown>): EnvironmentVariables {
     settings.DB_MIGRATE_ON_START = settings.DATABASE_URL === undefined;
   }
   rings.set(settings, keyRingOf(settings));
+  const wrapping = keyWrappingOf(settings);
+  if (wrapping) wrappings.set(settings, wrapping);
   refuseUnsafeCombinations(settings);
   return settings;
 }
@@ -352,17 +456,15 @@ function refuseUnsafeCombinations(settings: EnvironmentVariables): void {
   if (settings.REFRESH_LEASE_SECONDS * 1000 <= settings.PROVIDER_TIMEOUT_MS) {
     throw new ConfigurationError('REFRESH_LEASE_SECONDS', 'must be longer than PROVIDER_TIMEOUT_MS');
   }
-  if (settings.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION && !settings.WORKFLOWS_ARTIFACT_ENC_KEY) {
+  // Registry mode always seals; its keys are in the registry, not in the environment.
+  const keyed = settings.WORKFLOWS_ARTIFACT_ENC_KEY !== undefined || settings.KEY_WRAPPING !== undefined;
+  if (settings.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION && !keyed) {
     throw new ConfigurationError(
       'WORKFLOWS_ARTIFACT_ENC_KEY',
       'is required when CONNECTORS_REQUIRE_TOKEN_ENCRYPTION is true',
     );
   }
-  if (
-    settings.NODE_ENV === 'production' &&
-    !settings.WORKFLOWS_ARTIFACT_ENC_KEY &&
-    !settings.CONNECTORS_ALLOW_PLAINTEXT_TOKENS
-  ) {
+  if (settings.NODE_ENV === 'production' && !keyed && !settings.CONNECTORS_ALLOW_PLAINTEXT_TOKENS) {
     throw new ConfigurationError(
       'WORKFLOWS_ARTIFACT_ENC_KEY',
       'is required in production (set CONNECTORS_ALLOW_PLAINTEXT_TOKENS=true to store tokens unencrypted)',

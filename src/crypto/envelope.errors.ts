@@ -45,3 +45,13 @@ export class EncryptionKeyMissingError extends EnvelopeError {
     super('cannot seal: no primary encryption key is configured');
   }
 }
+
+/** A registry-managed ring whose keys are not loaded yet: nothing is sealed or opened with half a ring. */
+export class KeyRingNotLoadedError extends DomainError {
+  readonly code = 'KEYS_NOT_LOADED';
+  readonly kind = 'unavailable';
+
+  constructor() {
+    super('the encryption keys are not loaded yet (key service unavailable); retry later');
+  }
+}

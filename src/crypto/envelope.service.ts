@@ -13,6 +13,7 @@ import {
   EnvelopeAuthFailedError,
   EnvelopeMalformedError,
   EnvelopeUnknownKeyError,
+  KeyRingNotLoadedError,
 } from './envelope.errors';
 import { KeyRing } from './key-ring';
 import { NoncePool } from './nonce-pool';
@@ -44,13 +45,17 @@ const V1_AAD = Buffer.alloc(0);
  * with a factory: the rotation's worker threads load it without loading Nest.
  */
 export class EnvelopeService {
-  readonly encryptionEnabled: boolean;
-  readonly primaryKeyId: string | undefined;
   readonly #nonces = new NoncePool();
 
-  constructor(private readonly ring: KeyRing) {
-    this.encryptionEnabled = ring.primary !== undefined;
-    this.primaryKeyId = ring.primaryKeyId;
+  constructor(private readonly ring: KeyRing) {}
+
+  /** A registry-managed ring always seals: without a primary a write is refused, never plaintext. */
+  get encryptionEnabled(): boolean {
+    return this.ring.managed || this.ring.primary !== undefined;
+  }
+
+  get primaryKeyId(): string | undefined {
+    return this.ring.primaryKeyId;
   }
 
   encryptJsonBlob(value: unknown, binding: EnvelopeBinding): string {
@@ -73,6 +78,7 @@ export class EnvelopeService {
 
   sealBytes(plaintext: Buffer, binding: EnvelopeBinding): string {
     const aad = v3AssociatedData(binding);
+    if (!this.ring.loaded) throw new KeyRingNotLoadedError();
     const primary = this.ring.primary;
     if (primary === undefined) {
       throw new EncryptionKeyMissingError();
@@ -84,6 +90,7 @@ export class EnvelopeService {
 
   openBytes(stored: string, binding: EnvelopeBinding): Buffer {
     const envelope = parseEnvelope(stored);
+    if (!this.ring.loaded) throw new KeyRingNotLoadedError();
     if (envelope.format === 'v1') return this.openV1(envelope);
     const aad = envelope.format === 'v3' ? v3AssociatedData(binding) : v2AssociatedData(binding);
     return this.openKeyed(envelope, aad);

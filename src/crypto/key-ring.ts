@@ -34,20 +34,42 @@ export interface RingKey {
   readonly key: KeyObject;
 }
 
+interface RingState {
+  readonly primary: RingKey | undefined;
+  readonly byKid: ReadonlyMap<string, RingKey>;
+  readonly previous: readonly RingKey[];
+  readonly decryptionKeys: readonly KeyObject[];
+}
+
+function ringState(primary: RingKey | undefined, previous: readonly RingKey[]): RingState {
+  const all = primary ? [primary, ...previous] : previous;
+  const byKid = new Map(all.map((entry) => [entry.kid, entry]));
+  const unique = [...byKid.values()];
+  return {
+    primary,
+    byKid,
+    previous: unique.filter((entry) => entry.kid !== primary?.kid),
+    decryptionKeys: unique.map((entry) => entry.key),
+  };
+}
+
+/**
+ * The keys of the process. In env mode it is decoded once and never changes. In registry mode
+ * (`managed`) it starts unloaded and the registry replaces its contents as keys change; a
+ * managed ring always seals, so a missing primary refuses a write instead of storing plaintext.
+ */
 export class KeyRing {
-  readonly #byKid: ReadonlyMap<string, RingKey>;
-  readonly #previous: readonly RingKey[];
-  readonly #decryptionKeys: readonly KeyObject[];
+  #state: RingState;
+  #loaded: boolean;
 
   private constructor(
-    readonly primary: RingKey | undefined,
+    primary: RingKey | undefined,
     previous: readonly RingKey[],
+    readonly managed = false,
+    loaded = true,
   ) {
-    const all = primary ? [primary, ...previous] : previous;
-    this.#byKid = new Map(all.map((entry) => [entry.kid, entry]));
-    const unique = [...this.#byKid.values()];
-    this.#previous = unique.filter((entry) => entry.kid !== primary?.kid);
-    this.#decryptionKeys = unique.map((entry) => entry.key);
+    this.#state = ringState(primary, previous);
+    this.#loaded = loaded;
   }
 
   static fromSettings(settings: KeySettings): KeyRing {
@@ -57,26 +79,48 @@ export class KeyRing {
     return new KeyRing(primary, secondary ? [...previous, secondary] : previous);
   }
 
+  /** A registry-managed ring that holds no key until `load` gives it the registry's keys. */
+  static unloaded(): KeyRing {
+    return new KeyRing(undefined, [], true, false);
+  }
+
+  /** Replaces every key at once: a reader sees the old ring or the new one, never a mix. */
+  load(primary: KeyObject | undefined, others: readonly KeyObject[]): void {
+    if (!this.managed) throw new Error('only a registry-managed key ring is reloaded');
+    const entry = (key: KeyObject): RingKey => Object.freeze({ kid: keyIdOf(key), key });
+    this.#state = ringState(primary && entry(primary), others.map(entry));
+    this.#loaded = true;
+  }
+
+  /** False until a managed ring has received the registry's keys once. */
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  get primary(): RingKey | undefined {
+    return this.#state.primary;
+  }
+
   get primaryKeyId(): string | undefined {
     return this.primary?.kid;
   }
 
   /** Primary first, then the previous keys in configuration order, without duplicates. */
   keyIds(): string[] {
-    return [...this.#byKid.keys()];
+    return [...this.#state.byKid.keys()];
   }
 
   previousKeyIds(): string[] {
-    return this.#previous.map((entry) => entry.kid);
+    return this.#state.previous.map((entry) => entry.kid);
   }
 
   keyFor(kid: string): KeyObject | undefined {
-    return this.#byKid.get(kid)?.key;
+    return this.#state.byKid.get(kid)?.key;
   }
 
   /** Primary first: legacy envelopes carry no key id and are opened by trying each key. */
   decryptionKeys(): readonly KeyObject[] {
-    return this.#decryptionKeys;
+    return this.#state.decryptionKeys;
   }
 
   toJSON(): { primaryKeyId: string | null; previousKeyIds: string[] } {

@@ -1,8 +1,18 @@
 import { AdminAuditEvent } from '../audit/admin-audit-event.entity';
 import { ExternalAccount } from '../connectors/external-account.entity';
 import { JobLease } from '../connectors/job-lease.entity';
+import { RegistryInstance } from '../keys/registry-instance.entity';
+import { RegistryKey } from '../keys/registry-key.entity';
 import { ProviderClient } from '../providers/provider-client.entity';
 import { KeyRotationJob } from '../rotation/key-rotation-job.entity';
 
 /** Every entity, listed explicitly: nothing is discovered by file globbing. */
-export const ENTITIES = [AdminAuditEvent, ExternalAccount, JobLease, KeyRotationJob, ProviderClient];
+export const ENTITIES = [
+  AdminAuditEvent,
+  ExternalAccount,
+  JobLease,
+  KeyRotationJob,
+  ProviderClient,
+  RegistryKey,
+  RegistryInstance,
+];

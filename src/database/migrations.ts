@@ -5,6 +5,7 @@ import { DeriveTokenKeyId1764300003000 } from '../../migrations/1764300003000-De
 import { CoalesceAuditRefusals1764350000000 } from '../../migrations/1764350000000-CoalesceAuditRefusals';
 import { RecognizeEscapedEnvelopeKeys1764350001000 } from '../../migrations/1764350001000-RecognizeEscapedEnvelopeKeys';
 import { AddTokenRefresh1764400000000 } from '../../migrations/1764400000000-AddTokenRefresh';
+import { CreateKeyRegistry1764500000000 } from '../../migrations/1764500000000-CreateKeyRegistry';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   CoalesceAuditRefusals1764350000000,
   RecognizeEscapedEnvelopeKeys1764350001000,
   AddTokenRefresh1764400000000,
+  CreateKeyRegistry1764500000000,
 ];

@@ -44,9 +44,10 @@ export class RotationWorker implements OnApplicationBootstrap, BeforeApplication
   ) {}
 
   onApplicationBootstrap(): void {
-    const primaryKeyId = this.ring.primaryKeyId;
+    // A registry-managed ring gains its primary at run time, so its loop starts without one.
+    const sealing = this.ring.primaryKeyId !== undefined || this.ring.managed;
     // The loop reports and retries its own errors; shutdown awaits it through `running`.
-    if (this.config.workerEnabled && primaryKeyId) void this.track(this.pollLoop(primaryKeyId));
+    if (this.config.workerEnabled && sealing) void this.track(this.pollLoop());
   }
 
   /** Stops at the current batch boundary and releases the lease, while the database is still open. */
@@ -80,12 +81,14 @@ export class RotationWorker implements OnApplicationBootstrap, BeforeApplication
     throw new RotationLeaseHeldError(jobId, job.leaseOwner, job.leaseExpiresAt);
   }
 
-  private async pollLoop(primaryKeyId: string): Promise<void> {
+  private async pollLoop(): Promise<void> {
     const signal = this.stopping.signal;
     let failing = false;
     while (!signal.aborted) {
       try {
-        const job = await this.jobs.claim(this.owner, primaryKeyId, this.config.leaseSeconds);
+        const primaryKeyId = this.ring.primaryKeyId;
+        const job =
+          primaryKeyId && (await this.jobs.claim(this.owner, primaryKeyId, this.config.leaseSeconds));
         failing = false;
         if (job) await this.runInBackground(job, signal);
       } catch (error) {

@@ -1,0 +1,75 @@
+import { Controller, Get, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
+import { keysConfig } from '../config/configuration';
+import { RegistryKeyNotFoundError } from '../keys/keys.errors';
+import { KeyRegistryService } from '../keys/key-registry.service';
+import { RegistryKeyView } from '../keys/key-registry.view';
+import { RotationService } from '../rotation/rotation.service';
+import { AdminGuard } from './admin.guard';
+
+function actorOf(request: Request): string {
+  return `admin:${fingerprintOf(bearerTokenOf(request) as string)}`;
+}
+
+function keyIdOf(text: string): string {
+  if (!/^[0-9a-f]{16}$/.test(text))
+    throw new RegistryKeyNotFoundError(text.slice(0, 16).replace(/[^0-9a-f]/g, '?'));
+  return text;
+}
+
+/** The key registry's lifecycle; in env mode the changes answer 409 KEYS_MANAGED_BY_ENVIRONMENT. */
+@ApiTags('admin')
+@ApiBearerAuth('admin')
+@UseGuards(AdminGuard)
+@Controller('admin/keys')
+export class KeysController {
+  constructor(
+    private readonly registry: KeyRegistryService,
+    private readonly rotations: RotationService,
+    @Inject(keysConfig.KEY) private readonly config: ConfigType<typeof keysConfig>,
+  ) {}
+
+  @Get()
+  @ApiOperation({
+    summary: 'Env mode: accounts per key id. Registry mode: each key, its state, wrapping and accounts',
+  })
+  keys() {
+    return this.registry.registryMode ? this.registry.status() : this.rotations.inventory();
+  }
+
+  @Post()
+  @HttpCode(201)
+  @ApiOperation({ summary: 'A new decrypt-only key; returns its key id, never the key' })
+  @ApiOkResponse({ type: RegistryKeyView })
+  add(@Req() request: Request) {
+    return this.registry.add(actorOf(request));
+  }
+
+  @Post('rewrap')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Re-wrap every key not retired under KEY_WRAPPING; writes no account row' })
+  rewrap(@Req() request: Request) {
+    return this.registry.rewrap(actorOf(request));
+  }
+
+  @Post(':kid/promote')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Make the key primary once every live instance has loaded it (409 with laggards)',
+  })
+  @ApiOkResponse({ type: RegistryKeyView })
+  promote(@Param('kid') kid: string, @Req() request: Request) {
+    return this.registry.promote(keyIdOf(kid), actorOf(request), this.config.promotionTimeoutSeconds);
+  }
+
+  @Post(':kid/retire')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Retire a decrypt-only key; 409 KEY_IN_USE with the count while accounts use it' })
+  @ApiOkResponse({ type: RegistryKeyView })
+  retire(@Param('kid') kid: string, @Req() request: Request) {
+    return this.registry.retire(keyIdOf(kid), actorOf(request));
+  }
+}

@@ -1,0 +1,221 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { hostname } from 'node:os';
+import { errorCodeOf } from '../common/domain-error';
+import { databaseConfig, keysConfig } from '../config/configuration';
+import { KeyRing, keyIdOf } from '../crypto/key-ring';
+import { KeyRegistryRepository, type RegistryKeyRow } from './key-registry.repository';
+import { KeyWrappers } from './key-wrappers';
+import { RegistryKeyRefusedError } from './keys.errors';
+import { RegistryNotices } from './registry-notices';
+
+export const KEY_REGISTRY_OPTIONS = Symbol('KEY_REGISTRY_OPTIONS');
+
+export interface KeyRegistryOptions {
+  /** A serving instance records what it loaded, so promotion can wait for it. The CLI does not. */
+  fleet: boolean;
+}
+
+export type LoaderState = 'env' | 'loading' | 'ready' | 'unavailable';
+
+interface Loaded {
+  wrappingKey: string;
+  wrapped: Buffer;
+  key: KeyObject;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Loads the registry into the process's key ring: at start, on every change notice, and on a
+ * periodic re-read. A ring is replaced only once every key not retired is unwrapped or refused,
+ * so nothing is served with half a ring; while KMS is down the loaded keys stay in use.
+ */
+@Injectable()
+export class KeyRegistryLoader implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(KeyRegistryLoader.name);
+  readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  readonly wrappers: KeyWrappers | undefined;
+  private stateValue: LoaderState;
+  private loadedVersion: string | undefined;
+  private cache = new Map<string, Loaded>();
+  private refused = new Map<string, string>();
+  private notices: RegistryNotices | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private lastFailure = 'KEYS_LOADING';
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly ring: KeyRing,
+    private readonly registry: KeyRegistryRepository,
+    @Inject(keysConfig.KEY) private readonly config: ConfigType<typeof keysConfig>,
+    @Inject(databaseConfig.KEY) private readonly database: ConfigType<typeof databaseConfig>,
+    @Inject(KEY_REGISTRY_OPTIONS) private readonly options: KeyRegistryOptions,
+  ) {
+    this.wrappers = config.wrapping && KeyWrappers.fromSettings(config.wrapping);
+    this.stateValue = this.wrappers ? 'loading' : 'env';
+  }
+
+  get state(): LoaderState {
+    return this.stateValue;
+  }
+
+  /** Why the keys are not loaded: KMS_UNAVAILABLE, or the error code of the registry read. */
+  get failureCode(): string {
+    return this.stateValue === 'loading' ? 'KEYS_LOADING' : this.lastFailure;
+  }
+
+  get registryMode(): boolean {
+    return this.wrappers !== undefined;
+  }
+
+  /** Instances not seen for this long are presumed stopped: they block no promotion. */
+  get liveSeconds(): number {
+    return this.config.refreshSeconds * 3 + 5;
+  }
+
+  /** Key ids this process refused, and why; never the material. */
+  refusedKeys(): ReadonlyMap<string, string> {
+    return this.refused;
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (!this.wrappers) return;
+    if (this.options.fleet && this.database.url) {
+      this.notices = new RegistryNotices(this.database.url, () => void this.refresh().catch(() => undefined));
+      this.notices.start();
+    }
+    try {
+      await this.refresh();
+    } catch (error) {
+      // The command line needs its keys now; a server keeps running, not ready, and retries.
+      if (!this.options.fleet) throw error;
+    }
+    this.schedule();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.notices?.stop();
+    await this.running?.catch(() => undefined);
+    if (this.options.fleet && this.wrappers) {
+      await this.registry.forgetInstance(this.instanceId).catch(() => undefined);
+    }
+  }
+
+  /** Reads the registry now; concurrent calls share one read, and a call during a read runs one more. */
+  async refresh(): Promise<void> {
+    if (!this.wrappers) return;
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.refreshLoop().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async refreshLoop(): Promise<void> {
+    do {
+      this.again = false;
+      await this.readOnce();
+    } while (this.again && !this.stopped);
+  }
+
+  private async readOnce(): Promise<void> {
+    try {
+      const { version, rows } = await this.registry.loadable();
+      if (version !== this.loadedVersion) await this.apply(version, rows);
+      this.failures = 0;
+      if (this.options.fleet) await this.recordInstance();
+    } catch (error) {
+      this.failures += 1;
+      this.lastFailure = errorCodeOf(error);
+      if (this.stateValue !== 'ready') this.stateValue = 'unavailable';
+      if (this.failures === 1) {
+        this.logger.warn(`key registry cannot be loaded (${errorCodeOf(error)}), retrying with backoff`);
+      }
+      throw error;
+    }
+  }
+
+  private async apply(version: string, rows: RegistryKeyRow[]): Promise<void> {
+    const next = new Map<string, Loaded>();
+    const refused = new Map<string, string>();
+    for (const row of rows) {
+      try {
+        next.set(row.keyId, await this.unwrapped(row));
+      } catch (error) {
+        if (!(error instanceof RegistryKeyRefusedError)) throw error;
+        refused.set(row.keyId, error.reason);
+      }
+    }
+    const primaries = rows.filter((row) => row.state === 'primary' && next.has(row.keyId));
+    if (primaries.length > 1 && this.loadedVersion !== version) {
+      const keyIds = primaries.map((row) => row.keyId).join(', ');
+      this.logger.error(`registry holds more than one primary key (${keyIds}): none of them seals`);
+    }
+    for (const [keyId, reason] of refused) {
+      if (this.refused.get(keyId) !== reason) {
+        this.logger.error(`registry key ${keyId} refused (${reason}): not loaded, never used to seal`);
+      }
+    }
+    const primaryRow = primaries.length === 1 ? primaries[0] : undefined;
+    const primary = primaryRow && next.get(primaryRow.keyId)?.key;
+    const others = [...next.entries()]
+      .filter(([keyId]) => keyId !== primaryRow?.keyId)
+      .map(([, entry]) => entry.key);
+    this.ring.load(primary, others);
+    [this.cache, this.refused, this.loadedVersion, this.stateValue] = [next, refused, version, 'ready'];
+  }
+
+  /** A key already unwrapped from the same blob is reused: a change elsewhere costs no KMS call. */
+  private async unwrapped(row: RegistryKeyRow): Promise<Loaded> {
+    const cached = this.cache.get(row.keyId);
+    if (cached && cached.wrappingKey === row.wrappingKey && cached.wrapped.equals(row.wrappedKey)) {
+      return cached;
+    }
+    const key = await unwrapRow(this.wrappers as KeyWrappers, row);
+    return { wrappingKey: row.wrappingKey, wrapped: row.wrappedKey, key };
+  }
+
+  private async recordInstance(): Promise<void> {
+    await this.registry.recordInstance({
+      instanceId: this.instanceId,
+      loadedVersion: this.loadedVersion ?? '0',
+      loadedKeyIds: this.ring.keyIds(),
+      primaryKeyId: this.ring.primaryKeyId ?? null,
+    });
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.failures, 10));
+    const delay = this.failures > 0 ? backoff : this.config.refreshSeconds * 1000;
+    this.timer = setTimeout(() => {
+      this.refresh()
+        .catch(() => undefined)
+        .finally(() => this.schedule());
+    }, delay);
+    this.timer.unref();
+  }
+}
+
+/** Unwraps a row and checks that the key is the one its id names: a foreign key is refused. */
+export async function unwrapRow(wrappers: KeyWrappers, row: RegistryKeyRow): Promise<KeyObject> {
+  const wrapper = wrappers.for(row.wrappingKey);
+  if (!wrapper) throw new RegistryKeyRefusedError(row.keyId, 'wrapped by a key this instance does not trust');
+  const bytes = await wrapper.unwrap(row.keyId, row.wrappedKey, row.wrappingKey);
+  try {
+    const key = createSecretKey(bytes);
+    if (keyIdOf(key) !== row.keyId)
+      throw new RegistryKeyRefusedError(row.keyId, 'key does not match its key id');
+    return key;
+  } finally {
+    bytes.fill(0);
+  }
+}

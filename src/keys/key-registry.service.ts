@@ -1,0 +1,286 @@
+import { Injectable } from '@nestjs/common';
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
+import { tokenKeyUse } from '../connectors/token-columns';
+import { KeyRing, keyIdOf } from '../crypto/key-ring';
+import { KeyRegistryLoader, unwrapRow } from './key-registry.loader';
+import { KeyRegistryRepository, type RegistryKeyRow } from './key-registry.repository';
+import type { KeyWrappers } from './key-wrappers';
+import {
+  KeyInUseError,
+  KeyNotLoadedEverywhereError,
+  KeysManagedByEnvironmentError,
+  KeyStateConflictError,
+  RegistryKeyNotFoundError,
+  RegistryKeyRefusedError,
+} from './keys.errors';
+import type { KeyRegistryStatus, RegistryKeyView } from './key-registry.view';
+
+const WAIT_STEP_MS = 100;
+
+type Wrapped = { wrapped: Buffer; wrappingKey: string };
+
+/**
+ * The lifecycle of registry keys: add, promote, retire, rewrap, import and status. Every change
+ * records who made it; a key is promoted only once every live instance has loaded it, and
+ * retired only once no account and no instance's primary needs it.
+ */
+@Injectable()
+export class KeyRegistryService {
+  constructor(
+    private readonly loader: KeyRegistryLoader,
+    private readonly registry: KeyRegistryRepository,
+    private readonly accounts: ExternalAccountsRepository,
+    private readonly ring: KeyRing,
+  ) {}
+
+  get registryMode(): boolean {
+    return this.loader.registryMode;
+  }
+
+  /** A new decrypt-only key; returns its id, never the key. */
+  async add(actor: string): Promise<RegistryKeyView> {
+    const wrappers = this.wrappers();
+    const bytes = await wrappers.current.generate();
+    let keyId: string;
+    let wrapped: { wrapped: Buffer; wrappingKey: string };
+    try {
+      keyId = keyIdOf(createSecretKey(bytes));
+      wrapped = await wrappers.current.wrap(keyId, bytes);
+    } finally {
+      bytes.fill(0);
+    }
+    await this.registry.change((manager) =>
+      this.registry.insert(manager, {
+        keyId,
+        state: 'decrypt-only',
+        ...toColumns(wrapped),
+        createdBy: actor,
+      }),
+    );
+    await this.loader.refresh();
+    return this.view(keyId);
+  }
+
+  async promote(keyId: string, actor: string, timeoutSeconds: number): Promise<RegistryKeyView> {
+    this.wrappers();
+    const row = await this.find(keyId);
+    if (row.state === 'primary') return this.view(keyId);
+    if (row.state === 'retired')
+      throw new KeyStateConflictError(`key ${keyId} is retired and cannot be promoted`);
+    await this.loader.refresh();
+    const refusal = this.loader.refusedKeys().get(keyId);
+    if (refusal !== undefined) throw new RegistryKeyRefusedError(keyId, refusal);
+    await this.waitForFleet(keyId, timeoutSeconds);
+    await this.registry.change(async (manager) => {
+      const current = (await this.registry.list(manager)).find((entry) => entry.keyId === keyId);
+      if (current?.state !== 'decrypt-only')
+        throw new KeyStateConflictError(`key ${keyId} changed meanwhile`);
+      await this.registry.promote(manager, keyId, actor);
+    });
+    await this.loader.refresh();
+    return this.view(keyId);
+  }
+
+  async retire(keyId: string, actor: string): Promise<RegistryKeyView> {
+    this.wrappers();
+    const row = await this.find(keyId);
+    if (row.state === 'retired') return this.view(keyId);
+    if (row.state === 'primary') {
+      throw new KeyStateConflictError(`key ${keyId} is the primary key: promote another key first`);
+    }
+    const inUse = await this.accountsUsing(keyId);
+    if (inUse > 0) throw new KeyInUseError(keyId, inUse);
+    const sealing = (await this.registry.liveInstances(this.loader.liveSeconds))
+      .filter((instance) => instance.primaryKeyId === keyId)
+      .map((instance) => instance.instanceId);
+    if (sealing.length > 0) throw new KeyNotLoadedEverywhereError(keyId, sealing);
+    await this.registry.change(async (manager) => {
+      // Counted again under the lock: a write that raced the first count is caught here.
+      if ((await this.accountsUsing(keyId)) > 0)
+        throw new KeyInUseError(keyId, await this.accountsUsing(keyId));
+      await this.registry.retire(manager, keyId, actor);
+    });
+    await this.loader.refresh();
+    return this.view(keyId);
+  }
+
+  /**
+   * Re-wraps every key not retired under the configured wrapping; no account row is written.
+   * KMS is called before the transaction, so the database work is a few row updates.
+   */
+  async rewrap(actor: string): Promise<{ rewrapped: number; databaseMs: number }> {
+    const wrappers = this.wrappers();
+    const rows = (await this.registry.list()).filter((row) => row.state !== 'retired');
+    const next: { row: RegistryKeyRow; wrapped: Wrapped }[] = [];
+    for (const row of rows) {
+      const key = await unwrapRow(wrappers, row);
+      const bytes = key.export();
+      try {
+        next.push({ row, wrapped: await wrappers.current.wrap(row.keyId, bytes) });
+      } finally {
+        bytes.fill(0);
+      }
+    }
+    const started = performance.now();
+    const changed = await this.registry.change(async (manager) => {
+      let count = 0;
+      for (const { row, wrapped } of next) {
+        if (await this.registry.rewrap(manager, row, wrapped, actor)) count += 1;
+      }
+      return count;
+    });
+    const databaseMs = Math.round((performance.now() - started) * 10) / 10;
+    await this.loader.refresh();
+    return { rewrapped: changed, databaseMs };
+  }
+
+  /** Env-mode keys into the registry with the same key ids (primary stays primary); no row re-sealed. */
+  async import(envRing: KeyRing, actor: string): Promise<RegistryKeyView[]> {
+    const wrappers = this.wrappers();
+    const primaryKeyId = envRing.primaryKeyId;
+    const keys = envRing.keyIds().map((keyId) => ({ keyId, key: envRing.keyFor(keyId) as KeyObject }));
+    if (keys.length === 0) throw new KeyStateConflictError('no env-mode key is set: nothing to import');
+    const wrapped: (Wrapped & { keyId: string })[] = [];
+    for (const { keyId, key } of keys) {
+      const bytes = key.export();
+      try {
+        wrapped.push({ keyId, ...(await wrappers.current.wrap(keyId, bytes)) });
+      } finally {
+        bytes.fill(0);
+      }
+    }
+    await this.registry.change(async (manager) => {
+      const existing = new Map((await this.registry.list(manager)).map((row) => [row.keyId, row]));
+      const otherPrimary = [...existing.values()].find(
+        (row) => row.state === 'primary' && row.keyId !== primaryKeyId,
+      );
+      if (otherPrimary && primaryKeyId && !existing.has(primaryKeyId)) {
+        throw new KeyStateConflictError(`the registry already has primary key ${otherPrimary.keyId}`);
+      }
+      for (const entry of wrapped) {
+        if (existing.has(entry.keyId)) continue;
+        const state = entry.keyId === primaryKeyId && !otherPrimary ? 'primary' : 'decrypt-only';
+        await this.registry.insert(manager, { ...entry, wrappedKey: entry.wrapped, state, createdBy: actor });
+      }
+    });
+    await this.loader.refresh();
+    return Promise.all(keys.map(({ keyId }) => this.view(keyId)));
+  }
+
+  async status(): Promise<KeyRegistryStatus> {
+    const wrappers = this.wrappers();
+    const [rows, counts, instances, version] = await Promise.all([
+      this.registry.list(),
+      this.accounts.countByKeyId(),
+      this.registry.liveInstances(this.loader.liveSeconds),
+      this.registry.version(),
+    ]);
+    const usage = accountsByKey(counts);
+    const refused = this.loader.refusedKeys();
+    return {
+      mode: 'registry',
+      wrapping: wrappers.current.wrappingKey,
+      version,
+      primaryKeyId: rows.find((row) => row.state === 'primary')?.keyId ?? null,
+      keys: rows.map((row) => viewOf(row, usage, this.ring, refused)),
+      legacyV1Accounts: usage.legacyV1,
+      plaintextAccounts: usage.plaintext,
+      totalAccounts: usage.total,
+      instances: instances.map((instance) => ({
+        instanceId: instance.instanceId,
+        loadedVersion: instance.loadedVersion,
+        primaryKeyId: instance.primaryKeyId,
+      })),
+    };
+  }
+
+  private async view(keyId: string): Promise<RegistryKeyView> {
+    const row = await this.find(keyId);
+    return viewOf(
+      row,
+      accountsByKey(await this.accounts.countByKeyId()),
+      this.ring,
+      this.loader.refusedKeys(),
+    );
+  }
+
+  private wrappers(): KeyWrappers {
+    if (!this.loader.wrappers) throw new KeysManagedByEnvironmentError();
+    return this.loader.wrappers;
+  }
+
+  private async find(keyId: string): Promise<RegistryKeyRow> {
+    const row = (await this.registry.list()).find((entry) => entry.keyId === keyId);
+    if (!row) throw new RegistryKeyNotFoundError(keyId);
+    return row;
+  }
+
+  /** Legacy v1 envelopes carry no key id and may need any key: they count as using every one. */
+  private async accountsUsing(keyId: string): Promise<number> {
+    const usage = accountsByKey(await this.accounts.countByKeyId());
+    return (usage.byKey.get(keyId) ?? 0) + usage.legacyV1;
+  }
+
+  private async waitForFleet(keyId: string, timeoutSeconds: number): Promise<void> {
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    for (;;) {
+      const laggards = (await this.registry.liveInstances(this.loader.liveSeconds))
+        .filter((instance) => !instance.loadedKeyIds.includes(keyId))
+        .map((instance) => instance.instanceId);
+      if (laggards.length === 0) return;
+      if (Date.now() >= deadline) throw new KeyNotLoadedEverywhereError(keyId, laggards);
+      await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
+    }
+  }
+}
+
+function toColumns(wrapped: { wrapped: Buffer; wrappingKey: string }) {
+  return { wrappedKey: wrapped.wrapped, wrappingKey: wrapped.wrappingKey };
+}
+
+interface Usage {
+  byKey: Map<string, number>;
+  legacyV1: number;
+  plaintext: number;
+  total: number;
+}
+
+function accountsByKey(counts: { keyId: string; accounts: number }[]): Usage {
+  const usage: Usage = { byKey: new Map(), legacyV1: 0, plaintext: 0, total: 0 };
+  for (const { keyId, accounts } of counts) {
+    usage.total += accounts;
+    const use = tokenKeyUse(keyId);
+    if (use.kind === 'legacy-v1') usage.legacyV1 += accounts;
+    else if (use.kind === 'plaintext') usage.plaintext += accounts;
+    else if (use.kind === 'key') usage.byKey.set(use.kid, (usage.byKey.get(use.kid) ?? 0) + accounts);
+  }
+  return usage;
+}
+
+function viewOf(
+  row: RegistryKeyRow,
+  usage: Usage,
+  ring: KeyRing,
+  refused: ReadonlyMap<string, string>,
+): RegistryKeyView {
+  const accounts = usage.byKey.get(row.keyId) ?? 0;
+  return {
+    keyId: row.keyId,
+    state: row.state,
+    wrappingKey: row.wrappingKey,
+    accounts,
+    loaded: ring.keyFor(row.keyId) !== undefined,
+    refused: refused.get(row.keyId) ?? null,
+    safeToRetire: row.state === 'decrypt-only' ? accounts === 0 && usage.legacyV1 === 0 : null,
+    createdAt: row.createdAt.toISOString(),
+    createdBy: row.createdBy,
+    promotedAt: row.promotedAt?.toISOString() ?? null,
+    promotedBy: row.promotedBy,
+    retiredAt: row.retiredAt?.toISOString() ?? null,
+    retiredBy: row.retiredBy,
+    rewrappedAt: row.rewrappedAt?.toISOString() ?? null,
+    rewrappedBy: row.rewrappedBy,
+  };
+}

@@ -1,0 +1,42 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { KEY_STATES, type KeyState } from './registry-key.entity';
+
+/** A registry key as operators see it: state, wrapping and use; never the key or its wrapped blob. */
+export class RegistryKeyView {
+  @ApiProperty() keyId: string;
+  @ApiProperty({ enum: KEY_STATES }) state: KeyState;
+  @ApiProperty({ description: 'The KMS key ARN or local root key id that wraps it' }) wrappingKey: string;
+  @ApiProperty({ description: 'Accounts sealed with it' }) accounts: number;
+  @ApiProperty({ description: 'Loaded by the instance that answered' }) loaded: boolean;
+  @ApiPropertyOptional({ nullable: true, description: 'Why this instance refused to load it' })
+  refused: string | null;
+  @ApiPropertyOptional({ nullable: true, description: 'Decrypt-only keys: no account and no legacy v1 row' })
+  safeToRetire: boolean | null;
+  @ApiProperty() createdAt: string;
+  @ApiProperty() createdBy: string;
+  @ApiPropertyOptional({ nullable: true }) promotedAt: string | null;
+  @ApiPropertyOptional({ nullable: true }) promotedBy: string | null;
+  @ApiPropertyOptional({ nullable: true }) retiredAt: string | null;
+  @ApiPropertyOptional({ nullable: true }) retiredBy: string | null;
+  @ApiPropertyOptional({ nullable: true }) rewrappedAt: string | null;
+  @ApiPropertyOptional({ nullable: true }) rewrappedBy: string | null;
+}
+
+export class RegistryInstanceView {
+  @ApiProperty() instanceId: string;
+  @ApiProperty() loadedVersion: string;
+  @ApiPropertyOptional({ nullable: true }) primaryKeyId: string | null;
+}
+
+export class KeyRegistryStatus {
+  @ApiProperty({ enum: ['registry'] }) mode: 'registry';
+  @ApiProperty({ description: 'The configured wrapping key' }) wrapping: string;
+  @ApiProperty() version: string;
+  @ApiPropertyOptional({ nullable: true }) primaryKeyId: string | null;
+  @ApiProperty({ type: [RegistryKeyView] }) keys: RegistryKeyView[];
+  @ApiProperty() legacyV1Accounts: number;
+  @ApiProperty() plaintextAccounts: number;
+  @ApiProperty() totalAccounts: number;
+  @ApiProperty({ type: [RegistryInstanceView], description: 'Live instances and what they loaded' })
+  instances: RegistryInstanceView[];
+}

@@ -1,0 +1,284 @@
+import { createSecretKey, randomBytes } from 'node:crypto';
+import { LocalKeyWrapper } from '../src/keys/local-key-wrapper';
+import request from 'supertest';
+import { TokenStorage, type StoredRow } from '../src/connectors/token-storage';
+import { KeyRing } from '../src/crypto/key-ring';
+import { KeyRegistryLoader } from '../src/keys/key-registry.loader';
+import { KeyRegistryService } from '../src/keys/key-registry.service';
+import { truncateAll } from './create-app';
+import { onPostgres, poll } from './support/fixtures';
+import { cliEnv, runCli } from './support/rotation-cli';
+import { insertSealedAccounts } from './support/safety-fixtures';
+import { KmsServer, kmsEnv } from './support/kms-server';
+import { findLeaks, OutputCapture } from './support/output-capture';
+import { createRotationApp, keyEnv, newKey, tokensFor, type RotationApp } from './support/rotation-fixtures';
+import { TcpProxy } from './support/tcp-proxy';
+
+const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
+const SERVICE_TOKEN = `svc-${randomBytes(12).toString('hex')}`;
+const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+
+describe('key registry', () => {
+  const kms = new KmsServer();
+  let proxy: TcpProxy;
+  let kmsKey: string;
+  const apps: RotationApp[] = [];
+
+  const registryEnv = (wrapping: string, endpoint = kms.endpoint) => ({
+    ...keyEnv(undefined),
+    ...kmsEnv(endpoint),
+    KEY_WRAPPING: wrapping,
+    KEY_REGISTRY_REFRESH_SECONDS: '1',
+    KEY_PROMOTION_TIMEOUT_SECONDS: '20',
+    ADMIN_API_TOKEN: ADMIN_TOKEN,
+    CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+  });
+  const start = async (env: Record<string, string | undefined>) => {
+    const app = await createRotationApp(env);
+    apps.push(app);
+    return app;
+  };
+  const registryOf = (app: RotationApp) => app.app.get(KeyRegistryService);
+  const wrappedBlobs = async (app: RotationApp): Promise<string[]> =>
+    (await app.dataSource.query(`SELECT encode(wrapped_key, 'base64') AS b FROM key_registry`)).map(
+      (row: { b: string }) => row.b,
+    );
+
+  beforeAll(async () => {
+    await kms.start();
+    kmsKey = await kms.createKey();
+    proxy = new TcpProxy('127.0.0.1', kms.port);
+    await proxy.start();
+  }, 60_000);
+
+  afterEach(async () => {
+    await proxy.restore();
+    const [first] = apps;
+    if (first) await truncateAll(first.dataSource);
+    while (apps.length > 0) await apps.pop()?.close();
+  });
+
+  afterAll(async () => {
+    await proxy.cut();
+    await kms.stop();
+  });
+
+  it('adds and promotes a KMS-wrapped key, seals with it, and stores only the wrapped key', async () => {
+    const app = await start(registryEnv(`aws-kms:${kmsKey}`));
+    await request(app.app.getHttpServer()).get('/health/ready').expect(200);
+    const added = await request(app.app.getHttpServer()).post('/admin/keys').set(admin).expect(201);
+    expect(added.body).toMatchObject({ state: 'decrypt-only', wrappingKey: `aws-kms:${kmsKey}` });
+    const keyId = added.body.keyId as string;
+    await request(app.app.getHttpServer()).post(`/admin/keys/${keyId}/promote`).set(admin).expect(200);
+    const tokens = tokensFor('kms', 1);
+    const account = await app.accounts.createAccount(3, 'notion', tokens);
+    expect(await app.accounts.getAccountTokens(3, account.id)).toMatchObject(tokens);
+    const [row] = await app.dataSource.query(`SELECT token_key_id FROM external_accounts`);
+    expect(row.token_key_id).toBe(keyId);
+    const status = await request(app.app.getHttpServer()).get('/admin/keys').set(admin).expect(200);
+    expect(status.body.keys).toEqual([
+      expect.objectContaining({ keyId, state: 'primary', accounts: 1, loaded: true, refused: null }),
+    ]);
+    const [stored] = await app.dataSource.query(
+      `SELECT state, octet_length(wrapped_key) AS bytes, created_by, promoted_by FROM key_registry`,
+    );
+    expect(stored.state).toBe('primary');
+    expect(stored.bytes).toBeGreaterThan(32);
+    expect(stored.promoted_by).toMatch(/^admin:/);
+  });
+
+  it('answers 409 KEYS_MANAGED_BY_ENVIRONMENT to every change in env mode', async () => {
+    const app = await start({ ...keyEnv(newKey()), ADMIN_API_TOKEN: ADMIN_TOKEN });
+    const server = app.app.getHttpServer();
+    for (const path of ['/admin/keys', '/admin/keys/rewrap', '/admin/keys/0123456789abcdef/promote']) {
+      const answer = await request(server).post(path).set(admin).expect(409);
+      expect(answer.body.error).toBe('KEYS_MANAGED_BY_ENVIRONMENT');
+    }
+    await request(server).post('/admin/keys/0123456789abcdef/retire').set(admin).expect(409);
+    const inventory = await request(server).get('/admin/keys').set(admin).expect(200);
+    expect(inventory.body).toHaveProperty('primaryKeyId');
+  });
+
+  it('retires only an unused key (409 KEY_IN_USE with the count), and a retired key is never loaded', async () => {
+    const app = await start({ ...registryEnv('local'), ROOT_KEY: newKey().key });
+    const registry = registryOf(app);
+    const first = await registry.add('test');
+    await registry.promote(first.keyId, 'test', 5);
+    const tokens = tokensFor('retire', 1);
+    const account = await app.accounts.createAccount(4, 'notion', tokens);
+    const second = await registry.add('test');
+    await registry.promote(second.keyId, 'test', 5);
+    const refused = await request(app.app.getHttpServer())
+      .post(`/admin/keys/${first.keyId}/retire`)
+      .set(admin)
+      .expect(409);
+    expect(refused.body).toMatchObject({ error: 'KEY_IN_USE' });
+    expect(refused.body.message).toContain('used by 1 accounts');
+    const job = await app.rotation.startRotation({ requestedBy: 'test' });
+    await app.worker.runJob(job.id);
+    await request(app.app.getHttpServer()).post(`/admin/keys/${first.keyId}/retire`).set(admin).expect(200);
+    expect(app.app.get(KeyRing).keyFor(first.keyId)).toBeUndefined();
+    expect(await app.accounts.getAccountTokens(4, account.id)).toMatchObject(tokens);
+  });
+
+  it('refuses tampered registry rows and never seals with them', async () => {
+    const root = newKey();
+    const app = await start({ ...registryEnv('local'), ROOT_KEY: root.key });
+    const registry = registryOf(app);
+    const a = await registry.add('test');
+    const b = await registry.add('test');
+    await registry.promote(a.keyId, 'test', 5);
+    await expect(
+      app.dataSource.query(`UPDATE key_registry SET state = 'primary' WHERE key_id = $1`, [b.keyId]),
+    ).rejects.toThrow(/ux_key_registry_one_primary/);
+    await app.dataSource.query(
+      `UPDATE key_registry r SET wrapped_key = o.wrapped_key FROM key_registry o
+        WHERE r.key_id <> o.key_id AND r.key_id IN ($1, $2)`,
+      [a.keyId, b.keyId],
+    );
+    // A key wrapped by a root this instance does not hold, under a plausible key id.
+    const foreignKey = newKey();
+    const foreignRoot = new LocalKeyWrapper(createSecretKey(randomBytes(32)));
+    const foreignWrap = await foreignRoot.wrap(foreignKey.kid, Buffer.from(foreignKey.key, 'base64'));
+    await app.dataSource.query(
+      `INSERT INTO key_registry (key_id, state, wrapped_key, wrapping_key, created_by)
+       VALUES ($1, 'decrypt-only', $2, $3, 'intruder')`,
+      [foreignKey.kid, foreignWrap.wrapped, foreignWrap.wrappingKey],
+    );
+    const capture = new OutputCapture();
+    capture.start();
+    let output: string;
+    try {
+      await app.app.get(KeyRegistryLoader).refresh();
+      output = capture.text();
+    } finally {
+      capture.stop();
+    }
+    const loader = app.app.get(KeyRegistryLoader);
+    expect([...loader.refusedKeys().keys()].sort()).toEqual([a.keyId, b.keyId, foreignKey.kid].sort());
+    const ring = app.app.get(KeyRing);
+    expect(ring.primary).toBeUndefined();
+    expect(ring.keyIds()).toEqual([]);
+    await expect(app.accounts.createAccount(1, 'notion', tokensFor('t', 1))).rejects.toThrow(
+      /no primary encryption key/,
+    );
+    await expect(registry.promote(b.keyId, 'test', 1)).rejects.toThrow(/refused/);
+    expect(findLeaks(output, [root.key, ...(await wrappedBlobs(app))])).toEqual([]);
+    expect(output).toContain('refused');
+  });
+
+  it('is not ready with KMS_UNAVAILABLE while KMS is cut at start, ready once back; a later cut keeps requests going', async () => {
+    const seed = await start(registryEnv(`aws-kms:${kmsKey}`));
+    const key = await registryOf(seed).add('test');
+    await registryOf(seed).promote(key.keyId, 'test', 5);
+    const tokens = tokensFor('outage', 1);
+    const account = await seed.accounts.createAccount(5, 'notion', tokens);
+    await seed.close();
+    apps.splice(apps.indexOf(seed), 1);
+
+    await proxy.cut();
+    const app = await start(registryEnv(`aws-kms:${kmsKey}`, `http://127.0.0.1:${proxy.port}`));
+    const server = app.app.getHttpServer();
+    await request(server).get('/health').expect(200);
+    const notReady = await request(server).get('/health/ready').expect(503);
+    expect(JSON.stringify(notReady.body)).toContain('KMS_UNAVAILABLE');
+    const refused = await request(server)
+      .get(`/users/5/accounts/${account.id}/tokens`)
+      .set({ Authorization: `Bearer ${SERVICE_TOKEN}` });
+    expect(refused.status).toBe(503);
+    await proxy.restore();
+    await poll(async () => ((await request(server).get('/health/ready')).status === 200 ? true : undefined));
+    expect(await app.accounts.getAccountTokens(5, account.id)).toMatchObject(tokens);
+
+    await proxy.cut();
+    expect(await app.accounts.getAccountTokens(5, account.id)).toMatchObject(tokens);
+    const written = await app.accounts.createAccount(5, 'notion', tokensFor('outage', 2));
+    expect((await app.accounts.getAccountTokens(5, written.id)).access_token).toMatch(/^outage-access-2-/);
+    const add = await request(server).post('/admin/keys').set(admin).expect(503);
+    expect(add.body.error).toBe('KMS_UNAVAILABLE');
+    await request(server).get('/health/ready').expect(200);
+  });
+
+  it('imports env-mode keys with no row rewritten, then re-wraps them under a second KMS key without writing any account', async () => {
+    const count = onPostgres ? 100_000 : 2_000;
+    const envKey = newKey();
+    const previous = newKey();
+    const seed = await start(keyEnv(envKey, [previous]));
+    const tokens = Array.from({ length: count }, (_, index) => ({ access_token: `imp-${index}` }));
+    const seeded = await insertSealedAccounts(seed.dataSource, envKey, tokens);
+    const xminOf = async (app: RotationApp) =>
+      (
+        await app.dataSource.query(
+          `SELECT md5(string_agg(xmin::text, ',' ORDER BY id)) AS x FROM external_accounts`,
+        )
+      )[0].x;
+    const before = await xminOf(seed);
+    await seed.close();
+    apps.splice(apps.indexOf(seed), 1);
+
+    const env = {
+      ...kmsEnv(kms.endpoint),
+      KEY_WRAPPING: `aws-kms:${kmsKey}`,
+      WORKFLOWS_ARTIFACT_ENC_KEY: envKey.key,
+      WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: previous.key,
+    };
+    const imported = await runCli(['keys:import'], cliEnv(env));
+    expect(imported.stderr).not.toMatch(/error/i);
+    expect(imported.status).toBe(0);
+    expect(imported.stdout).toContain(`imported key ${envKey.kid} (primary)`);
+    expect(imported.stdout).toContain(`imported key ${previous.kid} (decrypt-only)`);
+
+    const secondKmsKey = await kms.createKey();
+    const app = await start(registryEnv(`aws-kms:${kmsKey}`));
+    expect(await xminOf(app)).toBe(before);
+    const outputs = [imported.stdout];
+    const rewrap = await request(app.app.getHttpServer()).post('/admin/keys/rewrap').set(admin).expect(200);
+    expect(rewrap.body.rewrapped).toBe(2);
+    await app.close();
+    apps.splice(apps.indexOf(app), 1);
+
+    const rewrapped = await runCli(
+      ['keys:rewrap', '--json'],
+      cliEnv({ ...kmsEnv(kms.endpoint), KEY_WRAPPING: `aws-kms:${secondKmsKey}` }),
+    );
+    expect(rewrapped.status).toBe(0);
+    const result = JSON.parse(rewrapped.stdout) as { rewrapped: number; databaseMs: number };
+    expect(result.rewrapped).toBe(2);
+    process.stdout.write(`keys:rewrap on ${count} accounts: ${result.databaseMs} ms of database work\n`);
+    outputs.push(rewrapped.stdout, rewrapped.stderr, JSON.stringify(rewrap.body));
+
+    const after = await start(registryEnv(`aws-kms:${secondKmsKey}`));
+    expect(await xminOf(after)).toBe(before);
+    const wrapping = await after.dataSource.query(`SELECT DISTINCT wrapping_key FROM key_registry`);
+    expect(wrapping).toEqual([{ wrapping_key: `aws-kms:${secondKmsKey}` }]);
+    const ring = after.app.get(KeyRing);
+    expect(ring.primaryKeyId).toBe(envKey.kid);
+    const storage = after.app.get(TokenStorage);
+    const rows = await after.dataSource.query(
+      `SELECT id, user_id AS "userId", access_token AS "accessToken", refresh_token AS "refreshToken",
+              scopes, token_expires_at AS "tokenExpiresAt" FROM external_accounts ORDER BY id`,
+    );
+    expect(rows).toHaveLength(count);
+    const byId = new Map(seeded.map((row) => [row.id, row.tokens.access_token]));
+    const wrong = rows.filter((row: StoredRow) => storage.open(row).access_token !== byId.get(row.id));
+    expect(wrong).toEqual([]);
+    const blobs = await wrappedBlobs(after);
+    expect(findLeaks(outputs.join('\n'), [envKey.key, previous.key, ...blobs])).toEqual([]);
+  }, 300_000);
+
+  it('opens no envelope from the database and the environment alone, without KMS', async () => {
+    const app = await start(registryEnv(`aws-kms:${kmsKey}`));
+    const key = await registryOf(app).add('test');
+    await registryOf(app).promote(key.keyId, 'test', 5);
+    const account = await app.accounts.createAccount(8, 'notion', tokensFor('nokms', 1));
+    await app.close();
+    apps.splice(apps.indexOf(app), 1);
+    await proxy.cut();
+    const blind = await start(registryEnv(`aws-kms:${kmsKey}`, `http://127.0.0.1:${proxy.port}`));
+    await expect(blind.accounts.getAccountTokens(8, account.id)).rejects.toThrow(/not loaded/);
+    await blind.close();
+    apps.splice(apps.indexOf(blind), 1);
+    const envOnly = await start(keyEnv(undefined));
+    await expect(envOnly.accounts.getAccountTokens(8, account.id)).rejects.toThrow();
+  });
+});

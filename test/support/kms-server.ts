@@ -1,0 +1,74 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { sleep } from './fixtures';
+
+/** The AWS settings of an instance talking to the test's KMS server (any credentials are accepted). */
+export function kmsEnv(endpoint: string): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_ENDPOINT_URL_KMS: endpoint,
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The moto server, on a port of its own, for the real KMS HTTP API; stopped by `stop`. */
+export class KmsServer {
+  private child?: ChildProcess;
+  port = 0;
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    this.child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(this.port)], {
+      stdio: 'ignore',
+    });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const answer = await fetch(`${this.endpoint}/moto-api/`);
+        if (answer.status < 500) return;
+      } catch {
+        if (Date.now() > deadline) throw new Error('the KMS server did not start');
+      }
+      await sleep(100);
+    }
+  }
+
+  /** A fresh symmetric KMS key, created through the API; returns its ARN. */
+  async createKey(endpoint = this.endpoint): Promise<string> {
+    const client = new KMSClient({
+      region: 'us-east-1',
+      endpoint,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+    const answer = await client.send(new CreateKeyCommand({ Description: 'connectors test key' }));
+    client.destroy();
+    return answer.KeyMetadata?.Arn as string;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+}
