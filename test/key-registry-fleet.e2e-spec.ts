@@ -31,6 +31,8 @@ describeIfPostgres('key registry fleet', () => {
     };
     const one = await createRotationApp(env);
     apps.push(one);
+    // Other suites leave their rows behind.
+    await truncateAll(one.dataSource);
     const two = await createRotationApp(env);
     apps.push(two);
     const registry = one.app.get(KeyRegistryService);

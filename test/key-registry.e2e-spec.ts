@@ -35,9 +35,13 @@ describeIfPostgres('key registry', () => {
     ADMIN_API_TOKEN: ADMIN_TOKEN,
     CONNECTORS_API_TOKEN: SERVICE_TOKEN,
   });
+  // Other suites leave their rows behind; each test starts from empty tables.
+  let fresh = true;
   const start = async (env: Record<string, string | undefined>) => {
     const app = await createRotationApp(env);
     apps.push(app);
+    if (fresh) await truncateAll(app.dataSource);
+    fresh = false;
     return app;
   };
   const registryOf = (app: RotationApp) => app.app.get(KeyRegistryService);
@@ -52,6 +56,10 @@ describeIfPostgres('key registry', () => {
     proxy = new TcpProxy('127.0.0.1', kms.port);
     await proxy.start();
   }, 60_000);
+
+  beforeEach(() => {
+    fresh = true;
+  });
 
   afterEach(async () => {
     await proxy.restore();
