@@ -98,6 +98,10 @@ export class AwsKmsKeyWrapper implements KeyWrapper {
     return Buffer.from(answer.Plaintext);
   }
 
+  close(): void {
+    this.client.destroy();
+  }
+
   private async call<T>(request: () => Promise<T>): Promise<T> {
     try {
       return await request();

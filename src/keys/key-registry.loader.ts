@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -33,7 +39,7 @@ const MAX_BACKOFF_MS = 30_000;
  * so nothing is served with half a ring; while KMS is down the loaded keys stay in use.
  */
 @Injectable()
-export class KeyRegistryLoader implements OnModuleInit, OnApplicationShutdown {
+export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(KeyRegistryLoader.name);
   readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   readonly wrappers: KeyWrappers | undefined;
@@ -98,11 +104,12 @@ export class KeyRegistryLoader implements OnModuleInit, OnApplicationShutdown {
     this.schedule();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.notices?.stop();
     await this.running?.catch(() => undefined);
+    for (const wrapper of this.wrappers?.unwrappers ?? []) wrapper.close();
     if (this.options.fleet && this.wrappers) {
       await this.registry.forgetInstance(this.instanceId).catch(() => undefined);
     }
@@ -110,7 +117,7 @@ export class KeyRegistryLoader implements OnModuleInit, OnApplicationShutdown {
 
   /** Reads the registry now; concurrent calls share one read, and a call during a read runs one more. */
   async refresh(): Promise<void> {
-    if (!this.wrappers) return;
+    if (!this.wrappers || this.stopped) return;
     if (this.running) {
       this.again = true;
       return this.running;
@@ -131,7 +138,8 @@ export class KeyRegistryLoader implements OnModuleInit, OnApplicationShutdown {
       const { version, rows } = await this.registry.loadable();
       if (version !== this.loadedVersion) await this.apply(version, rows);
       this.failures = 0;
-      if (this.options.fleet) await this.recordInstance();
+      // Once stopping, the instance's row is being deleted: it must not be written back.
+      if (this.options.fleet && !this.stopped) await this.recordInstance();
     } catch (error) {
       this.failures += 1;
       this.lastFailure = errorCodeOf(error);

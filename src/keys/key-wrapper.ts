@@ -13,6 +13,8 @@ export interface KeyWrapper {
   accepts(wrappingKey: string): boolean;
   /** Throws RegistryKeyRefusedError when the blob is not this key id's, KmsUnavailableError when KMS is down. */
   unwrap(keyId: string, wrapped: Buffer, wrappingKey: string): Promise<Buffer>;
+  /** Releases connections (the KMS client's sockets). */
+  close(): void;
 }
 
 export const REGISTRY_BINDING_LABEL = 'connectors-backend/key-registry/v1';

@@ -58,6 +58,8 @@ export class LocalKeyWrapper implements KeyWrapper {
     }
   }
 
+  close(): void {}
+
   private associatedData(keyId: string): Buffer {
     return Buffer.from(`${REGISTRY_BINDING_LABEL}\0${keyId}\0${this.wrappingKey}`, 'utf8');
   }
