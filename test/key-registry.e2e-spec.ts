@@ -133,6 +133,41 @@ describeIfPostgres('key registry', () => {
     expect(await app.accounts.getAccountTokens(4, account.id)).toMatchObject(tokens);
   });
 
+  it('keeps a key that still seals a provider client secret, until the rotation re-seals it', async () => {
+    const app = await start({ ...registryEnv('local'), ROOT_KEY: newKey().key });
+    const registry = registryOf(app);
+    const first = await registry.add('test');
+    await registry.promote(first.keyId, 'test', 5);
+    await request(app.app.getHttpServer())
+      .put('/admin/providers/notion')
+      .set(admin)
+      .send({
+        tokenUrl: 'https://auth.example.com/token',
+        clientId: 'c-1',
+        clientSecret: `s-${randomBytes(8).toString('hex')}`,
+      })
+      .expect(200);
+    const second = await registry.add('test');
+    await registry.promote(second.keyId, 'test', 5);
+    const status = await request(app.app.getHttpServer()).get('/admin/keys').set(admin).expect(200);
+    expect(status.body.keys).toContainEqual(
+      expect.objectContaining({ keyId: first.keyId, accounts: 0, providerClients: 1, safeToRetire: false }),
+    );
+    const refused = await request(app.app.getHttpServer())
+      .post(`/admin/keys/${first.keyId}/retire`)
+      .set(admin)
+      .expect(409);
+    expect(refused.body).toMatchObject({ error: 'KEY_IN_USE' });
+    const job = await app.rotation.startRotation({ requestedBy: 'test' });
+    await app.worker.runJob(job.id);
+    await request(app.app.getHttpServer()).post(`/admin/keys/${first.keyId}/retire`).set(admin).expect(200);
+    const client = await request(app.app.getHttpServer())
+      .get('/admin/providers/notion')
+      .set(admin)
+      .expect(200);
+    expect(client.body).toMatchObject({ clientId: 'c-1' });
+  });
+
   it('refuses tampered registry rows and never seals with them', async () => {
     const root = newKey();
     const app = await start({ ...registryEnv('local'), ROOT_KEY: root.key });

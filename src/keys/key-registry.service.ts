@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { tokenKeyUse } from '../connectors/token-columns';
 import { KeyRing, keyIdOf } from '../crypto/key-ring';
+import { ProviderClientsService } from '../providers/provider-clients.service';
 import { KeyRegistryLoader, unwrapRow } from './key-registry.loader';
 import { KeyRegistryRepository, type RegistryKeyRow } from './key-registry.repository';
 import type { KeyWrappers } from './key-wrappers';
@@ -32,6 +33,7 @@ export class KeyRegistryService {
     private readonly loader: KeyRegistryLoader,
     private readonly registry: KeyRegistryRepository,
     private readonly accounts: ExternalAccountsRepository,
+    private readonly providerClients: ProviderClientsService,
     private readonly ring: KeyRing,
   ) {}
 
@@ -171,13 +173,12 @@ export class KeyRegistryService {
 
   async status(): Promise<KeyRegistryStatus> {
     const wrappers = this.wrappers();
-    const [rows, counts, instances, version] = await Promise.all([
+    const [rows, usage, instances, version] = await Promise.all([
       this.registry.list(),
-      this.accounts.countByKeyId(),
+      this.usage(),
       this.registry.liveInstances(this.loader.liveSeconds),
       this.registry.version(),
     ]);
-    const usage = accountsByKey(counts);
     const refused = this.loader.refusedKeys();
     return {
       mode: 'registry',
@@ -198,12 +199,7 @@ export class KeyRegistryService {
 
   private async view(keyId: string): Promise<RegistryKeyView> {
     const row = await this.find(keyId);
-    return viewOf(
-      row,
-      accountsByKey(await this.accounts.countByKeyId()),
-      this.ring,
-      this.loader.refusedKeys(),
-    );
+    return viewOf(row, await this.usage(), this.ring, this.loader.refusedKeys());
   }
 
   private wrappers(): KeyWrappers {
@@ -217,10 +213,23 @@ export class KeyRegistryService {
     return row;
   }
 
-  /** Legacy v1 envelopes carry no key id and may need any key: they count as using every one. */
+  /**
+   * Accounts and provider client secrets sealed with the key. Legacy v1 envelopes carry no key
+   * id and may need any key: they count as using every one.
+   */
   private async accountsUsing(keyId: string): Promise<number> {
-    const usage = accountsByKey(await this.accounts.countByKeyId());
-    return (usage.byKey.get(keyId) ?? 0) + usage.legacyV1;
+    const usage = await this.usage();
+    return (usage.byKey.get(keyId) ?? 0) + (usage.secretsByKey.get(keyId) ?? 0) + usage.legacyV1;
+  }
+
+  private async usage(): Promise<Usage> {
+    const [counts, secrets] = await Promise.all([
+      this.accounts.countByKeyId(),
+      this.providerClients.countByKeyId(),
+    ]);
+    const usage = accountsByKey(counts);
+    for (const { keyId, clients } of secrets) usage.secretsByKey.set(keyId, clients);
+    return usage;
   }
 
   private async waitForFleet(keyId: string, timeoutSeconds: number): Promise<void> {
@@ -242,13 +251,15 @@ function toColumns(wrapped: { wrapped: Buffer; wrappingKey: string }) {
 
 interface Usage {
   byKey: Map<string, number>;
+  /** Provider client secrets per key id. */
+  secretsByKey: Map<string, number>;
   legacyV1: number;
   plaintext: number;
   total: number;
 }
 
 function accountsByKey(counts: { keyId: string; accounts: number }[]): Usage {
-  const usage: Usage = { byKey: new Map(), legacyV1: 0, plaintext: 0, total: 0 };
+  const usage: Usage = { byKey: new Map(), secretsByKey: new Map(), legacyV1: 0, plaintext: 0, total: 0 };
   for (const { keyId, accounts } of counts) {
     usage.total += accounts;
     const use = tokenKeyUse(keyId);
@@ -266,14 +277,17 @@ function viewOf(
   refused: ReadonlyMap<string, string>,
 ): RegistryKeyView {
   const accounts = usage.byKey.get(row.keyId) ?? 0;
+  const providerClients = usage.secretsByKey.get(row.keyId) ?? 0;
   return {
     keyId: row.keyId,
     state: row.state,
     wrappingKey: row.wrappingKey,
     accounts,
+    providerClients,
     loaded: ring.keyFor(row.keyId) !== undefined,
     refused: refused.get(row.keyId) ?? null,
-    safeToRetire: row.state === 'decrypt-only' ? accounts === 0 && usage.legacyV1 === 0 : null,
+    safeToRetire:
+      row.state === 'decrypt-only' ? accounts === 0 && providerClients === 0 && usage.legacyV1 === 0 : null,
     createdAt: row.createdAt.toISOString(),
     createdBy: row.createdBy,
     promotedAt: row.promotedAt?.toISOString() ?? null,

@@ -7,6 +7,7 @@ export class RegistryKeyView {
   @ApiProperty({ enum: KEY_STATES }) state: KeyState;
   @ApiProperty({ description: 'The KMS key ARN or local root key id that wraps it' }) wrappingKey: string;
   @ApiProperty({ description: 'Accounts sealed with it' }) accounts: number;
+  @ApiProperty({ description: 'Provider client secrets sealed with it' }) providerClients: number;
   @ApiProperty({ description: 'Loaded by the instance that answered' }) loaded: boolean;
   @ApiPropertyOptional({ nullable: true, description: 'Why this instance refused to load it' })
   refused: string | null;

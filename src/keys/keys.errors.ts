@@ -49,7 +49,9 @@ export class KeyInUseError extends DomainError {
     readonly keyId: string,
     readonly accounts: number,
   ) {
-    super(`key ${keyId} is still used by ${accounts} accounts: run a rotation to the primary key first`);
+    super(
+      `key ${keyId} is still used by ${accounts} accounts or provider client secrets: run a rotation to the primary key first`,
+    );
   }
 }
 
