@@ -8,11 +8,11 @@ import { RefreshAheadWorker } from '../src/connectors/refresh-ahead.worker';
 import { RotationService } from '../src/rotation/rotation.service';
 import { truncateAll, type TestApp } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
+import { freePort } from './support/built-server';
 import { describeIfPostgres, poll, storedRows } from './support/fixtures';
 import {
   createExpiredAccount,
   createRefreshApp,
-  freePort,
   putProvider,
   refreshEnv,
   service,

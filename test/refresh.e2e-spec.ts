@@ -6,13 +6,13 @@ import { ExternalAccountsService } from '../src/connectors/external-accounts.ser
 import { RefreshAheadWorker } from '../src/connectors/refresh-ahead.worker';
 import { truncateAll, type TestApp, type TestEnv } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
+import { freePort } from './support/built-server';
 import { poll, tokenColumnsOf } from './support/fixtures';
 import { newKey } from './support/rotation-fixtures';
 import {
   admin,
   createExpiredAccount,
   createRefreshApp,
-  freePort,
   putProvider,
   refreshEnv,
   service,

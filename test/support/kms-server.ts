@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { freePort } from './built-server';
 import { sleep } from './fixtures';
 
 /** The AWS settings of an instance talking to the test's KMS server (any credentials are accepted). */
@@ -11,18 +11,6 @@ export function kmsEnv(endpoint: string): Record<string, string> {
     AWS_SECRET_ACCESS_KEY: 'testing',
     AWS_ENDPOINT_URL_KMS: endpoint,
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The moto server, on a port of its own, for the real KMS HTTP API; stopped by `stop`. */

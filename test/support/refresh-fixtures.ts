@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import request from 'supertest';
 import type { TokenSet } from '../../src/connectors/token-set';
 import { createTestApp, type TestApp, type TestEnv } from '../create-app';
@@ -56,15 +55,4 @@ export async function createExpiredAccount(
     .send({ provider, tokens });
   if (created.status !== 201) throw new Error(`account not created (${created.status})`);
   return { id: (created.body as { id: number }).id, tokens };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 }
