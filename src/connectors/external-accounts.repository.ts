@@ -167,24 +167,7 @@ export class ExternalAccountsRepository {
    * Returns false when another writer got there first.
    */
   async updateTokens(manager: EntityManager, row: TokenRow, tokens: TokenColumns): Promise<boolean> {
-    const written = await queryRows(
-      manager,
-      `UPDATE external_accounts
-          SET access_token = $1, refresh_token = $2, scopes = COALESCE($3, scopes), token_expires_at = $4,
-              version = version + 1, updated_at = CURRENT_TIMESTAMP, ${ACTIVE_AGAIN}
-        WHERE id = $5 AND user_id = $6 AND version = $7
-        RETURNING id`,
-      [
-        tokens.accessToken,
-        tokens.refreshToken,
-        tokens.scopes,
-        tokens.tokenExpiresAt,
-        row.id,
-        row.userId,
-        row.version,
-      ],
-    );
-    return written.length === 1;
+    return this.writeTokensAt(manager, row, tokens, '');
   }
 
   async findRefreshRow(userId: number, id: number): Promise<RefreshRow | undefined> {
@@ -215,13 +198,27 @@ export class ExternalAccountsRepository {
 
   /** Stores refreshed tokens if the row is still at the version the refresh started from; ends the lease. */
   async storeRefreshed(row: RefreshRow, tokens: TokenColumns): Promise<boolean> {
-    const written = await queryRows(
+    return this.writeTokensAt(
       this.dataSource.manager,
+      row,
+      tokens,
+      `last_refreshed_at = now(), refresh_lease_owner = NULL, refresh_lease_until = NULL,
+       refresh_error = NULL, refresh_error_at = NULL,`,
+    );
+  }
+
+  /** The compare-and-set token write both paths share; `alsoSet` is fixed SQL of the caller's. */
+  private async writeTokensAt(
+    manager: EntityManager,
+    row: Pick<TokenRow, 'id' | 'userId' | 'version'>,
+    tokens: TokenColumns,
+    alsoSet: string,
+  ): Promise<boolean> {
+    const written = await queryRows(
+      manager,
       `UPDATE external_accounts
           SET access_token = $1, refresh_token = $2, scopes = COALESCE($3, scopes), token_expires_at = $4,
-              version = version + 1, updated_at = CURRENT_TIMESTAMP, last_refreshed_at = now(),
-              refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_error = NULL,
-              refresh_error_at = NULL, ${ACTIVE_AGAIN}
+              version = version + 1, updated_at = CURRENT_TIMESTAMP, ${alsoSet} ${ACTIVE_AGAIN}
         WHERE id = $5 AND user_id = $6 AND version = $7
         RETURNING id`,
       [
