@@ -77,7 +77,8 @@ export async function runRequestBench(): Promise<string> {
     await seed((sql, parameters) => database.dataSource.query(sql, parameters), key);
     servers.push(
       startServer(3901, { ...common, WORKFLOWS_ARTIFACT_ENC_KEY: key }),
-      startServer(3902, common),
+      // Production refuses to store tokens unencrypted unless told to: this server is the reference.
+      startServer(3902, { ...common, CONNECTORS_ALLOW_PLAINTEXT_TOKENS: 'true' }),
     );
     await Promise.all([waitReady(3901), waitReady(3902)]);
     // Many short rounds, alternating: drift on a shared machine hits both servers alike.
