@@ -13,6 +13,7 @@ import {
 } from './support/rotation-fixtures';
 import { randomSecret } from './support/safety-fixtures';
 import { truncateAll } from './create-app';
+import { itIfPostgres } from './support/fixtures';
 
 const ADMIN_TOKEN = randomSecret('adm_', 32);
 const SERVICE_TOKEN = randomSecret('svc_', 32);
@@ -129,6 +130,22 @@ describe('GET /metrics', () => {
       String(tokens.refresh_token),
     ]);
     expect(findLeaks(text, [...secrets, ADMIN_TOKEN, SERVICE_TOKEN, keyA.key, keyB.key])).toEqual([]);
+  });
+
+  itIfPostgres('counts the pool connections in use, idle and waiting', async () => {
+    expect(valueOf(await scrape(), 'connectors_db_pool_connections', { state: 'idle' })).toBeGreaterThanOrEqual(0);
+    // Two connections held by the database for a second while the scrape runs.
+    const held = [1, 2].map(() => app.dataSource.query('SELECT pg_sleep(1)'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const text = await scrape();
+    await Promise.all(held);
+    expect(valueOf(text, 'connectors_db_pool_connections', { state: 'in_use' })).toBeGreaterThanOrEqual(2);
+    // The scrape's own inventory count may be waiting for a connection being opened.
+    expect(valueOf(text, 'connectors_db_pool_connections', { state: 'waiting' })).toBeGreaterThanOrEqual(0);
+    const inUse = valueOf(text, 'connectors_db_pool_connections', { state: 'in_use' }) as number;
+    const after = await scrape();
+    expect(valueOf(after, 'connectors_db_pool_connections', { state: 'in_use' })).toBeLessThanOrEqual(inUse - 2);
+    expect(valueOf(after, 'connectors_db_pool_connections', { state: 'idle' })).toBeGreaterThanOrEqual(2);
   });
 
   it('shows accounts per key id from the cached inventory, and a rotation moves the job counters', async () => {
