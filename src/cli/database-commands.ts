@@ -3,7 +3,7 @@ import type { KeyRing } from '../crypto/key-ring';
 import type { EnvironmentVariables } from '../config/env.validation';
 import type { CliCommand } from './cli-args';
 import { CliLogger } from './cli.logger';
-import { CliModule } from './cli.module';
+import { CliCommandsModule } from './cli-commands.module';
 import { keysLifecycle } from './keys-lifecycle.command';
 import { keysStatus } from './keys-status.command';
 import { rotate } from './rotate.command';
@@ -20,7 +20,7 @@ export async function runDatabaseCommand(
   signal: AbortSignal,
   envRing?: KeyRing,
 ) {
-  const context = await NestFactory.createApplicationContext(CliModule.forRoot(), {
+  const context = await NestFactory.createApplicationContext(CliCommandsModule.forRoot(), {
     logger: new CliLogger(env.LOG_LEVEL),
     abortOnError: false,
   });

@@ -1,0 +1,11 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
+import { CliModule } from './cli.module';
+
+/** The commands' providers and the audit trail that the key lifecycle commands write to. */
+@Module({})
+export class CliCommandsModule {
+  static forRoot(): DynamicModule {
+    return { module: CliCommandsModule, imports: [CliModule.forRoot(), AuditModule] };
+  }
+}
