@@ -295,6 +295,14 @@ describeIfPostgres('key registry', () => {
     const add = await request(server).post('/admin/keys').set(admin).expect(503);
     expect(add.body.error).toBe('KMS_UNAVAILABLE');
     await request(server).get('/health/ready').expect(200);
+    // The command cannot load its keys: refused with exit code 5, and audited all the same.
+    const cutEnv = { ...kmsEnv(`http://127.0.0.1:${proxy.port}`), KEY_WRAPPING: `aws-kms:${kmsKey}` };
+    const command = await runCli(['keys:add'], cliEnv(cutEnv));
+    expect([command.status, command.stderr]).toEqual([5, expect.stringContaining('KMS_UNAVAILABLE')]);
+    const trail = await request(server).get('/admin/audit').query({ action: 'CLI keys:add' }).set(admin);
+    expect(trail.body.events).toEqual([
+      expect.objectContaining({ outcome: 'failed', statusCode: 503, actor: expect.stringMatching(/^cli:/) }),
+    ]);
   });
 
   it('imports env-mode keys with no row rewritten, then re-wraps them under a second KMS key without writing any account', async () => {

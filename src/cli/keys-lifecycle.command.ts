@@ -24,7 +24,7 @@ export async function keysLifecycle(
 ): Promise<number> {
   const actor = cliActor();
   const audit = context.get(AdminAuditService);
-  let keyId = 'keyId' in command ? command.keyId : undefined;
+  let keyId = keyIdOfCommand(command);
   try {
     keyId = (await runAction(context.get(KeyRegistryService), command, actor, out, options)) ?? keyId;
   } catch (error) {
@@ -33,6 +33,10 @@ export async function keysLifecycle(
   }
   await recordAction(audit, command, keyId, actor, 200);
   return 0;
+}
+
+export function keyIdOfCommand(command: KeyLifecycleCommand): string | undefined {
+  return 'keyId' in command ? command.keyId : undefined;
 }
 
 /** Returns the key id the action was about, when one key and not given on the command line. */
@@ -75,7 +79,7 @@ async function runAction(
 }
 
 /** The HTTP status the same refusal gets from the admin routes, so both read alike in the trail. */
-function statusOfFailure(error: unknown): number {
+export function statusOfFailure(error: unknown): number {
   return error instanceof DomainError ? STATUS_BY_KIND[error.kind] : 500;
 }
 
@@ -83,7 +87,7 @@ function statusOfFailure(error: unknown): number {
  * `CLI keys:promote <key id>`: key ids are one-way and validated, safe to record. A trail that
  * cannot be written is said on stderr; the action itself has already happened or been refused.
  */
-async function recordAction(
+export async function recordAction(
   audit: AdminAuditService,
   command: KeyLifecycleCommand,
   keyId: string | undefined,
