@@ -1,94 +1,183 @@
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { TokenSet } from '../src/connectors/token-set';
-import { KeyRing } from '../src/crypto/key-ring';
-import { KeyRegistryService } from '../src/keys/key-registry.service';
-import { truncateAll } from './create-app';
+import { Client } from 'pg';
+import { freePort, runBuiltCli, startBuiltServer, waitReady } from './support/built-server';
 import { describeIfPostgres, poll } from './support/fixtures';
 import { KmsServer, kmsEnv } from './support/kms-server';
-import { createRotationApp, keyEnv, type RotationApp } from './support/rotation-fixtures';
 
-/** Two instances on one PostgreSQL database, changes pushed by LISTEN/NOTIFY. */
-describeIfPostgres('key registry fleet', () => {
+const SERVICE_TOKEN = `svc-${randomBytes(12).toString('hex')}`;
+const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
+const ACCOUNTS = 30;
+
+interface Server {
+  base: string;
+  child: ChildProcess;
+  stderr: string;
+}
+
+/**
+ * Two built server processes on one PostgreSQL database, the lifecycle run through the built
+ * `connectors` command, and changes reaching the servers by LISTEN/NOTIFY alone (the periodic
+ * re-read is set far beyond the test's length).
+ */
+describeIfPostgres('key registry fleet (server processes and the command line)', () => {
   const kms = new KmsServer();
-  let apps: RotationApp[] = [];
+  const servers: Server[] = [];
+  let db: Client;
 
-  beforeAll(() => kms.start(), 60_000);
-  afterAll(() => kms.stop());
-  afterEach(async () => {
-    if (apps[0]) await truncateAll(apps[0].dataSource);
-    for (const app of apps) await app.close();
-    apps = [];
+  beforeAll(async () => {
+    await kms.start();
+    db = new Client({ connectionString: process.env.E2E_DATABASE_URL });
+    await db.connect();
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const server of servers) server.child.kill('SIGKILL');
+    await db.query(
+      `TRUNCATE external_accounts, key_registry, key_registry_instances, key_rotation_jobs RESTART IDENTITY CASCADE`,
+    );
+    await db.end();
+    await kms.stop();
   });
 
-  it('serves every account on both instances through add, promote, a rotation and retire, with no restart', async () => {
+  const serviceAuth = { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' };
+  const adminAuth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+  async function startServer(env: Record<string, string | undefined>): Promise<Server> {
+    const port = await freePort();
+    const child = startBuiltServer(port, env);
+    const server: Server = { base: `http://127.0.0.1:${port}`, child, stderr: '' };
+    child.stderr?.on('data', (chunk: Buffer) => (server.stderr += chunk.toString('utf8')));
+    servers.push(server);
+    await waitReady(server.base).catch((error: unknown) => {
+      throw new Error(`the server did not start: ${server.stderr.slice(0, 500)} (${String(error)})`);
+    });
+    return server;
+  }
+
+  async function cli(args: string[], env: Record<string, string | undefined>): Promise<string> {
+    const result = await runBuiltCli(args, env);
+    if (result.status !== 0) {
+      throw new Error(`connectors ${args.join(' ')} exited ${result.status}: ${result.stderr.slice(0, 500)}`);
+    }
+    return result.stdout;
+  }
+
+  const keyIdOfAdd = (stdout: string) => (JSON.parse(stdout) as { keyId: string }).keyId;
+
+  async function loadedOn(server: Server, keyId: string): Promise<boolean> {
+    const answer = await fetch(`${server.base}/admin/keys`, { headers: adminAuth });
+    const status = (await answer.json()) as { keys: { keyId: string; loaded: boolean }[] };
+    return status.keys.some((key) => key.keyId === keyId && key.loaded);
+  }
+
+  it('serves every account on both servers through keys:add, keys:promote, rotate and keys:retire, with no restart', async () => {
+    await db.query(
+      `TRUNCATE external_accounts, key_registry, key_registry_instances, key_rotation_jobs RESTART IDENTITY CASCADE`,
+    );
     const arn = await kms.createKey();
     const env = {
-      ...keyEnv(undefined),
-      ...kmsEnv(kms.endpoint),
+      NODE_ENV: 'test',
+      DATABASE_URL: process.env.E2E_DATABASE_URL,
+      DB_MIGRATE_ON_START: 'false',
+      CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
+      ROTATION_WORKER_ENABLED: 'false',
+      REFRESH_AHEAD_SECONDS: '0',
       KEY_WRAPPING: `aws-kms:${arn}`,
-      KEY_REGISTRY_REFRESH_SECONDS: '30',
+      KEY_REGISTRY_REFRESH_SECONDS: '300',
       KEY_PROMOTION_TIMEOUT_SECONDS: '30',
+      ...kmsEnv(kms.endpoint),
     };
-    const one = await createRotationApp(env);
-    apps.push(one);
-    // Other suites leave their rows behind.
-    await truncateAll(one.dataSource);
-    const two = await createRotationApp(env);
-    apps.push(two);
-    const registry = one.app.get(KeyRegistryService);
-    const first = await registry.add('test');
-    await registry.promote(first.keyId, 'test', 30);
-    await poll(async () => (two.app.get(KeyRing).primaryKeyId === first.keyId ? true : undefined));
+    const [one, two] = await Promise.all([startServer(env), startServer(env)]);
+    const cliEnv = { ...env, ADMIN_API_TOKEN: undefined, CONNECTORS_API_TOKEN: undefined, LOG_LEVEL: 'warn' };
 
-    const expected = new Map<number, TokenSet>();
-    for (let index = 0; index < 40; index += 1) {
-      const tokens = { access_token: `fleet-${index}-${randomBytes(4).toString('hex')}` };
-      const account = await (index % 2 ? two : one).accounts.createAccount(1 + (index % 5), 'notion', tokens);
-      expected.set(account.id, tokens);
+    const first = keyIdOfAdd(await cli(['keys:add', '--json'], cliEnv));
+    await cli(['keys:promote', first], cliEnv);
+
+    const userOf = new Map<number, number>();
+    const written = new Map<number, Set<string>>();
+    for (let index = 0; index < ACCOUNTS; index += 1) {
+      const userId = 1 + (index % 5);
+      const accessToken = `fleet-${index}-${randomBytes(6).toString('hex')}`;
+      const answer = await fetch(`${(index % 2 ? two : one).base}/users/${userId}/accounts`, {
+        method: 'POST',
+        headers: serviceAuth,
+        body: JSON.stringify({ provider: 'notion', tokens: { access_token: accessToken } }),
+      });
+      expect(answer.status).toBe(201);
+      const { id } = (await answer.json()) as { id: number };
+      userOf.set(id, userId);
+      written.set(id, new Set([accessToken]));
     }
-    const userOf = (id: number) => 1 + ([...expected.keys()].indexOf(id) % 5);
 
     const errors: string[] = [];
+    const rounds = [0, 0];
     let reading = true;
-    let rounds = 0;
-    const reader = async (app: RotationApp) => {
+    const read = async (server: Server, id: number) => {
+      const userId = userOf.get(id) as number;
+      const answer = await fetch(`${server.base}/users/${userId}/accounts/${id}/tokens`, {
+        headers: serviceAuth,
+      });
+      if (answer.status !== 200)
+        return `${server.base} account ${id}: ${answer.status} ${await answer.text()}`;
+      const body = (await answer.json()) as { access_token: string };
+      // A write racing the read may land on either side of it: any value written to it is right.
+      return written.get(id)?.has(body.access_token)
+        ? undefined
+        : `${server.base} account ${id}: other tokens`;
+    };
+    const reader = async (server: Server, slot: number) => {
       while (reading) {
-        for (const [id, tokens] of expected) {
-          try {
-            const read = await app.accounts.getAccountTokens(userOf(id), id);
-            if (read.access_token !== tokens.access_token) errors.push(`wrong tokens for ${id}`);
-          } catch (error) {
-            errors.push(error instanceof Error ? error.constructor.name : 'error');
-          }
+        for (const id of userOf.keys()) {
+          const error = await read(server, id).catch(
+            (failure: unknown) => `${server.base}: ${String(failure)}`,
+          );
+          if (error) errors.push(error);
         }
-        rounds += 1;
+        rounds[slot] += 1;
       }
     };
-    const loops = [reader(one), reader(two)];
+    const readers = [reader(one, 0), reader(two, 1)];
 
-    // The new key is added on instance two and promoted from instance one; no sleep in between.
-    const second = await two.app.get(KeyRegistryService).add('test');
-    await registry.promote(second.keyId, 'test', 30);
-    const [firstId] = expected.keys();
-    const fresh = { access_token: `after-promotion-${randomBytes(4).toString('hex')}` };
-    await one.accounts.updateAccountTokens(userOf(firstId), firstId, fresh);
-    expected.set(firstId, fresh);
-    expect((await two.accounts.getAccountTokens(userOf(firstId), firstId)).access_token).toBe(
-      fresh.access_token,
-    );
+    const second = keyIdOfAdd(await cli(['keys:add', '--json'], cliEnv));
+    await cli(['keys:promote', second], cliEnv);
+    // Right after promotion: written on one server, read back at once on the other, until a
+    // write is sealed with the new key (server one may take a notice's time to seal with it).
+    const [firstAccount] = userOf.keys();
+    const userId = userOf.get(firstAccount) as number;
+    let sealedWith = first;
+    for (let attempt = 0; sealedWith !== second && attempt < 200; attempt += 1) {
+      const fresh = `after-promotion-${attempt}-${randomBytes(6).toString('hex')}`;
+      written.get(firstAccount)?.add(fresh);
+      const put = await fetch(`${one.base}/users/${userId}/accounts/${firstAccount}/tokens`, {
+        method: 'PUT',
+        headers: serviceAuth,
+        body: JSON.stringify({ access_token: fresh }),
+      });
+      expect(put.status).toBe(200);
+      sealedWith = ((await put.json()) as { encryption: { keyId: string } }).encryption.keyId;
+      const readBack = await fetch(`${two.base}/users/${userId}/accounts/${firstAccount}/tokens`, {
+        headers: serviceAuth,
+      });
+      expect(readBack.status).toBe(200);
+      expect(((await readBack.json()) as { access_token: string }).access_token).toBe(fresh);
+    }
+    expect(sealedWith).toBe(second);
 
-    const job = await one.rotation.startRotation({ requestedBy: 'test' });
-    const done = await one.worker.runJob(job.id);
-    expect(done.status).toBe('completed');
-    await poll(async () => (two.app.get(KeyRing).primaryKeyId === second.keyId ? true : undefined));
-    await two.app.get(KeyRegistryService).retire(first.keyId, 'test');
-    await poll(async () => (one.app.get(KeyRing).keyFor(first.keyId) === undefined ? true : undefined));
-    const settled = rounds;
-    await poll(async () => (rounds >= settled + 2 ? true : undefined));
+    expect(await cli(['rotate'], cliEnv)).toMatch(/completed/);
+    const retired = await cli(['keys:retire', first], cliEnv);
+    expect(retired).toContain(`key ${first} is retired`);
+    for (const server of [one, two])
+      await poll(async () => ((await loadedOn(server, first)) ? undefined : true));
+    const settled = [...rounds];
+    await poll(async () => (rounds[0] >= settled[0] + 2 && rounds[1] >= settled[1] + 2 ? true : undefined));
     reading = false;
-    await Promise.all(loops);
+    await Promise.all(readers);
+
     expect(errors).toEqual([]);
-    const keyIds = await one.dataSource.query(`SELECT DISTINCT token_key_id FROM external_accounts`);
-    expect(keyIds).toEqual([{ token_key_id: second.keyId }]);
-  }, 120_000);
+    expect(servers.map((server) => server.child.exitCode)).toEqual([null, null]);
+    const { rows } = await db.query(`SELECT DISTINCT token_key_id FROM external_accounts`);
+    expect(rows).toEqual([{ token_key_id: second }]);
+  }, 240_000);
 });

@@ -168,6 +168,57 @@ describeIfPostgres('key registry', () => {
     expect(client.body).toMatchObject({ clientId: 'c-1' });
   });
 
+  it('records every command-line lifecycle action, done or refused, in the audit trail', async () => {
+    const root = newKey();
+    const app = await start({ ...registryEnv('local'), ROOT_KEY: root.key });
+    const env = cliEnv({ KEY_WRAPPING: 'local', ROOT_KEY: root.key, KEY_PROMOTION_TIMEOUT_SECONDS: '20' });
+    const cli = async (args: string[], status: number) => {
+      const result = await runCli(args, env);
+      expect({ args, status: result.status, stderr: result.stderr }).toMatchObject({ args, status });
+      return result;
+    };
+    const first = JSON.parse((await cli(['keys:add', '--json'], 0)).stdout).keyId as string;
+    await cli(['keys:promote', first], 0);
+    await app.accounts.createAccount(6, 'notion', tokensFor('audit', 1));
+    const second = JSON.parse((await cli(['keys:add', '--json'], 0)).stdout).keyId as string;
+    await cli(['keys:promote', second], 0);
+    await cli(['keys:retire', first], 4);
+    await cli(['keys:retire', second], 4);
+    await cli(['keys:rewrap'], 0);
+    const envKey = newKey();
+    // Refused: the registry already has another primary key.
+    const imported = await runCli(['keys:import'], { ...env, WORKFLOWS_ARTIFACT_ENC_KEY: envKey.key });
+    expect(imported.status).toBe(4);
+
+    const trail = await request(app.app.getHttpServer()).get('/admin/audit').set(admin).expect(200);
+    const cliEvents = (trail.body.events as { action: string }[]).filter((event) =>
+      event.action.startsWith('CLI '),
+    );
+    const actor = expect.stringMatching(/^cli:[^@\s]+@\S+$/);
+    expect(cliEvents.reverse()).toEqual(
+      [
+        [`CLI keys:add ${first}`, 'allowed', 200],
+        [`CLI keys:promote ${first}`, 'allowed', 200],
+        [`CLI keys:add ${second}`, 'allowed', 200],
+        [`CLI keys:promote ${second}`, 'allowed', 200],
+        [`CLI keys:retire ${first}`, 'rejected', 409],
+        [`CLI keys:retire ${second}`, 'rejected', 409],
+        ['CLI keys:rewrap', 'allowed', 200],
+        ['CLI keys:import', 'rejected', 409],
+      ].map(([action, outcome, statusCode]) =>
+        expect.objectContaining({ action, outcome, statusCode, actor, clientAddress: null }),
+      ),
+    );
+    const filtered = await request(app.app.getHttpServer())
+      .get('/admin/audit')
+      .query({ action: `CLI keys:retire ${first}` })
+      .set(admin)
+      .expect(200);
+    expect(filtered.body.events).toHaveLength(1);
+    const blobs = await wrappedBlobs(app);
+    expect(findLeaks(JSON.stringify(trail.body), [root.key, envKey.key, ...blobs])).toEqual([]);
+  }, 180_000);
+
   it('refuses tampered registry rows and never seals with them', async () => {
     const root = newKey();
     const app = await start({ ...registryEnv('local'), ROOT_KEY: root.key });
@@ -244,6 +295,14 @@ describeIfPostgres('key registry', () => {
     const add = await request(server).post('/admin/keys').set(admin).expect(503);
     expect(add.body.error).toBe('KMS_UNAVAILABLE');
     await request(server).get('/health/ready').expect(200);
+    // The command cannot load its keys: refused with exit code 5, and audited all the same.
+    const cutEnv = { ...kmsEnv(`http://127.0.0.1:${proxy.port}`), KEY_WRAPPING: `aws-kms:${kmsKey}` };
+    const command = await runCli(['keys:add'], cliEnv(cutEnv));
+    expect([command.status, command.stderr]).toEqual([5, expect.stringContaining('KMS_UNAVAILABLE')]);
+    const trail = await request(server).get('/admin/audit').query({ action: 'CLI keys:add' }).set(admin);
+    expect(trail.body.events).toEqual([
+      expect.objectContaining({ outcome: 'failed', statusCode: 503, actor: expect.stringMatching(/^cli:/) }),
+    ]);
   });
 
   it('imports env-mode keys with no row rewritten, then re-wraps them under a second KMS key without writing any account', async () => {

@@ -91,6 +91,7 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
   private draining: Promise<void> | undefined;
   private retryMs = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private purging: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -100,11 +101,11 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
 
   onApplicationBootstrap(): void {
     const windowTimer = setInterval(() => this.closeWindow(), this.config.refusalWindowSeconds * 1000);
-    const retentionTimer = setInterval(() => void this.purgeExpired(), RETENTION_EVERY_MS);
+    const retentionTimer = setInterval(() => (this.purging = this.purgeExpired()), RETENTION_EVERY_MS);
     windowTimer.unref();
     retentionTimer.unref();
     this.timers.push(windowTimer, retentionTimer);
-    void this.purgeExpired();
+    this.purging = this.purgeExpired();
   }
 
   record(event: AuditRecord): void {
@@ -121,6 +122,16 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
     this.drainSoon();
   }
 
+  /**
+   * Writes one event now and throws when it cannot: for the command line, which ends right
+   * after its action and has no later moment to retry in.
+   */
+  async write(event: AuditRecord): Promise<void> {
+    await this.dataSource
+      .getRepository(AdminAuditEvent)
+      .insert({ ...event, occurredAt: new Date(), lastOccurredAt: null, count: 1 });
+  }
+
   /** Writes every event recorded so far, open refusal windows included. */
   async flush(): Promise<void> {
     this.closeWindow();
@@ -132,6 +143,8 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
     for (const timer of this.timers) clearInterval(timer);
     clearTimeout(this.retryTimer);
     await this.flush();
+    // A short-lived process (the command line) may stop while the start-up purge runs.
+    await this.purging;
   }
 
   /** Newest first, by id, so a cursor is stable while rows are added. */

@@ -1,10 +1,19 @@
+import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { AdminAuditService } from '../audit/admin-audit.service';
+import { errorCodeOf } from '../common/database-errors';
 import type { KeyRing } from '../crypto/key-ring';
 import type { EnvironmentVariables } from '../config/env.validation';
-import type { CliCommand } from './cli-args';
+import type { CliCommand, KeyLifecycleCommand } from './cli-args';
 import { CliLogger } from './cli.logger';
-import { CliModule } from './cli.module';
-import { keysLifecycle } from './keys-lifecycle.command';
+import { CliCommandsModule } from './cli-commands.module';
+import {
+  cliActor,
+  keyIdOfCommand,
+  keysLifecycle,
+  recordAction,
+  statusOfFailure,
+} from './keys-lifecycle.command';
 import { keysStatus } from './keys-status.command';
 import { rotate } from './rotate.command';
 
@@ -20,10 +29,14 @@ export async function runDatabaseCommand(
   signal: AbortSignal,
   envRing?: KeyRing,
 ) {
-  const context = await NestFactory.createApplicationContext(CliModule.forRoot(), {
-    logger: new CliLogger(env.LOG_LEVEL),
-    abortOnError: false,
-  });
+  const options = { logger: new CliLogger(env.LOG_LEVEL), abortOnError: false };
+  let context: INestApplicationContext;
+  try {
+    context = await NestFactory.createApplicationContext(CliCommandsModule.forRoot(), options);
+  } catch (error) {
+    if (isLifecycle(command)) await auditFailedStart(command, error, options);
+    throw error;
+  }
   try {
     if (command.name === 'keys:status') return await keysStatus(context, command, process.stdout);
     if (command.name === 'rotate') return await rotate(context, command, process.stdout, signal);
@@ -33,5 +46,35 @@ export async function runDatabaseCommand(
     });
   } finally {
     await context.close();
+  }
+}
+
+function isLifecycle(command: DatabaseCommand): command is KeyLifecycleCommand {
+  return command.name !== 'keys:status' && command.name !== 'rotate';
+}
+
+/**
+ * A lifecycle command that could not start (its keys not loaded: KMS down, a registry read
+ * failed) is still a refused action: it is written to the trail from a context of its own.
+ */
+async function auditFailedStart(
+  command: KeyLifecycleCommand,
+  error: unknown,
+  options: { logger: LoggerService; abortOnError: boolean },
+): Promise<void> {
+  let trail: INestApplicationContext;
+  try {
+    trail = await NestFactory.createApplicationContext(CliCommandsModule.auditTrailOnly(), options);
+  } catch (failure) {
+    process.stderr.write(
+      `warning: the audit event of ${command.name} was not written (${errorCodeOf(failure)})\n`,
+    );
+    return;
+  }
+  try {
+    const audit = trail.get(AdminAuditService);
+    await recordAction(audit, command, keyIdOfCommand(command), cliActor(), statusOfFailure(error));
+  } finally {
+    await trail.close();
   }
 }

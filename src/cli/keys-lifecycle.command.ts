@@ -1,51 +1,113 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { hostname, userInfo } from 'node:os';
+import { AdminAuditService, outcomeOf } from '../audit/admin-audit.service';
+import { errorCodeOf } from '../common/database-errors';
+import { DomainError } from '../common/domain-error';
+import { STATUS_BY_KIND } from '../common/domain-error.filter';
 import type { KeyRing } from '../crypto/key-ring';
 import type { KeyRegistryStatus } from '../keys/key-registry.view';
 import { KeyRegistryService } from '../keys/key-registry.service';
 import type { KeyLifecycleCommand } from './cli-args';
 
 type Output = Pick<NodeJS.WriteStream, 'write'>;
+type Options = { envRing?: KeyRing; promotionTimeoutSeconds: number };
 
-/** Runs one registry action and prints key ids, states and counts: never a key or a wrapped blob. */
+/**
+ * Runs one registry action and prints key ids, states and counts: never a key or a wrapped blob.
+ * The action is recorded in the audit trail, refused or done, as the admin routes' actions are.
+ */
 export async function keysLifecycle(
   context: INestApplicationContext,
   command: KeyLifecycleCommand,
   out: Output,
-  options: { envRing?: KeyRing; promotionTimeoutSeconds: number },
+  options: Options,
 ): Promise<number> {
-  const registry = context.get(KeyRegistryService);
   const actor = cliActor();
+  const audit = context.get(AdminAuditService);
+  let keyId = keyIdOfCommand(command);
+  try {
+    keyId = (await runAction(context.get(KeyRegistryService), command, actor, out, options)) ?? keyId;
+  } catch (error) {
+    await recordAction(audit, command, keyId, actor, statusOfFailure(error));
+    throw error;
+  }
+  await recordAction(audit, command, keyId, actor, 200);
+  return 0;
+}
+
+export function keyIdOfCommand(command: KeyLifecycleCommand): string | undefined {
+  return 'keyId' in command ? command.keyId : undefined;
+}
+
+/** Returns the key id the action was about, when one key and not given on the command line. */
+async function runAction(
+  registry: KeyRegistryService,
+  command: KeyLifecycleCommand,
+  actor: string,
+  out: Output,
+  options: Options,
+): Promise<string | undefined> {
   const print = (value: unknown, text: string) =>
     out.write(command.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
   switch (command.name) {
     case 'keys:add': {
       const key = await registry.add(actor);
       print(key, `added key ${key.keyId} (decrypt-only); promote it with keys:promote ${key.keyId}`);
-      break;
+      return key.keyId;
     }
     case 'keys:promote': {
       const key = await registry.promote(command.keyId, actor, options.promotionTimeoutSeconds);
       print(key, `key ${key.keyId} is primary; start a rotation to move the accounts to it`);
-      break;
+      return undefined;
     }
     case 'keys:retire': {
       const key = await registry.retire(command.keyId, actor);
       print(key, `key ${key.keyId} is retired and is no longer loaded`);
-      break;
+      return undefined;
     }
     case 'keys:rewrap': {
       const result = await registry.rewrap(actor);
       print(result, `re-wrapped ${result.rewrapped} keys (database work ${result.databaseMs} ms)`);
-      break;
+      return undefined;
     }
     case 'keys:import': {
       const keys = await registry.import(options.envRing as KeyRing, actor);
       print(keys, keys.map((key) => `imported key ${key.keyId} (${key.state})`).join('\n'));
-      break;
+      return undefined;
     }
   }
-  return 0;
+}
+
+/** The HTTP status the same refusal gets from the admin routes, so both read alike in the trail. */
+export function statusOfFailure(error: unknown): number {
+  return error instanceof DomainError ? STATUS_BY_KIND[error.kind] : 500;
+}
+
+/**
+ * `CLI keys:promote <key id>`: key ids are one-way and validated, safe to record. A trail that
+ * cannot be written is said on stderr; the action itself has already happened or been refused.
+ */
+export async function recordAction(
+  audit: AdminAuditService,
+  command: KeyLifecycleCommand,
+  keyId: string | undefined,
+  actor: string,
+  statusCode: number,
+): Promise<void> {
+  try {
+    await audit.write({
+      action: `CLI ${command.name}${keyId ? ` ${keyId}` : ''}`,
+      outcome: outcomeOf(statusCode),
+      statusCode,
+      actor,
+      clientAddress: null,
+      requestId: null,
+    });
+  } catch (error) {
+    process.stderr.write(
+      `warning: the audit event of ${command.name} was not written (${errorCodeOf(error)})\n`,
+    );
+  }
 }
 
 export function formatRegistryStatus(status: KeyRegistryStatus): string {

@@ -3,7 +3,8 @@ import type { Request, Response } from 'express';
 import { DomainError, type DomainErrorKind } from './domain-error';
 import { requestIdFrom, sendError } from './error-response';
 
-const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
+/** Also the status the command line records in the audit trail for a refused action. */
+export const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   invalid: 400,
   not_found: 404,
   conflict: 409,

@@ -55,6 +55,23 @@ export function runBuiltServer(settings: Record<string, string | undefined>): Sp
   });
 }
 
+/** The built `connectors` command (the package's bin) run to its end, with only the settings given. */
+export function runBuiltCli(
+  args: string[],
+  settings: Record<string, string | undefined>,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  ensureBuilt();
+  const child = spawn(process.execPath, ['dist/src/cli/main.js', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...settings },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let [stdout, stderr] = ['', ''];
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  return new Promise((done) => child.on('close', (status) => done({ status, stdout, stderr })));
+}
+
 export async function waitReady(base: string, timeoutMs = 60_000): Promise<void> {
   await poll(
     () =>
