@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
+import { AuditModule } from '../audit/audit.module';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
@@ -7,7 +8,10 @@ import { KeysModule } from '../keys/keys.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { configRootModule } from '../config/configuration';
 
-/** The server's providers without HTTP or logging transport, for the command line. */
+/**
+ * The server's providers without HTTP or logging transport, for the command line, with the audit
+ * trail that the key lifecycle commands write to.
+ */
 @Module({})
 export class CliModule {
   static forRoot(): DynamicModule {
@@ -21,7 +25,13 @@ export class CliModule {
         CryptoModule,
         ConnectorsModule,
         RotationModule,
+        AuditModule,
       ],
     };
+  }
+
+  /** The audit trail alone: for a lifecycle command whose keys could not be loaded. */
+  static auditTrailOnly(): DynamicModule {
+    return { module: CliModule, imports: [configRootModule(), DatabaseModule, AuditModule] };
   }
 }

@@ -6,7 +6,7 @@ import type { KeyRing } from '../crypto/key-ring';
 import type { EnvironmentVariables } from '../config/env.validation';
 import type { CliCommand, KeyLifecycleCommand } from './cli-args';
 import { CliLogger } from './cli.logger';
-import { CliCommandsModule } from './cli-commands.module';
+import { CliModule } from './cli.module';
 import {
   cliActor,
   keyIdOfCommand,
@@ -32,7 +32,7 @@ export async function runDatabaseCommand(
   const options = { logger: new CliLogger(env.LOG_LEVEL), abortOnError: false };
   let context: INestApplicationContext;
   try {
-    context = await NestFactory.createApplicationContext(CliCommandsModule.forRoot(), options);
+    context = await NestFactory.createApplicationContext(CliModule.forRoot(), options);
   } catch (error) {
     if (isLifecycle(command)) await auditFailedStart(command, error, options);
     throw error;
@@ -64,7 +64,7 @@ async function auditFailedStart(
 ): Promise<void> {
   let trail: INestApplicationContext;
   try {
-    trail = await NestFactory.createApplicationContext(CliCommandsModule.auditTrailOnly(), options);
+    trail = await NestFactory.createApplicationContext(CliModule.auditTrailOnly(), options);
   } catch (failure) {
     process.stderr.write(
       `warning: the audit event of ${command.name} was not written (${errorCodeOf(failure)})\n`,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import { setFlagsFromString } from 'node:v8';
 import { DomainError } from '../common/domain-error';
 import { ConfigurationError } from '../config/configuration.error';
 import { keyRingFor, validateEnvironment } from '../config/env.validation';
@@ -34,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
     const { migrate } = await import('./migrate.command');
     return migrate(command.name === 'migrate:revert', validateEnvironment(process.env), process.stdout);
   }
+  if (command.name === 'rotate') keepHeapNearLiveSize();
   // Jobs run here in the foreground only: a background poller would compete for them.
   process.env.ROTATION_WORKER_ENABLED = 'false';
   const envRing = command.name === 'keys:import' ? takeEnvironmentKeys() : undefined;
@@ -77,6 +79,18 @@ function takeEnvironmentKeys(): KeyRing {
     delete process.env[`${name}_FILE`];
   }
   return ring;
+}
+
+/**
+ * A rotation keeps a few batches in flight, so each minor collection promotes a few megabytes of
+ * rows that die soon after. V8 lets the old generation grow to about four times its live size
+ * before a full collection, which on 1 000 000 accounts took the process from 30 MB of live heap
+ * to 130 MB. A growing factor of 1.5 collects them sooner: the limit is read at every collection,
+ * so setting it here, before the job starts, takes effect. It changes when V8 collects, not what
+ * the process may use: a larger batch still gets the heap it needs.
+ */
+function keepHeapNearLiveSize(): void {
+  setFlagsFromString('--heap-growing-percent=50');
 }
 
 /** First Ctrl-C stops at the next batch boundary and releases the lease; a second one exits at once. */
