@@ -50,6 +50,9 @@ export class RotationService implements OnApplicationBootstrap {
 
   /** Accounts that no configured key can open are worth one loud line at start-up. */
   async onApplicationBootstrap(): Promise<void> {
+    // A registry ring still waiting for its keys (KMS unreachable) would call every key unknown;
+    // readiness reports that case.
+    if (!this.ring.loaded) return;
     let inventory: KeyInventory;
     try {
       inventory = await this.inventory();
@@ -62,7 +65,9 @@ export class RotationService implements OnApplicationBootstrap {
     this.logger.warn(
       `${inventory.unknownKeyAccounts} accounts are sealed with key ids no configured key has ` +
         `(${keyIds.slice(0, 5).join(', ')}${keyIds.length > 5 ? ', ...' : ''}): their tokens cannot be read ` +
-        'until that key is added to WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS',
+        (this.ring.managed
+          ? 'until the key registry holds a key with that id (keys:import brings an env-mode key in)'
+          : 'until that key is added to WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS'),
     );
   }
 
