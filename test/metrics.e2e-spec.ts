@@ -133,7 +133,9 @@ describe('GET /metrics', () => {
   });
 
   itIfPostgres('counts the pool connections in use, idle and waiting', async () => {
-    expect(valueOf(await scrape(), 'connectors_db_pool_connections', { state: 'idle' })).toBeGreaterThanOrEqual(0);
+    expect(
+      valueOf(await scrape(), 'connectors_db_pool_connections', { state: 'idle' }),
+    ).toBeGreaterThanOrEqual(0);
     // Two connections held by the database for a second while the scrape runs.
     const held = [1, 2].map(() => app.dataSource.query('SELECT pg_sleep(1)'));
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -144,7 +146,9 @@ describe('GET /metrics', () => {
     expect(valueOf(text, 'connectors_db_pool_connections', { state: 'waiting' })).toBeGreaterThanOrEqual(0);
     const inUse = valueOf(text, 'connectors_db_pool_connections', { state: 'in_use' }) as number;
     const after = await scrape();
-    expect(valueOf(after, 'connectors_db_pool_connections', { state: 'in_use' })).toBeLessThanOrEqual(inUse - 2);
+    expect(valueOf(after, 'connectors_db_pool_connections', { state: 'in_use' })).toBeLessThanOrEqual(
+      inUse - 2,
+    );
     expect(valueOf(after, 'connectors_db_pool_connections', { state: 'idle' })).toBeGreaterThanOrEqual(2);
   });
 
