@@ -84,7 +84,7 @@ function takeEnvironmentKeys(): KeyRing {
 /**
  * A rotation keeps a few batches in flight, so each minor collection promotes a few megabytes of
  * rows that die soon after. V8 lets the old generation grow to about four times its live size
- * before a full collection, which on 1 000 000 accounts took the process from 30 MB of live heap
+ * before a full collection, which on 100 000 accounts took the process from 30 MB of live heap
  * to 130 MB. A growing factor of 1.5 collects them sooner: the limit is read at every collection,
  * so setting it here, before the job starts, takes effect. It changes when V8 collects, not what
  * the process may use: a larger batch still gets the heap it needs.
