@@ -7,7 +7,7 @@ import { KeyRing } from '../src/crypto/key-ring';
 import { KeyRegistryLoader } from '../src/keys/key-registry.loader';
 import { KeyRegistryService } from '../src/keys/key-registry.service';
 import { truncateAll } from './create-app';
-import { describeIfPostgres, onPostgres, poll } from './support/fixtures';
+import { onPostgres, poll } from './support/fixtures';
 import { cliEnv, runCli } from './support/rotation-cli';
 import { insertSealedAccounts } from './support/safety-fixtures';
 import { KmsServer, kmsEnv } from './support/kms-server';
@@ -19,9 +19,7 @@ const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
 const SERVICE_TOKEN = `svc-${randomBytes(12).toString('hex')}`;
 const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 
-// PostgreSQL only: on the embedded database the suite passes alone but not after the rest of the
-// suite in the same process. test/key-registry-reread covers registry mode there.
-describeIfPostgres('key registry', () => {
+describe('key registry', () => {
   const kms = new KmsServer();
   let proxy: TcpProxy;
   let kmsKey: string;
@@ -44,6 +42,11 @@ describeIfPostgres('key registry', () => {
     if (fresh) await truncateAll(app.dataSource);
     fresh = false;
     return app;
+  };
+  // One process at a time opens the embedded database: a command runs with every app stopped.
+  const stop = async (app: RotationApp) => {
+    apps.splice(apps.indexOf(app), 1);
+    await app.close();
   };
   const registryOf = (app: RotationApp) => app.app.get(KeyRegistryService);
   const wrappedBlobs = async (app: RotationApp): Promise<string[]> =>
@@ -98,6 +101,48 @@ describeIfPostgres('key registry', () => {
     expect(stored.state).toBe('primary');
     expect(stored.bytes).toBeGreaterThan(32);
     expect(stored.promoted_by).toMatch(/^admin:/);
+  });
+
+  it('runs the lifecycle through the admin API: add, promote, rotate, retire, on either database', async () => {
+    const app = await start({
+      ...registryEnv('local'),
+      ROOT_KEY: newKey().key,
+      ROTATION_WORKER_ENABLED: 'true',
+      ROTATION_POLL_SECONDS: '1',
+    });
+    const server = app.app.getHttpServer();
+    const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+    const unused = (await request(server).post('/admin/keys').set(admin).expect(201)).body.keyId as string;
+    const retiredUnused = await request(server).post(`/admin/keys/${unused}/retire`).set(admin).expect(200);
+    expect(retiredUnused.body).toMatchObject({ keyId: unused, state: 'retired', retiredBy: /^admin:/ });
+
+    const first = (await request(server).post('/admin/keys').set(admin).expect(201)).body.keyId as string;
+    await request(server).post(`/admin/keys/${first}/promote`).set(admin).expect(200);
+    const tokens = { access_token: `life-${randomBytes(8).toString('hex')}` };
+    const created = await request(server)
+      .post('/users/7/accounts')
+      .set(service)
+      .send({ provider: 'notion', tokens })
+      .expect(201);
+    const second = (await request(server).post('/admin/keys').set(admin).expect(201)).body.keyId as string;
+    await request(server).post(`/admin/keys/${second}/promote`).set(admin).expect(200);
+    await request(server).post(`/admin/keys/${first}/retire`).set(admin).expect(409);
+    const job = await request(server).post('/admin/rotations').set(admin).send({}).expect(202);
+    await poll(async () => {
+      const view = await request(server).get(`/admin/rotations/${job.body.id}`).set(admin).expect(200);
+      return view.body.status === 'completed' ? true : undefined;
+    });
+    await request(server).post(`/admin/keys/${first}/retire`).set(admin).expect(200);
+    const status = await request(server).get('/admin/keys').set(admin).expect(200);
+    expect(status.body.keys).toEqual([
+      expect.objectContaining({ keyId: unused, state: 'retired' }),
+      expect.objectContaining({ keyId: first, state: 'retired', loaded: false }),
+      expect.objectContaining({ keyId: second, state: 'primary', accounts: 1 }),
+    ]);
+    const read = await request(server).get(`/users/7/accounts/${created.body.id}/tokens`).set(service);
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject(tokens);
+    await request(server).get('/health/ready').expect(200);
   });
 
   it('answers 409 KEYS_MANAGED_BY_ENVIRONMENT to every change in env mode', async () => {
@@ -171,7 +216,8 @@ describeIfPostgres('key registry', () => {
 
   it('records every command-line lifecycle action, done or refused, in the audit trail', async () => {
     const root = newKey();
-    const app = await start({ ...registryEnv('local'), ROOT_KEY: root.key });
+    const serverEnv = { ...registryEnv('local'), ROOT_KEY: root.key };
+    await stop(await start(serverEnv));
     const env = cliEnv({ KEY_WRAPPING: 'local', ROOT_KEY: root.key, KEY_PROMOTION_TIMEOUT_SECONDS: '20' });
     const cli = async (args: string[], status: number) => {
       const result = await runCli(args, env);
@@ -180,7 +226,9 @@ describeIfPostgres('key registry', () => {
     };
     const first = JSON.parse((await cli(['keys:add', '--json'], 0)).stdout).keyId as string;
     await cli(['keys:promote', first], 0);
-    await app.accounts.createAccount(6, 'notion', tokensFor('audit', 1));
+    const writer = await start(serverEnv);
+    await writer.accounts.createAccount(6, 'notion', tokensFor('audit', 1));
+    await stop(writer);
     const second = JSON.parse((await cli(['keys:add', '--json'], 0)).stdout).keyId as string;
     await cli(['keys:promote', second], 0);
     await cli(['keys:retire', first], 4);
@@ -191,6 +239,7 @@ describeIfPostgres('key registry', () => {
     const imported = await runCli(['keys:import'], { ...env, WORKFLOWS_ARTIFACT_ENC_KEY: envKey.key });
     expect(imported.status).toBe(4);
 
+    const app = await start(serverEnv);
     const trail = await request(app.app.getHttpServer()).get('/admin/audit').set(admin).expect(200);
     const cliEvents = (trail.body.events as { action: string }[]).filter((event) =>
       event.action.startsWith('CLI '),
@@ -272,8 +321,7 @@ describeIfPostgres('key registry', () => {
     await registryOf(seed).promote(key.keyId, 'test', 5);
     const tokens = tokensFor('outage', 1);
     const account = await seed.accounts.createAccount(5, 'notion', tokens);
-    await seed.close();
-    apps.splice(apps.indexOf(seed), 1);
+    await stop(seed);
 
     await proxy.cut();
     const warn = jest.spyOn(Logger.prototype, 'warn');
@@ -303,11 +351,16 @@ describeIfPostgres('key registry', () => {
     const add = await request(server).post('/admin/keys').set(admin).expect(503);
     expect(add.body.error).toBe('KMS_UNAVAILABLE');
     await request(server).get('/health/ready').expect(200);
+    await stop(app);
     // The command cannot load its keys: refused with exit code 5, and audited all the same.
     const cutEnv = { ...kmsEnv(`http://127.0.0.1:${proxy.port}`), KEY_WRAPPING: `aws-kms:${kmsKey}` };
     const command = await runCli(['keys:add'], cliEnv(cutEnv));
     expect([command.status, command.stderr]).toEqual([5, expect.stringContaining('KMS_UNAVAILABLE')]);
-    const trail = await request(server).get('/admin/audit').query({ action: 'CLI keys:add' }).set(admin);
+    const reader = await start(registryEnv(`aws-kms:${kmsKey}`, `http://127.0.0.1:${proxy.port}`));
+    const trail = await request(reader.app.getHttpServer())
+      .get('/admin/audit')
+      .query({ action: 'CLI keys:add' })
+      .set(admin);
     expect(trail.body.events).toEqual([
       expect.objectContaining({ outcome: 'failed', statusCode: 503, actor: expect.stringMatching(/^cli:/) }),
     ]);
@@ -327,8 +380,7 @@ describeIfPostgres('key registry', () => {
         )
       )[0].x;
     const before = await xminOf(seed);
-    await seed.close();
-    apps.splice(apps.indexOf(seed), 1);
+    await stop(seed);
 
     const env = {
       ...kmsEnv(kms.endpoint),
@@ -348,8 +400,7 @@ describeIfPostgres('key registry', () => {
     const outputs = [imported.stdout];
     const rewrap = await request(app.app.getHttpServer()).post('/admin/keys/rewrap').set(admin).expect(200);
     expect(rewrap.body.rewrapped).toBe(2);
-    await app.close();
-    apps.splice(apps.indexOf(app), 1);
+    await stop(app);
 
     const rewrapped = await runCli(
       ['keys:rewrap', '--json'],
@@ -385,13 +436,11 @@ describeIfPostgres('key registry', () => {
     const key = await registryOf(app).add('test');
     await registryOf(app).promote(key.keyId, 'test', 5);
     const account = await app.accounts.createAccount(8, 'notion', tokensFor('nokms', 1));
-    await app.close();
-    apps.splice(apps.indexOf(app), 1);
+    await stop(app);
     await proxy.cut();
     const blind = await start(registryEnv(`aws-kms:${kmsKey}`, `http://127.0.0.1:${proxy.port}`));
     await expect(blind.accounts.getAccountTokens(8, account.id)).rejects.toThrow(/not loaded/);
-    await blind.close();
-    apps.splice(apps.indexOf(blind), 1);
+    await stop(blind);
     const envOnly = await start(keyEnv(undefined));
     await expect(envOnly.accounts.getAccountTokens(8, account.id)).rejects.toThrow();
   });

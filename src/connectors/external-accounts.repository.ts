@@ -296,9 +296,9 @@ export class ExternalAccountsRepository {
   }
 
   /** One grouped query on the indexed column; never reads a token. */
-  countByKeyId(): Promise<KeyIdCount[]> {
+  countByKeyId(manager: EntityManager = this.dataSource.manager): Promise<KeyIdCount[]> {
     return queryRows(
-      this.dataSource.manager,
+      manager,
       `SELECT token_key_id AS "keyId", count(*)::int AS accounts FROM external_accounts GROUP BY token_key_id`,
     );
   }

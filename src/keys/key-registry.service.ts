@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { EntityManager } from 'typeorm';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { tokenKeyUse } from '../connectors/token-columns';
 import { KeyRing, keyIdOf } from '../crypto/key-ring';
@@ -99,9 +100,10 @@ export class KeyRegistryService {
       .map((instance) => instance.instanceId);
     if (sealing.length > 0) throw new KeyNotLoadedEverywhereError(keyId, sealing);
     await this.registry.change(async (manager) => {
-      // Counted again under the lock: a write that raced the first count is caught here.
-      if ((await this.accountsUsing(keyId)) > 0)
-        throw new KeyInUseError(keyId, await this.accountsUsing(keyId));
+      // Counted again under the lock, on the transaction's own session: the embedded database has
+      // only one, so a count through the pool would wait for this transaction forever.
+      const stillInUse = await this.accountsUsing(keyId, manager);
+      if (stillInUse > 0) throw new KeyInUseError(keyId, stillInUse);
       await this.registry.retire(manager, keyId, actor);
     });
     await this.loader.refresh();
@@ -217,15 +219,15 @@ export class KeyRegistryService {
    * Accounts and provider client secrets sealed with the key. Legacy v1 envelopes carry no key
    * id and may need any key: they count as using every one.
    */
-  private async accountsUsing(keyId: string): Promise<number> {
-    const usage = await this.usage();
+  private async accountsUsing(keyId: string, manager?: EntityManager): Promise<number> {
+    const usage = await this.usage(manager);
     return (usage.byKey.get(keyId) ?? 0) + (usage.secretsByKey.get(keyId) ?? 0) + usage.legacyV1;
   }
 
-  private async usage(): Promise<Usage> {
+  private async usage(manager?: EntityManager): Promise<Usage> {
     const [counts, secrets] = await Promise.all([
-      this.accounts.countByKeyId(),
-      this.providerClients.countByKeyId(),
+      this.accounts.countByKeyId(manager),
+      this.providerClients.countByKeyId(manager),
     ]);
     const usage = accountsByKey(counts);
     for (const { keyId, clients } of secrets) usage.secretsByKey.set(keyId, clients);

@@ -110,9 +110,9 @@ export class ProviderClientsService {
   }
 
   /** Secrets per key id, for the key inventory; nothing is decrypted. */
-  async countByKeyId(): Promise<SecretKeyCount[]> {
+  async countByKeyId(manager?: EntityManager): Promise<SecretKeyCount[]> {
     const counts = new Map<string, number>();
-    for (const row of await this.clients.secrets()) {
+    for (const row of await this.clients.secrets(manager)) {
       const keyId = this.keyIdOf(row.clientSecret);
       counts.set(keyId, (counts.get(keyId) ?? 0) + 1);
     }
