@@ -267,7 +267,7 @@ describe('key registry', () => {
     expect(filtered.body.events).toHaveLength(1);
     const blobs = await wrappedBlobs(app);
     expect(findLeaks(JSON.stringify(trail.body), [root.key, envKey.key, ...blobs])).toEqual([]);
-  }, 180_000);
+  }, 300_000);
 
   it('refuses tampered registry rows and never seals with them', async () => {
     const root = newKey();

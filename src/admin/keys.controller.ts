@@ -69,7 +69,7 @@ export class KeysController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Retire a decrypt-only key; 409 KEY_IN_USE with the count while accounts use it' })
   @ApiOkResponse({ type: RegistryKeyView })
-  retire(@Param('kid') kid: string, @Req() request: Request) {
-    return this.registry.retire(keyIdOf(kid), actorOf(request));
+  async retire(@Param('kid') kid: string, @Req() request: Request) {
+    return (await this.registry.retire(keyIdOf(kid), actorOf(request))).key;
   }
 }

@@ -61,8 +61,13 @@ async function runAction(
       return undefined;
     }
     case 'keys:retire': {
-      const key = await registry.retire(command.keyId, actor);
-      print(key, `key ${key.keyId} is retired and is no longer loaded`);
+      const { key, changed } = await registry.retire(command.keyId, actor);
+      print(
+        key,
+        changed
+          ? `retired key ${key.keyId}: it is no longer loaded and opens nothing`
+          : `key ${key.keyId} was already retired (${key.retiredAt} by ${key.retiredBy}): nothing changed`,
+      );
       return undefined;
     }
     case 'keys:rewrap': {

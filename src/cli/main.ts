@@ -134,7 +134,7 @@ function exitCodeFor(error: unknown): number {
     error instanceof RegistryKeyNotFoundError ||
     error instanceof RegistryKeyRefusedError
   ) {
-    process.stderr.write(`refused: ${error.code}: ${error.message}\n`);
+    process.stderr.write(`refused: ${error.code}: ${error.message}; nothing changed\n`);
     return 4;
   }
   if (error instanceof KmsUnavailableError) {
@@ -146,11 +146,23 @@ function exitCodeFor(error: unknown): number {
   return 1;
 }
 
+let finished = false;
+// An event loop that empties while the command still waits (a database that never answers)
+// would otherwise end the process with exit code 0 and no word: that is never a success.
+process.on('beforeExit', () => {
+  if (finished) return;
+  finished = true;
+  process.stderr.write('error: the command stopped before it finished; its outcome is unknown\n');
+  process.exitCode = 1;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
+    finished = true;
     process.exitCode = code;
   },
   (error: unknown) => {
+    finished = true;
     process.exitCode = exitCodeFor(error);
   },
 );

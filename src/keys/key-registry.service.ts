@@ -86,10 +86,11 @@ export class KeyRegistryService {
     return this.view(keyId);
   }
 
-  async retire(keyId: string, actor: string): Promise<RegistryKeyView> {
+  /** `changed` is false when the key was already retired: nothing was written. */
+  async retire(keyId: string, actor: string): Promise<{ key: RegistryKeyView; changed: boolean }> {
     this.wrappers();
     const row = await this.find(keyId);
-    if (row.state === 'retired') return this.view(keyId);
+    if (row.state === 'retired') return { key: await this.view(keyId), changed: false };
     if (row.state === 'primary') {
       throw new KeyStateConflictError(`key ${keyId} is the primary key: promote another key first`);
     }
@@ -107,7 +108,7 @@ export class KeyRegistryService {
       await this.registry.retire(manager, keyId, actor);
     });
     await this.loader.refresh();
-    return this.view(keyId);
+    return { key: await this.view(keyId), changed: true };
   }
 
   /**
