@@ -145,6 +145,53 @@ describe('key registry', () => {
     await request(server).get('/health/ready').expect(200);
   });
 
+  it('refuses a body on the key actions, answers each promotion with the state it left, and names the key in the audit row', async () => {
+    const app = await start({ ...registryEnv('local'), ROOT_KEY: newKey().key });
+    const server = app.app.getHttpServer();
+    const refused = await request(server)
+      .post('/admin/keys')
+      .set(admin)
+      .send({ key: newKey().key, state: 'primary' })
+      .expect(400);
+    expect(refused.body.details).toEqual(
+      expect.arrayContaining(['state: is not allowed', 'key: is not allowed']),
+    );
+    expect((await request(server).get('/admin/keys').set(admin).expect(200)).body.keys).toEqual([]);
+
+    const add = async () =>
+      (await request(server).post('/admin/keys').set(admin).expect(201)).body.keyId as string;
+    const [a, b] = [await add(), await add()];
+    await request(server).post(`/admin/keys/${a}/retire`).set(admin).send({ force: true }).expect(400);
+    for (let round = 0; round < 3; round += 1) {
+      const answers = await Promise.all(
+        [a, b].map((kid) => request(server).post(`/admin/keys/${kid}/promote`).set(admin).send({})),
+      );
+      expect(answers.map((answer) => [answer.status, answer.body.state])).toEqual([
+        [200, 'primary'],
+        [200, 'primary'],
+      ]);
+    }
+    const retiring = (await request(server).get('/admin/keys').set(admin)).body.keys.find(
+      (key: { state: string }) => key.state === 'decrypt-only',
+    ).keyId as string;
+    await request(server).post(`/admin/keys/${retiring}/retire`).set(admin).expect(200);
+
+    const trail = await request(server).get('/admin/audit').set(admin).expect(200);
+    const actions = (trail.body.events as { action: string; statusCode: number }[]).map(
+      (event) => `${event.action} ${event.statusCode}`,
+    );
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'POST /admin/keys 400',
+        `POST /admin/keys ${a} 201`,
+        `POST /admin/keys ${b} 201`,
+        `POST /admin/keys/:kid/promote ${a} 200`,
+        `POST /admin/keys/:kid/promote ${b} 200`,
+        `POST /admin/keys/:kid/retire ${retiring} 200`,
+      ]),
+    );
+  });
+
   it('answers 409 KEYS_MANAGED_BY_ENVIRONMENT to every change in env mode', async () => {
     const app = await start({ ...keyEnv(newKey()), ADMIN_API_TOKEN: ADMIN_TOKEN });
     const server = app.app.getHttpServer();

@@ -1,7 +1,8 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { setAuditSubject } from '../audit/admin-audit.middleware';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
 import { keysConfig } from '../config/configuration';
 import { RegistryKeyNotFoundError } from '../keys/keys.errors';
@@ -9,14 +10,17 @@ import { KeyRegistryService } from '../keys/key-registry.service';
 import { RegistryKeyView } from '../keys/key-registry.view';
 import { RotationService } from '../rotation/rotation.service';
 import { AdminGuard } from './admin.guard';
+import { EmptyBodyDto } from './empty-body.dto';
 
 function actorOf(request: Request): string {
   return `admin:${fingerprintOf(bearerTokenOf(request) as string)}`;
 }
 
-function keyIdOf(text: string): string {
+/** A valid key id is also named in the request's audit row. */
+function keyIdOf(text: string, request: Request): string {
   if (!/^[0-9a-f]{16}$/.test(text))
     throw new RegistryKeyNotFoundError(text.slice(0, 16).replace(/[^0-9a-f]/g, '?'));
+  setAuditSubject(request, text);
   return text;
 }
 
@@ -44,14 +48,16 @@ export class KeysController {
   @HttpCode(201)
   @ApiOperation({ summary: 'A new decrypt-only key; returns its key id, never the key' })
   @ApiOkResponse({ type: RegistryKeyView })
-  add(@Req() request: Request) {
-    return this.registry.add(actorOf(request));
+  async add(@Body() _body: EmptyBodyDto, @Req() request: Request) {
+    const key = await this.registry.add(actorOf(request));
+    setAuditSubject(request, key.keyId);
+    return key;
   }
 
   @Post('rewrap')
   @HttpCode(200)
   @ApiOperation({ summary: 'Re-wrap every key not retired under KEY_WRAPPING; writes no account row' })
-  rewrap(@Req() request: Request) {
+  rewrap(@Body() _body: EmptyBodyDto, @Req() request: Request) {
     return this.registry.rewrap(actorOf(request));
   }
 
@@ -61,15 +67,16 @@ export class KeysController {
     summary: 'Make the key primary once every live instance has loaded it (409 with laggards)',
   })
   @ApiOkResponse({ type: RegistryKeyView })
-  promote(@Param('kid') kid: string, @Req() request: Request) {
-    return this.registry.promote(keyIdOf(kid), actorOf(request), this.config.promotionTimeoutSeconds);
+  promote(@Param('kid') kid: string, @Body() _body: EmptyBodyDto, @Req() request: Request) {
+    const keyId = keyIdOf(kid, request);
+    return this.registry.promote(keyId, actorOf(request), this.config.promotionTimeoutSeconds);
   }
 
   @Post(':kid/retire')
   @HttpCode(200)
   @ApiOperation({ summary: 'Retire a decrypt-only key; 409 KEY_IN_USE with the count while accounts use it' })
   @ApiOkResponse({ type: RegistryKeyView })
-  async retire(@Param('kid') kid: string, @Req() request: Request) {
-    return (await this.registry.retire(keyIdOf(kid), actorOf(request))).key;
+  async retire(@Param('kid') kid: string, @Body() _body: EmptyBodyDto, @Req() request: Request) {
+    return (await this.registry.retire(keyIdOf(kid, request), actorOf(request))).key;
   }
 }

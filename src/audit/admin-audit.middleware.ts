@@ -13,7 +13,19 @@ function actionOf(request: Request): string {
   const template: unknown = (request.route as { path?: unknown } | undefined)?.path;
   const path =
     typeof template === 'string' ? template : safePath(request.originalUrl).replace(/\?\[redacted\]$/, '');
-  return `${request.method} ${path}`.slice(0, 200);
+  const subject = (request as AuditedRequest)[AUDIT_SUBJECT];
+  return `${request.method} ${path}${subject ? ` ${subject}` : ''}`.slice(0, 200);
+}
+
+const AUDIT_SUBJECT = Symbol('auditSubject');
+type AuditedRequest = Request & { [AUDIT_SUBJECT]?: string };
+
+/**
+ * Names what an admin action was about in its audit row (`POST /admin/keys/:kid/retire <key id>`),
+ * as the command line's rows do. Only a validated, non-secret id: a key id is one-way.
+ */
+export function setAuditSubject(request: Request, subject: string): void {
+  (request as AuditedRequest)[AUDIT_SUBJECT] = subject;
 }
 
 /**

@@ -152,9 +152,12 @@ export class KeyRegistryRepository {
   }
 
   /** Instances seen within `liveSeconds`; older ones are presumed stopped. */
-  liveInstances(liveSeconds: number): Promise<InstanceRow[]> {
+  liveInstances(
+    liveSeconds: number,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<InstanceRow[]> {
     return queryRows<InstanceRow>(
-      this.dataSource.manager,
+      manager,
       `SELECT instance_id AS "instanceId", loaded_version::text AS "loadedVersion",
               loaded_key_ids AS "loadedKeyIds", primary_key_id AS "primaryKeyId"
          FROM key_registry_instances WHERE seen_at > now() - make_interval(secs => $1)

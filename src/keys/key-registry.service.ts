@@ -66,49 +66,74 @@ export class KeyRegistryService {
     return this.view(keyId);
   }
 
+  /** The answer is the state this call left under the lock, whatever lands after it. */
   async promote(keyId: string, actor: string, timeoutSeconds: number): Promise<RegistryKeyView> {
     this.wrappers();
     const row = await this.find(keyId);
-    if (row.state === 'primary') return this.view(keyId);
     if (row.state === 'retired')
       throw new KeyStateConflictError(`key ${keyId} is retired and cannot be promoted`);
-    await this.loader.refresh();
-    const refusal = this.loader.refusedKeys().get(keyId);
-    if (refusal !== undefined) throw new RegistryKeyRefusedError(keyId, refusal);
-    await this.waitForFleet(keyId, timeoutSeconds);
-    await this.registry.change(async (manager) => {
-      const current = (await this.registry.list(manager)).find((entry) => entry.keyId === keyId);
-      if (current?.state !== 'decrypt-only')
-        throw new KeyStateConflictError(`key ${keyId} changed meanwhile`);
-      await this.registry.promote(manager, keyId, actor);
+    if (row.state === 'decrypt-only') {
+      await this.loader.refresh();
+      const refusal = this.loader.refusedKeys().get(keyId);
+      if (refusal !== undefined) throw new RegistryKeyRefusedError(keyId, refusal);
+      await this.waitForFleet(keyId, timeoutSeconds);
+    }
+    const result = await this.registry.change(async (manager) => {
+      const current = await this.findIn(manager, keyId);
+      if (current.state === 'retired')
+        throw new KeyStateConflictError(`key ${keyId} was retired meanwhile and cannot be promoted`);
+      if (current.state === 'decrypt-only') {
+        if (row.state !== 'decrypt-only') throw new KeyStateConflictError(`key ${keyId} changed meanwhile`);
+        await this.registry.promote(manager, keyId, actor);
+      }
+      return this.snapshot(manager, keyId);
     });
     await this.loader.refresh();
-    return this.view(keyId);
+    return viewOf(result.row, result.usage, this.ring, this.loader.refusedKeys());
   }
 
-  /** `changed` is false when the key was already retired: nothing was written. */
+  /**
+   * Every check runs again under the registry lock, so a promotion or a write that lands between
+   * the first look and the lock is seen. `changed` is false when the key was already retired.
+   */
   async retire(keyId: string, actor: string): Promise<{ key: RegistryKeyView; changed: boolean }> {
     this.wrappers();
     const row = await this.find(keyId);
-    if (row.state === 'retired') return { key: await this.view(keyId), changed: false };
-    if (row.state === 'primary') {
-      throw new KeyStateConflictError(`key ${keyId} is the primary key: promote another key first`);
-    }
-    const inUse = await this.accountsUsing(keyId);
+    if (row.state === 'decrypt-only') await this.retirable(keyId);
+    const result = await this.registry.change(async (manager) => {
+      const current = await this.findIn(manager, keyId);
+      if (current.state === 'retired') return { ...(await this.snapshot(manager, keyId)), changed: false };
+      if (current.state === 'primary') {
+        throw new KeyStateConflictError(`key ${keyId} is the primary key: promote another key first`);
+      }
+      // Counted on the transaction's own session: the embedded database has only one, so a
+      // count through the pool would wait for this transaction forever.
+      await this.retirable(keyId, manager);
+      await this.registry.retire(manager, keyId, actor);
+      return { ...(await this.snapshot(manager, keyId)), changed: true };
+    });
+    await this.loader.refresh();
+    return {
+      key: viewOf(result.row, result.usage, this.ring, this.loader.refusedKeys()),
+      changed: result.changed,
+    };
+  }
+
+  /** Refuses while an account, a client secret or a live instance's primary still needs the key. */
+  private async retirable(keyId: string, manager?: EntityManager): Promise<void> {
+    const inUse = await this.accountsUsing(keyId, manager);
     if (inUse > 0) throw new KeyInUseError(keyId, inUse);
-    const sealing = (await this.registry.liveInstances(this.loader.liveSeconds))
+    const sealing = (await this.registry.liveInstances(this.loader.liveSeconds, manager))
       .filter((instance) => instance.primaryKeyId === keyId)
       .map((instance) => instance.instanceId);
     if (sealing.length > 0) throw new KeyNotLoadedEverywhereError(keyId, sealing);
-    await this.registry.change(async (manager) => {
-      // Counted again under the lock, on the transaction's own session: the embedded database has
-      // only one, so a count through the pool would wait for this transaction forever.
-      const stillInUse = await this.accountsUsing(keyId, manager);
-      if (stillInUse > 0) throw new KeyInUseError(keyId, stillInUse);
-      await this.registry.retire(manager, keyId, actor);
-    });
-    await this.loader.refresh();
-    return { key: await this.view(keyId), changed: true };
+  }
+
+  private async snapshot(
+    manager: EntityManager,
+    keyId: string,
+  ): Promise<{ row: RegistryKeyRow; usage: Usage }> {
+    return { row: await this.findIn(manager, keyId), usage: await this.usage(manager) };
   }
 
   /**
@@ -210,8 +235,12 @@ export class KeyRegistryService {
     return this.loader.wrappers;
   }
 
-  private async find(keyId: string): Promise<RegistryKeyRow> {
-    const row = (await this.registry.list()).find((entry) => entry.keyId === keyId);
+  private find(keyId: string): Promise<RegistryKeyRow> {
+    return this.findIn(undefined, keyId);
+  }
+
+  private async findIn(manager: EntityManager | undefined, keyId: string): Promise<RegistryKeyRow> {
+    const row = (await this.registry.list(manager)).find((entry) => entry.keyId === keyId);
     if (!row) throw new RegistryKeyNotFoundError(keyId);
     return row;
   }
