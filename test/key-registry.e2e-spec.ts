@@ -192,6 +192,60 @@ describe('key registry', () => {
     );
   });
 
+  it('is not ready and answers 503 with a code while no primary key is usable, naming a key the root cannot unwrap once', async () => {
+    const root = newKey().key;
+    const first = await start({ ...registryEnv('local'), ROOT_KEY: root });
+    const server = first.app.getHttpServer();
+    const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+    const codeOf = async () => {
+      const ready = await request(server).get('/health/ready').expect(503);
+      return ready.body.details.keys.code as string;
+    };
+    expect(await codeOf()).toBe('NO_PRIMARY_KEY');
+    const body = { provider: 'notion', tokens: { access_token: `nopk-${randomBytes(8).toString('hex')}` } };
+    const noPrimary = await request(server).post('/users/9/accounts').set(service).send(body).expect(503);
+    expect(noPrimary.body.error).toBe('NO_PRIMARY_KEY');
+    const keyId = (await request(server).post('/admin/keys').set(admin).expect(201)).body.keyId as string;
+    expect(await codeOf()).toBe('NO_PRIMARY_KEY');
+    await request(server).post(`/admin/keys/${keyId}/promote`).set(admin).expect(200);
+    await request(server).get('/health/ready').expect(200);
+    const account = (await request(server).post('/users/9/accounts').set(service).send(body).expect(201))
+      .body;
+    await stop(first);
+
+    const capture = new OutputCapture();
+    capture.start();
+    let wrongRoot: RotationApp;
+    try {
+      wrongRoot = await start({ ...registryEnv('local'), ROOT_KEY: newKey().key, LOG_LEVEL: 'warn' });
+    } finally {
+      capture.stop();
+    }
+    const other = wrongRoot.app.getHttpServer();
+    const ready = await request(other).get('/health/ready').expect(503);
+    expect(ready.body.details.keys).toEqual({ status: 'down', code: 'KEYS_NOT_UNWRAPPED' });
+    const answers = await Promise.all([
+      request(other).get(`/users/9/accounts/${account.id}/tokens`).set(service),
+      request(other)
+        .put(`/users/9/accounts/${account.id}/tokens`)
+        .set(service)
+        .send({ access_token: 'x-new-token' }),
+      request(other).post('/users/9/accounts').set(service).send(body),
+    ]);
+    expect(answers.map((answer) => [answer.status, answer.body.error])).toEqual([
+      [503, 'KEYS_NOT_UNWRAPPED'],
+      [503, 'KEYS_NOT_UNWRAPPED'],
+      [503, 'KEYS_NOT_UNWRAPPED'],
+    ]);
+    const lines = capture
+      .text()
+      .split('\n')
+      .filter((line) => line.includes(keyId));
+    expect(lines).toEqual([expect.stringContaining('set ROOT_KEY (or ROOT_KEY_PREVIOUS) to that root key')]);
+    expect(capture.text()).not.toContain('keys:import');
+    expect(findLeaks(capture.text(), [root])).toEqual([]);
+  });
+
   it('answers 409 KEYS_MANAGED_BY_ENVIRONMENT to every change in env mode', async () => {
     const app = await start({ ...keyEnv(newKey()), ADMIN_API_TOKEN: ADMIN_TOKEN });
     const server = app.app.getHttpServer();
@@ -355,7 +409,7 @@ describe('key registry', () => {
     expect(ring.primary).toBeUndefined();
     expect(ring.keyIds()).toEqual([]);
     await expect(app.accounts.createAccount(1, 'notion', tokensFor('t', 1))).rejects.toThrow(
-      /no primary encryption key/,
+      `registry key ${a.keyId} could not be unwrapped`,
     );
     await expect(registry.promote(b.keyId, 'test', 1)).rejects.toThrow(/refused/);
     expect(findLeaks(output, [root.key, ...(await wrappedBlobs(app))])).toEqual([]);

@@ -55,3 +55,25 @@ export class KeyRingNotLoadedError extends DomainError {
     super('the encryption keys are not loaded yet (key service unavailable); retry later');
   }
 }
+
+/** A registry-managed ring with no primary key: nothing can be sealed until one is promoted. */
+export class NoPrimaryKeyError extends DomainError {
+  readonly code = 'NO_PRIMARY_KEY';
+  readonly kind = 'unavailable';
+
+  constructor() {
+    super(
+      'no primary key: the key registry has none; promote one (keys:promote or POST /admin/keys/:kid/promote)',
+    );
+  }
+}
+
+/** A registry key this process could not unwrap (another root, an altered row): see the start-up log. */
+export class KeyNotUnwrappedError extends DomainError {
+  readonly code = 'KEYS_NOT_UNWRAPPED';
+  readonly kind = 'unavailable';
+
+  constructor(readonly kid: string) {
+    super(`registry key ${kid} could not be unwrapped by this instance (see its log for the remedy)`);
+  }
+}

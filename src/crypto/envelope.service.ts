@@ -13,7 +13,9 @@ import {
   EnvelopeAuthFailedError,
   EnvelopeMalformedError,
   EnvelopeUnknownKeyError,
+  KeyNotUnwrappedError,
   KeyRingNotLoadedError,
+  NoPrimaryKeyError,
 } from './envelope.errors';
 import { KeyRing } from './key-ring';
 import { NoncePool } from './nonce-pool';
@@ -81,7 +83,9 @@ export class EnvelopeService {
     if (!this.ring.loaded) throw new KeyRingNotLoadedError();
     const primary = this.ring.primary;
     if (primary === undefined) {
-      throw new EncryptionKeyMissingError();
+      if (!this.ring.managed) throw new EncryptionKeyMissingError();
+      const withheld = this.ring.withheldPrimaryKeyId;
+      throw withheld ? new KeyNotUnwrappedError(withheld) : new NoPrimaryKeyError();
     }
     const nonce = this.#nonces.next();
     const { ct, tag } = aesGcmSeal(primary.key, nonce, plaintext, aad);
@@ -109,6 +113,7 @@ export class EnvelopeService {
   private openKeyed(envelope: ParsedEnvelope & { kid: string }, aad: Buffer): Buffer {
     const key = this.ring.keyFor(envelope.kid);
     if (key === undefined) {
+      if (this.ring.isWithheld(envelope.kid)) throw new KeyNotUnwrappedError(envelope.kid);
       throw new EnvelopeUnknownKeyError(envelope.kid);
     }
     return aesGcmOpen(key, envelope.nonce, envelope.ct, envelope.tag, aad);

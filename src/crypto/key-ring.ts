@@ -28,6 +28,13 @@ export interface KeySettings {
   secondary?: string;
 }
 
+export interface Withheld {
+  readonly keyIds: Iterable<string>;
+  readonly primaryKeyId?: string;
+}
+
+const NOTHING_WITHHELD: { keyIds: ReadonlySet<string>; primaryKeyId?: string } = { keyIds: new Set() };
+
 /** A KeyObject prints and serialises without its material, unlike a Buffer. */
 export interface RingKey {
   readonly kid: string;
@@ -61,6 +68,7 @@ function ringState(primary: RingKey | undefined, previous: readonly RingKey[]): 
 export class KeyRing {
   #state: RingState;
   #loaded: boolean;
+  #withheld: { keyIds: ReadonlySet<string>; primaryKeyId?: string } = NOTHING_WITHHELD;
 
   private constructor(
     primary: RingKey | undefined,
@@ -84,12 +92,34 @@ export class KeyRing {
     return new KeyRing(undefined, [], true, false);
   }
 
-  /** Replaces every key at once: a reader sees the old ring or the new one, never a mix. */
-  load(primary: KeyObject | undefined, others: readonly KeyObject[]): void {
+  /**
+   * Replaces every key at once: a reader sees the old ring or the new one, never a mix.
+   * `withheld` names the registry's keys that this process could not unwrap.
+   */
+  load(
+    primary: KeyObject | undefined,
+    others: readonly KeyObject[],
+    withheld: Withheld = NOTHING_WITHHELD,
+  ): void {
     if (!this.managed) throw new Error('only a registry-managed key ring is reloaded');
     const entry = (key: KeyObject): RingKey => Object.freeze({ kid: keyIdOf(key), key });
     this.#state = ringState(primary && entry(primary), others.map(entry));
+    this.#withheld = { keyIds: new Set(withheld.keyIds), primaryKeyId: withheld.primaryKeyId };
     this.#loaded = true;
+  }
+
+  /** A key the registry holds but this process could not unwrap: it opens nothing here. */
+  isWithheld(kid: string): boolean {
+    return this.#withheld.keyIds.has(kid);
+  }
+
+  withheldKeyIds(): string[] {
+    return [...this.#withheld.keyIds];
+  }
+
+  /** The registry's primary key, when this process could not unwrap it. */
+  get withheldPrimaryKeyId(): string | undefined {
+    return this.#withheld.primaryKeyId;
   }
 
   /** False until a managed ring has received the registry's keys once. */

@@ -27,7 +27,7 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: the database answers and, in registry mode, the keys are loaded' })
+  @ApiOperation({ summary: 'Readiness: the database answers and, in registry mode, a primary key is usable' })
   ready() {
     const checks: HealthIndicatorFunction[] = [() => this.database.pingCheck('database', { timeout: 3000 })];
     if (this.keys.registryMode) checks.push(() => this.keyCheck());
@@ -36,8 +36,9 @@ export class HealthController {
 
   private keyCheck() {
     const indicator = this.indicators.check('keys');
-    // Ready once every key is loaded; a later KMS outage keeps the loaded keys serving.
-    if (this.keys.state === 'ready') return indicator.up();
-    return indicator.down({ code: this.keys.failureCode });
+    // Ready once the keys are loaded and a primary key is usable; a later KMS outage keeps the
+    // loaded keys serving.
+    const code = this.keys.notReadyCode;
+    return code === undefined ? indicator.up() : indicator.down({ code });
   }
 }

@@ -75,6 +75,17 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
     return this.stateValue === 'loading' ? 'KEYS_LOADING' : this.lastFailure;
   }
 
+  /**
+   * Why nothing can be sealed yet, or undefined once a primary key is usable: the keys are not
+   * loaded, the registry has no primary key, or this instance cannot unwrap it.
+   */
+  get notReadyCode(): string | undefined {
+    if (!this.wrappers) return undefined;
+    if (this.stateValue !== 'ready') return this.failureCode;
+    if (this.ring.primary) return undefined;
+    return this.ring.withheldPrimaryKeyId ? 'KEYS_NOT_UNWRAPPED' : 'NO_PRIMARY_KEY';
+  }
+
   get registryMode(): boolean {
     return this.wrappers !== undefined;
   }
@@ -167,9 +178,13 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
       const keyIds = primaries.map((row) => row.keyId).join(', ');
       this.logger.error(`registry holds more than one primary key (${keyIds}): none of them seals`);
     }
-    for (const [keyId, reason] of refused) {
-      if (this.refused.get(keyId) !== reason) {
-        this.logger.error(`registry key ${keyId} refused (${reason}): not loaded, never used to seal`);
+    for (const row of rows) {
+      const reason = refused.get(row.keyId);
+      if (reason !== undefined && this.refused.get(row.keyId) !== reason) {
+        this.logger.error(
+          `registry key ${row.keyId} (${row.state}) refused (${reason}): not loaded, never used to seal; ` +
+            this.remedyFor(row, reason),
+        );
       }
     }
     const primaryRow = primaries.length === 1 ? primaries[0] : undefined;
@@ -177,8 +192,20 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
     const others = [...next.entries()]
       .filter(([keyId]) => keyId !== primaryRow?.keyId)
       .map(([, entry]) => entry.key);
-    this.ring.load(primary, others);
+    const refusedPrimary = rows.find((row) => row.state === 'primary' && refused.has(row.keyId));
+    this.ring.load(primary, others, { keyIds: refused.keys(), primaryKeyId: refusedPrimary?.keyId });
     [this.cache, this.refused, this.loadedVersion, this.stateValue] = [next, refused, version, 'ready'];
+  }
+
+  /** What the operator can do about a refused key; the wrapping key names are ids, not secrets. */
+  private remedyFor(row: RegistryKeyRow, reason: string): string {
+    if (!this.wrappers?.for(row.wrappingKey)) {
+      return row.wrappingKey.startsWith('local:')
+        ? `it is wrapped by root key ${row.wrappingKey}: set ROOT_KEY (or ROOT_KEY_PREVIOUS) to that root key`
+        : `it is wrapped by ${row.wrappingKey}: set KEY_WRAPPING to that KMS key, or re-wrap it from an instance that has it`;
+    }
+    if (reason.startsWith('KMS ')) return `check this instance's KMS permissions on ${row.wrappingKey}`;
+    return 'its row does not unwrap to its key id (altered or moved): restore key_registry from a backup';
   }
 
   /** A key already unwrapped from the same blob is reused: a change elsewhere costs no KMS call. */

@@ -60,10 +60,15 @@ export class RotationService implements OnApplicationBootstrap {
       this.logger.warn(`key inventory check at start-up failed (${errorCodeOf(error)})`);
       return;
     }
-    if (inventory.unknownKeyAccounts === 0) return;
-    const keyIds = inventory.keys.filter((key) => key.role === 'unknown').map((key) => key.keyId);
+    // Keys the registry holds but this instance could not unwrap have their own log line and remedy.
+    const unknown = inventory.keys.filter(
+      (key) => key.role === 'unknown' && !this.ring.isWithheld(key.keyId),
+    );
+    const accounts = unknown.reduce((sum, key) => sum + key.accounts, 0);
+    if (accounts === 0) return;
+    const keyIds = unknown.map((key) => key.keyId);
     this.logger.warn(
-      `${inventory.unknownKeyAccounts} accounts are sealed with key ids no configured key has ` +
+      `${accounts} accounts are sealed with key ids no configured key has ` +
         `(${keyIds.slice(0, 5).join(', ')}${keyIds.length > 5 ? ', ...' : ''}): their tokens cannot be read ` +
         (this.ring.managed
           ? 'until the key registry holds a key with that id (keys:import brings an env-mode key in)'
