@@ -120,6 +120,28 @@ describe('admin API', () => {
     expect(again.body.error).toBe('ROTATION_NOT_CANCELLABLE');
   });
 
+  it.each([
+    ['action=%00', 'action'],
+    ['action=GET%20%2Fadmin%2Fkeys%0A', 'action'],
+    ['since=2009-W01-1', 'since'],
+    ['since=2009-123', 'since'],
+    ['since=20200101T000000Z', 'since'],
+    ['since=2021-02-30', 'since'],
+  ])('answers the audit query %s with 400 naming %s, not 500', async (query, field) => {
+    const response = await http().get(`/admin/audit?${query}`).set(admin).expect(400);
+    expect(JSON.stringify(response.body)).toContain(field);
+  });
+
+  it.each(['2009-01-05', '2009-01-05T00:00:00Z', '2009-01-05T01:00+01:00', '2009-01-05T00:00:00.123456Z'])(
+    'accepts the audit query since=%s',
+    async (since) => {
+      await http()
+        .get(`/admin/audit?since=${encodeURIComponent(since)}`)
+        .set(admin)
+        .expect(200);
+    },
+  );
+
   it.each([{ batchSize: 0 }, { batchSize: 10001 }, { batchSize: 'many' }, { dryRun: 'yes' }, { extra: 1 }])(
     'rejects the start body %j with 400',
     async (body) => {
