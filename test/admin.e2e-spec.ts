@@ -4,6 +4,7 @@ import { AdminAuditService } from '../src/audit/admin-audit.service';
 import { fingerprintOf } from '../src/common/bearer-token';
 import { KeyRing } from '../src/crypto/key-ring';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
+import { poll } from './support/fixtures';
 
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
@@ -118,6 +119,29 @@ describe('admin API', () => {
     expect(cancelled.body.status).toBe('cancelled');
     const again = await http().post(`/admin/rotations/${started.body.id}/cancel`).set(admin).expect(409);
     expect(again.body.error).toBe('ROTATION_NOT_CANCELLABLE');
+  });
+
+  it('lists the audit trail newest first by time, a window of refusals where it began, across pages', async () => {
+    const refused = await http().get('/admin/keys').expect(401);
+    const refusedAt = Date.now();
+    await poll(async () => (Date.now() > refusedAt + 5 ? true : undefined), 1000, 1);
+    const allowed = await http().get('/admin/keys').set(admin).expect(200);
+    await testApp.app.get(AdminAuditService).flush();
+    const events: { occurredAt: string; requestId: string }[] = [];
+    let cursor = '';
+    do {
+      const page = await http().get(`/admin/audit?limit=1${cursor}`).set(admin).expect(200);
+      events.push(...page.body.events);
+      cursor = page.body.nextCursor ? `&cursor=${page.body.nextCursor}` : '';
+    } while (cursor);
+    const ids = events.map((event) => event.requestId);
+    // The window row is written after the allowed request's row, but its refusal came first.
+    expect(ids.indexOf(allowed.headers['x-request-id'])).toBeLessThan(
+      ids.indexOf(refused.headers['x-request-id']),
+    );
+    const times = events.map((event) => event.occurredAt);
+    expect(times).toEqual([...times].sort().reverse());
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it.each([
