@@ -10,7 +10,7 @@ import { AppMetrics } from '../metrics/app-metrics';
 import { OAuthTokenClient, type TokenResponse } from '../providers/oauth-token.client';
 import { ProviderClientsService } from '../providers/provider-clients.service';
 import { ProviderInvalidGrantError, ProviderRefusedError } from '../providers/provider.errors';
-import { SingleFlight } from '../providers/single-flight';
+import { SingleFlight } from '../common/single-flight';
 import { ACCOUNT_EVENTS, emitAccountEvent } from './account-events';
 import {
   AccountNeedsReauthError,
