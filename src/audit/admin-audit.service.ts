@@ -8,7 +8,8 @@ import {
 import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { errorCodeOf } from '../common/database-errors';
+import { backoffMs } from '../common/backoff';
+import { databaseErrorCodeOf } from '../common/database-errors';
 import { auditConfig } from '../config/configuration';
 import { queryRows } from '../database/query-rows';
 import { AdminAuditEvent, type AuditOutcome } from './admin-audit-event.entity';
@@ -59,7 +60,7 @@ const MAX_BUCKETS = 1_000;
 /** Events waiting for the database; reached only when it has been unreachable for long. */
 const MAX_PENDING = 10_000;
 const ROWS_PER_INSERT = 500;
-const RETRY_MS = { first: 500, max: 30_000 };
+const RETRY_BACKOFF = { firstMs: 500, maxMs: 30_000 };
 const RETENTION_EVERY_MS = 60 * 60 * 1000;
 const ROWS_PER_PURGE = 10_000;
 
@@ -89,7 +90,7 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
   private buckets = new Map<string, Bucket>();
   private dropped = 0;
   private draining: Promise<void> | undefined;
-  private retryMs = 0;
+  private failedWrites = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private purging: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -224,7 +225,7 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
       const batch = this.pending.splice(0, ROWS_PER_INSERT);
       try {
         await this.dataSource.getRepository(AdminAuditEvent).insert(batch);
-        this.retryMs = 0;
+        this.failedWrites = 0;
       } catch (error) {
         this.pending.unshift(...batch.filter((row) => row.action !== DROPPED_ACTION));
         this.scheduleRetry(error);
@@ -251,17 +252,20 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   private scheduleRetry(error: unknown): void {
-    if (this.retryMs === 0) {
+    this.failedWrites += 1;
+    if (this.failedWrites === 1) {
       this.logger.error(
-        { errorCode: errorCodeOf(error), waiting: this.pending.length },
+        { errorCode: databaseErrorCodeOf(error), waiting: this.pending.length },
         'audit events could not be written; retrying',
       );
     }
-    this.retryMs = Math.min(RETRY_MS.max, Math.max(RETRY_MS.first, this.retryMs * 2));
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.drainSoon();
-    }, this.retryMs);
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.drainSoon();
+      },
+      backoffMs(this.failedWrites, RETRY_BACKOFF),
+    );
     this.retryTimer.unref();
   }
 
@@ -281,7 +285,10 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
         if (deleted < ROWS_PER_PURGE) return;
       }
     } catch (error) {
-      this.logger.warn({ errorCode: errorCodeOf(error) }, 'expired audit events could not be deleted');
+      this.logger.warn(
+        { errorCode: databaseErrorCodeOf(error) },
+        'expired audit events could not be deleted',
+      );
     }
   }
 }
