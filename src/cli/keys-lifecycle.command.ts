@@ -1,6 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { hostname, userInfo } from 'node:os';
-import { AdminAuditService, outcomeOf } from '../audit/admin-audit.service';
+import { outcomeOf } from '../audit/admin-audit-event.entity';
+import { AdminAuditService } from '../audit/admin-audit.service';
 import { databaseErrorCodeOf } from '../common/database-errors';
 import { DomainError } from '../common/domain-error';
 import { STATUS_BY_KIND } from '../common/domain-error.filter';
