@@ -242,6 +242,13 @@ export class EnvironmentVariables {
   @Max(100000, { message: 'must be between 1 and 100000' })
   HTTP_MAX_CONNECTIONS = 1000;
 
+  /** How long a stop (SIGTERM, SIGINT) may take, requests in flight included, before the process exits. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(1, { message: 'must be between 1 and 600' })
+  @Max(600, { message: 'must be between 1 and 600' })
+  SHUTDOWN_TIMEOUT_SECONDS = 20;
+
   /** Unset: `GET /metrics` on the API port, with the admin token. Set: also on this port, open. */
   @IsOptional()
   @Transform(toInteger)
