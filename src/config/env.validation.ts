@@ -143,10 +143,7 @@ export class EnvironmentVariables {
   HTTP_MAX_CONNECTIONS = 1000;
 
   /** How long a stop (SIGTERM, SIGINT) may take, requests in flight included, before the process exits. */
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer number of seconds' })
-  @Min(1, { message: 'must be between 1 and 600' })
-  @Max(600, { message: 'must be between 1 and 600' })
+  @IntegerSetting({ min: 1, max: 600, unit: 'seconds' })
   SHUTDOWN_TIMEOUT_SECONDS = 20;
 
   /** Unset: `GET /metrics` on the API port, with the admin token. Set: also on this port, open. */
