@@ -1,6 +1,6 @@
 import { AdminAuditEvent } from './audit/admin-audit-event.entity';
 import { ExternalAccount } from './connectors/external-account.entity';
-import { JobLease } from './connectors/job-lease.entity';
+import { JobLease } from './connectors/refresh/job-lease.entity';
 import { RegistryInstance } from './keys/registry-instance.entity';
 import { RegistryKey } from './keys/registry-key.entity';
 import { ProviderClient } from './providers/provider-client.entity';

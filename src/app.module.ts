@@ -11,7 +11,7 @@ import { createValidationPipe } from './common/validation.pipe';
 import { ENTITIES } from './app.entities';
 import { appConfig, configRootModule } from './config/configuration';
 import { ConnectorsModule } from './connectors/connectors.module';
-import { RefreshAheadModule } from './connectors/refresh-ahead.module';
+import { RefreshAheadModule } from './connectors/refresh/refresh-ahead.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
