@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { freePort, runBuiltCli, startBuiltServer, waitReady } from './support/built-server';
+import { freePort, runBuiltCli, startBuiltServer } from './support/built-server';
 import { describeIfPostgres, poll } from './support/fixtures';
 import { KmsServer, kmsEnv } from './support/kms-server';
 
@@ -49,7 +49,20 @@ describeIfPostgres('key registry fleet (server processes and the command line)',
     const server: Server = { base: `http://127.0.0.1:${port}`, child, stderr: '' };
     child.stderr?.on('data', (chunk: Buffer) => (server.stderr += chunk.toString('utf8')));
     servers.push(server);
-    await waitReady(server.base).catch((error: unknown) => {
+    // An empty registry has no primary key yet: serving, but not ready until one is promoted.
+    await poll(
+      () =>
+        fetch(`${server.base}/health/ready`).then(
+          async (answer) => {
+            if (answer.ok) return true;
+            const body = (await answer.json()) as { details?: { keys?: { code?: string } } };
+            return body.details?.keys?.code === 'NO_PRIMARY_KEY' ? true : undefined;
+          },
+          () => undefined,
+        ),
+      60_000,
+      200,
+    ).catch((error: unknown) => {
       throw new Error(`the server did not start: ${server.stderr.slice(0, 500)} (${String(error)})`);
     });
     return server;

@@ -81,11 +81,13 @@ describe('key registry', () => {
 
   it('adds and promotes a KMS-wrapped key, seals with it, and stores only the wrapped key', async () => {
     const app = await start(registryEnv(`aws-kms:${kmsKey}`));
-    await request(app.app.getHttpServer()).get('/health/ready').expect(200);
+    const notReady = await request(app.app.getHttpServer()).get('/health/ready').expect(503);
+    expect(notReady.body.details.keys).toEqual({ status: 'down', code: 'NO_PRIMARY_KEY' });
     const added = await request(app.app.getHttpServer()).post('/admin/keys').set(admin).expect(201);
     expect(added.body).toMatchObject({ state: 'decrypt-only', wrappingKey: `aws-kms:${kmsKey}` });
     const keyId = added.body.keyId as string;
     await request(app.app.getHttpServer()).post(`/admin/keys/${keyId}/promote`).set(admin).expect(200);
+    await request(app.app.getHttpServer()).get('/health/ready').expect(200);
     const tokens = tokensFor('kms', 1);
     const account = await app.accounts.createAccount(3, 'notion', tokens);
     expect(await app.accounts.getAccountTokens(3, account.id)).toMatchObject(tokens);
