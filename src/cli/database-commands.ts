@@ -2,6 +2,7 @@ import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AdminAuditService } from '../audit/admin-audit.service';
 import { databaseErrorCodeOf } from '../common/database-errors';
+import { DataDirInUseError } from '../database/data-dir-lock';
 import type { KeyRing } from '../crypto/key-ring';
 import type { EnvironmentVariables } from '../config/env.validation';
 import type { CliCommand, KeyLifecycleCommand } from './cli-args';
@@ -34,7 +35,9 @@ export async function runDatabaseCommand(
   try {
     context = await NestFactory.createApplicationContext(CliModule.forRoot(), options);
   } catch (error) {
-    if (isLifecycle(command)) await auditFailedStart(command, error, options);
+    // A directory another process holds cannot take the audit row either: one line says why.
+    if (isLifecycle(command) && !(error instanceof DataDirInUseError))
+      await auditFailedStart(command, error, options);
     throw error;
   }
   try {

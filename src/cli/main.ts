@@ -3,7 +3,8 @@ import 'reflect-metadata';
 import { setFlagsFromString } from 'node:v8';
 import { DomainError } from '../common/domain-error';
 import { ConfigurationError } from '../config/configuration.error';
-import { validateEnvironment } from '../config/env.validation';
+import { validateEnvironment, type EnvironmentVariables } from '../config/env.validation';
+import { dataDirLock, lockDataDir } from '../database/data-dir-lock';
 import type { KeyRing } from '../crypto/key-ring';
 import {
   KeyInUseError,
@@ -32,8 +33,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command.name === 'keys:generate') return keysGenerate(command.json, process.stdout);
   if (command.name === 'migrate' || command.name === 'migrate:revert') {
+    const env = validateEnvironment(process.env);
+    lockEmbeddedDataDir(env);
     const { migrate } = await import('./migrate.command');
-    return migrate(command.name === 'migrate:revert', validateEnvironment(process.env), process.stdout);
+    return migrate(command.name === 'migrate:revert', env, process.stdout);
   }
   if (command.name === 'rotate') keepHeapNearLiveSize();
   // Jobs run here in the foreground only: a background poller would compete for them.
@@ -46,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
       'is required to rotate: accounts are re-sealed with it',
     );
   }
+  lockEmbeddedDataDir(env);
   const { runDatabaseCommand } = await import('./database-commands');
   return runDatabaseCommand(
     command,
@@ -53,6 +57,15 @@ async function main(argv: string[]): Promise<number> {
     command.name === 'rotate' ? interruptSignal() : new AbortController().signal,
     envRing,
   );
+}
+
+/**
+ * Held until the command exits, taken before anything opens the embedded database, so a
+ * directory a server holds is refused in one line instead of the framework's retry logs.
+ */
+function lockEmbeddedDataDir(env: EnvironmentVariables): void {
+  const lock = env.DATABASE_URL ? undefined : dataDirLock(env.DATA_DIR);
+  if (lock) lockDataDir(lock.dataDir, lock.file);
 }
 
 const ENV_KEY_VARIABLES = [

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { LoggerOptions } from 'typeorm/logger/LoggerOptions';
 import type { DatabaseSettings } from '../config/configuration';
+import { dataDirLock } from './data-dir-lock';
 import { embeddedPostgresDriver } from './embedded-postgres.driver';
 import { MIGRATIONS } from './migrations';
 import { SafeQueryLogger } from './safe-query.logger';
@@ -31,7 +32,7 @@ export function buildDataSourceOptions(settings: DatabaseSettings, entities: Ent
   if (settings.embedded) {
     return {
       ...common,
-      driver: embeddedPostgresDriver(embeddedDataPath(settings.dataDir)),
+      driver: embeddedPostgresDriver(embeddedDataPath(settings.dataDir), dataDirLock(settings.dataDir)),
       installExtensions: false,
       uuidExtension: 'pgcrypto',
     };

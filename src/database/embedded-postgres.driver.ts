@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Results } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock';
 
 type Callback = (error: Error | null, result?: unknown) => void;
 type ConnectCallback = (error: Error | null, client?: EmbeddedClient, release?: () => void) => void;
@@ -25,15 +26,37 @@ function toQueryResult(result: Results | undefined): QueryResult {
 class EmbeddedDatabase {
   private database?: Promise<PGlite>;
   private queue: Promise<void> = Promise.resolve();
+  private unlock?: () => void;
 
-  constructor(private readonly dataDir: string) {}
+  constructor(
+    private readonly dataDir: string,
+    private readonly lock?: { dataDir: string; file: string },
+  ) {}
 
   open(): Promise<PGlite> {
     if (!this.database) {
-      if (!this.dataDir.startsWith('memory://')) mkdirSync(this.dataDir, { recursive: true });
-      this.database = PGlite.create(this.dataDir);
+      this.database = this.create();
+      this.database.catch(() => (this.database = undefined));
     }
     return this.database;
+  }
+
+  private async create(): Promise<PGlite> {
+    if (this.dataDir.startsWith('memory://')) return PGlite.create(this.dataDir);
+    // Before anything touches the files: a second process on them would corrupt the database.
+    if (this.lock) this.unlock = lockDataDir(this.lock.dataDir, this.lock.file);
+    try {
+      mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+      return await PGlite.create(this.dataDir);
+    } catch (error) {
+      this.release();
+      throw error;
+    }
+  }
+
+  private release(): void {
+    this.unlock?.();
+    this.unlock = undefined;
   }
 
   /** Waits for exclusive use of the session; resolves with the function that gives it back. */
@@ -49,7 +72,11 @@ class EmbeddedDatabase {
     if (!this.database) return;
     const database = await this.database;
     this.database = undefined;
-    await database.close();
+    try {
+      await database.close();
+    } finally {
+      this.release();
+    }
   }
 }
 
@@ -79,8 +106,8 @@ class EmbeddedClient extends EventEmitter {
 }
 
 /** Builds the `pg`-compatible module TypeORM's postgres driver loads via its `driver` option. */
-export function embeddedPostgresDriver(dataDir: string) {
-  const database = new EmbeddedDatabase(dataDir);
+export function embeddedPostgresDriver(dataDir: string, lock?: { dataDir: string; file: string }) {
+  const database = new EmbeddedDatabase(dataDir, lock);
   class Pool extends EventEmitter {
     connect(callback: ConnectCallback): void {
       database.acquire().then(

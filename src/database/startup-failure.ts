@@ -1,4 +1,5 @@
 import { isDatabaseUnavailable, sqlStateOf } from '../common/database-errors';
+import { DataDirInUseError } from './data-dir-lock';
 
 const SQL_STATE_REASONS: Record<string, string> = {
   '28P01': 'password authentication failed',
@@ -36,6 +37,7 @@ function networkCodeOf(error: unknown): string | undefined {
  * driver errors can quote the user, the query or a value.
  */
 export function describeStartupFailure(error: unknown, databaseUrl: string | undefined): string {
+  if (error instanceof DataDirInUseError) return error.message;
   const sqlState = sqlStateOf(error);
   if (databaseUrl && (sqlState || isDatabaseUnavailable(error))) {
     const reason = sqlState

@@ -1,0 +1,61 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, runBuiltCli, runBuiltServer, startBuiltServer, waitReady } from './support/built-server';
+import { newKey } from './support/rotation-fixtures';
+import { freshDataDir } from './test-database';
+
+/** The embedded database's directory, as `npm start` uses it: one built server process at a time. */
+describe('the embedded data directory', () => {
+  const dataDir = freshDataDir('connectors-data-dir-');
+  const settings = {
+    NODE_ENV: 'test',
+    DATA_DIR: dataDir,
+    CONNECTORS_API_TOKEN: randomBytes(24).toString('base64url'),
+    WORKFLOWS_ARTIFACT_ENC_KEY: newKey().key,
+  };
+  let server: ChildProcess | undefined;
+
+  afterAll(() => {
+    server?.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('is locked by the server: a second server and every database command refuse in one line naming it', async () => {
+    const port = await freePort();
+    server = startBuiltServer(port, settings);
+    const exited = new Promise((done) => server?.on('exit', done));
+    await waitReady(`http://127.0.0.1:${port}`);
+    const pid = server.pid as number;
+    expect(JSON.parse(readFileSync(join(dataDir, 'lock'), 'utf8'))).toMatchObject({ pid });
+
+    const holder = new RegExp(
+      `^(Start-up failed|error): (DATA_DIR_IN_USE: )?DATA_DIR ${dataDir} is in use by process ${pid} ` +
+        `\\(node dist/src/main\\.js, since [^)]+\\): stop it first[^\\n]*\\n$`,
+    );
+    const second = runBuiltServer({ ...settings, PORT: String(await freePort()) });
+    expect([second.status, second.stderr]).toEqual([1, expect.stringMatching(holder)]);
+    const registry = { DATA_DIR: dataDir, KEY_WRAPPING: 'local', ROOT_KEY: newKey().key };
+    const commands = await Promise.all(
+      [
+        runBuiltCli(['keys:status'], settings),
+        runBuiltCli(['rotate'], settings),
+        runBuiltCli(['migrate'], settings),
+        runBuiltCli(['keys:add'], registry),
+        runBuiltCli(['keys:retire', '0123456789abcdef'], registry),
+      ].map((command) => command.then(({ status, stderr }) => ({ status, stderr }))),
+    );
+    for (const command of commands) {
+      expect(command).toEqual({ status: 1, stderr: expect.stringMatching(holder) });
+    }
+
+    server.kill('SIGKILL');
+    await exited;
+    server = undefined;
+    // The lock its killed owner left behind is stale: the next process takes it over.
+    const status = await runBuiltCli(['keys:status', '--json'], settings);
+    expect([status.status, status.stderr]).toEqual([0, '']);
+    expect(existsSync(join(dataDir, 'lock'))).toBe(false);
+  }, 240_000);
+});
