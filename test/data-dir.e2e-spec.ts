@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, runBuiltCli, runBuiltServer, startBuiltServer, waitReady } from './support/built-server';
 import { newKey } from './support/rotation-fixtures';
@@ -58,4 +58,53 @@ describe('the embedded data directory', () => {
     expect([status.status, status.stderr]).toEqual([0, '']);
     expect(existsSync(join(dataDir, 'lock'))).toBe(false);
   }, 240_000);
+
+  it('keeps its files private: folders 0700, files 0600, an existing open directory restricted with one warning', async () => {
+    const openDir = freshDataDir('connectors-open-dir-');
+    try {
+      chmodSync(openDir, 0o755);
+      writeFileSync(join(openDir, 'notes.txt'), 'operator notes\n', { mode: 0o644 });
+      chmodSync(join(openDir, 'notes.txt'), 0o644);
+      const port = await freePort();
+      const child = startBuiltServer(port, { ...settings, DATA_DIR: openDir }, { stdout: true });
+      let stdout = '';
+      child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+      const exited = new Promise((done) => child.on('exit', done));
+      try {
+        await waitReady(`http://127.0.0.1:${port}`);
+        const created = await fetch(`http://127.0.0.1:${port}/users/1/accounts`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${settings.CONNECTORS_API_TOKEN}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ provider: 'notion', tokens: { access_token: 'private-files-token' } }),
+        });
+        expect(created.status).toBe(201);
+        const open = entriesUnder(openDir).filter((entry) => (entry.mode & 0o077) !== 0);
+        expect(open).toEqual([]);
+        const kinds = entriesUnder(openDir).map((entry) =>
+          entry.directory ? entry.mode === 0o700 : entry.mode === 0o600,
+        );
+        expect(kinds.length).toBeGreaterThan(10);
+        expect(kinds.every(Boolean)).toBe(true);
+        const warnings = stdout.split('\n').filter((line) => line.includes('open to other users'));
+        expect(warnings).toEqual([
+          expect.stringContaining(`DATA_DIR ${openDir} had 2 files or folders open`),
+        ]);
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    } finally {
+      rmSync(openDir, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
+
+function entriesUnder(dir: string): { path: string; mode: number; directory: boolean }[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((name) => {
+    const stat = lstatSync(join(dir, name));
+    return { path: name, mode: stat.mode & 0o777, directory: stat.isDirectory() };
+  });
+}

@@ -37,7 +37,7 @@ function writeCredentials(dataDir: string, file: string): DevCredentials {
     CONNECTORS_API_TOKEN: randomBytes(24).toString('base64url'),
     ADMIN_API_TOKEN: randomBytes(24).toString('base64url'),
   };
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);
   return credentials;

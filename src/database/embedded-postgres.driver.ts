@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Results } from '@electric-sql/pglite';
+import { Logger } from '@nestjs/common';
 import { lockDataDir } from './data-dir-lock';
+import { restrictDataDir } from './data-dir-permissions';
 
 type Callback = (error: Error | null, result?: unknown) => void;
 type ConnectCallback = (error: Error | null, client?: EmbeddedClient, release?: () => void) => void;
@@ -46,8 +48,18 @@ class EmbeddedDatabase {
     // Before anything touches the files: a second process on them would corrupt the database.
     if (this.lock) this.unlock = lockDataDir(this.lock.dataDir, this.lock.file);
     try {
+      const changed = this.lock ? restrictDataDir(this.lock.dataDir) : 0;
+      if (changed > 0) {
+        new Logger('Database').warn(
+          `DATA_DIR ${this.lock?.dataDir} had ${changed} files or folders open to other users: ` +
+            'restricted to this user (folders 0700, files 0600)',
+        );
+      }
       mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-      return await PGlite.create(this.dataDir);
+      const database = await PGlite.create(this.dataDir);
+      // A new database's files come out of PGlite's bundled image with their own modes.
+      if (this.lock) restrictDataDir(this.lock.dataDir);
+      return database;
     } catch (error) {
       this.release();
       throw error;
