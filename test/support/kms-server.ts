@@ -24,11 +24,20 @@ export class KmsServer {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    this.child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(this.port)], {
+    const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(this.port)], {
       stdio: 'ignore',
     });
+    this.child = child;
+    let missing: string | undefined;
+    child.once('error', (error) => (missing = error.message));
+    child.once('exit', (code) => (missing ??= `it exited with code ${code}`));
     const deadline = Date.now() + 30_000;
     for (;;) {
+      if (missing) {
+        throw new Error(
+          `the KMS tests need moto: 'python3 -m moto.server' did not run (${missing}); pip install 'moto[server]'`,
+        );
+      }
       try {
         const answer = await fetch(`${this.endpoint}/moto-api/`);
         if (answer.status < 500) return;
