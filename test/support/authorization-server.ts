@@ -22,6 +22,8 @@ export interface Behaviour {
   holdMs?: number;
   /** Answer every token request with this status instead. */
   failStatus?: number;
+  /** Keep each token response until `release()` (after `holdMs`, if both are given). */
+  holdUntilReleased?: boolean;
 }
 
 /**
@@ -67,8 +69,22 @@ export class AuthorizationServer {
   }
 
   async tokenRequests(): Promise<number> {
+    return (await this.stats()).tokenRequests;
+  }
+
+  /** Token responses kept by `holdUntilReleased`, waiting for `release()`. */
+  async held(): Promise<number> {
+    return (await this.stats()).held;
+  }
+
+  /** Lets every held token response go. */
+  async release(): Promise<void> {
+    await this.json('/__test/release', {});
+  }
+
+  private async stats(): Promise<{ tokenRequests: number; held: number }> {
     const answer = await fetch(`${this.issuer}/__test/stats`);
-    return ((await answer.json()) as { tokenRequests: number }).tokenRequests;
+    return (await answer.json()) as { tokenRequests: number; held: number };
   }
 
   async behave(behaviour: Behaviour): Promise<void> {
