@@ -56,7 +56,7 @@ describe('accounts API with an encryption key', () => {
     return { account: response.body, tokens };
   }
 
-  it('stores a v2 envelope bound to the account and a NULL refresh token', async () => {
+  it('stores a v3 envelope bound to the user and the account, and a NULL refresh token', async () => {
     const { account, tokens } = await create();
     expect(account).toMatchObject({ userId: 7, provider: 'google_drive', version: 1, scopes: tokens.scope });
     expect(account.encryption).toEqual({ state: 'encrypted', keyId: KID });
@@ -147,7 +147,7 @@ describe('accounts API with an encryption key', () => {
     expect(JSON.stringify(response.body)).not.toContain(first.tokens.access_token);
   });
 
-  it('reads a legacy v1 row of the original service and upgrades it to v2 on update', async () => {
+  it('reads a legacy v1 row of the original service and upgrades it to v3 on update', async () => {
     const legacy = tokenSet();
     const [{ id }] = await testApp.dataSource.query(
       `INSERT INTO external_accounts (user_id, provider, access_token) VALUES (7, 'notion', $1) RETURNING id`,
