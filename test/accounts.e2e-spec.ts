@@ -5,8 +5,9 @@ import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
 import { findLeaks, OutputCapture } from './support/output-capture';
 import { countAccounts } from './support/fixtures';
+import { newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
 const KID = KeyRing.fromSettings({ primary: KEY }).primaryKeyId as string;
 const secrets: string[] = [KEY, SERVICE_TOKEN];

@@ -9,9 +9,10 @@ import { KeyRing } from '../src/crypto/key-ring';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { poll } from './support/fixtures';
 import { routesOf, type Route } from './support/routes';
+import { newApiToken } from './support/auth';
 
-const ADMIN_TOKEN = randomBytes(24).toString('base64url');
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const ADMIN_TOKEN = newApiToken('admin');
+const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
 const OLD_KEY = randomBytes(32).toString('base64');
 

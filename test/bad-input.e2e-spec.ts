@@ -9,8 +9,9 @@ import { createTestApp, type TestApp, type TestEnv, truncateAll } from './create
 import { countAccounts, itIfPostgres, sleep, tokenColumnsOf } from './support/fixtures';
 import { newKey } from './support/rotation-fixtures';
 import { directClient, randomSecret } from './support/safety-fixtures';
+import { newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 1000);
 
@@ -176,7 +177,7 @@ describe('bad key settings', () => {
   });
 });
 
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const ADMIN_TOKEN = newApiToken('admin');
 const key = newKey();
 
 /** Any code point: NUL, control characters, lone surrogates, astral characters, and plain ASCII. */

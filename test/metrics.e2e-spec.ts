@@ -14,9 +14,10 @@ import {
 import { directClient, randomSecret } from './support/safety-fixtures';
 import { truncateAll } from './create-app';
 import { itIfPostgres, poll } from './support/fixtures';
+import { newApiToken } from './support/auth';
 
-const ADMIN_TOKEN = randomSecret('adm_', 32);
-const SERVICE_TOKEN = randomSecret('svc_', 32);
+const ADMIN_TOKEN = newApiToken('admin');
+const SERVICE_TOKEN = newApiToken('service');
 const keyA = newKey();
 const keyB = newKey();
 const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };

@@ -6,10 +6,11 @@ import { legacyV1Envelope, pythonJsonDumps, v2Envelope } from './support/legacy-
 import { flipBit, resized, withFields } from './support/safety-envelopes';
 import { randomSecret } from './support/safety-fixtures';
 import { createRotationApp, keyEnv, newKey, type RotationApp } from './support/rotation-fixtures';
+import { newApiToken } from './support/auth';
 
 const keyA = newKey();
 const keyB = newKey();
-const SERVICE_TOKEN = randomSecret('svc_', 32);
+const SERVICE_TOKEN = newApiToken('service');
 const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
 const keyBytes = (key: { key: string }) => Buffer.from(key.key, 'base64');
 

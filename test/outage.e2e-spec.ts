@@ -8,8 +8,9 @@ import type { Client } from 'pg';
 import type { TokenSet } from '../src/connectors/token-set';
 import { createRotationApp, keyEnv, newKey, type RotationApp } from './support/rotation-fixtures';
 import { directClient, insertSealedAccounts, randomSecret, verifyOnKey } from './support/safety-fixtures';
+import { newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
 
 describeIfPostgres('database outage', () => {

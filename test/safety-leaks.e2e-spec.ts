@@ -17,12 +17,13 @@ import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-sec
 import { TcpProxy, throughProxy } from './support/tcp-proxy';
 import { AuthorizationServer, newClient } from './support/authorization-server';
 import { countAccounts, itIfPostgres, onPostgres, poll, storedRows } from './support/fixtures';
+import { newApiToken } from './support/auth';
 
 const keyA = newKey();
 const keyB = newKey();
 const keyC = newKey();
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 const DB_PASSWORD = randomSecret('pw_', 18);
 
 interface Account {

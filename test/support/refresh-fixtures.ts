@@ -4,9 +4,10 @@ import type { TokenSet } from '../../src/connectors/token-set';
 import { createTestApp, type TestApp, type TestEnv } from '../create-app';
 import type { OAuthClient } from './authorization-server';
 import { keyEnv, newKey, type TestKey } from './rotation-fixtures';
+import { newApiToken } from './auth';
 
-export const SERVICE_TOKEN = `svc_${randomBytes(24).toString('base64url')}`;
-export const ADMIN_TOKEN = `adm_${randomBytes(24).toString('base64url')}`;
+export const SERVICE_TOKEN = newApiToken('service');
+export const ADMIN_TOKEN = newApiToken('admin');
 export const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
 export const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 
