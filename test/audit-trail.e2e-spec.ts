@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { AdminAuditService, DROPPED_ACTION, type AuditRecord } from '../src/audit/admin-audit.service';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { poll } from './support/fixtures';
+import { OutputCapture } from './support/output-capture';
+import { newApiToken } from './support/auth';
 
-const ADMIN_TOKEN = randomBytes(24).toString('base64url');
+const ADMIN_TOKEN = newApiToken('admin');
 
 function refusal(index: number): AuditRecord {
   return {
@@ -72,6 +73,8 @@ describe('the admin audit trail under a flood and an outage', () => {
           )
         )[0].n,
       );
+    const capture = new OutputCapture();
+    capture.start();
     try {
       const recorded = 10_010;
       for (let index = 0; index < recorded; index += 1) audit.record(allowed(index));
@@ -105,7 +108,13 @@ describe('the admin audit trail under a flood and an outage', () => {
       expect(written.length).toBeGreaterThanOrEqual(10_000);
       expect(written.length).toBeLessThanOrEqual(10_001);
       expect(written.length + dropped.count).toBe(recorded);
+      // The failure and the drop are logged by code and count; the database's message (which may
+      // quote a row) is not.
+      await poll(async () => (capture.text().includes('audit events were dropped') ? true : undefined));
+      expect(capture.text()).toContain('audit events could not be written; retrying');
+      expect(capture.text()).not.toContain('audit writes refused');
     } finally {
+      capture.stop();
       await dataSource.query(`DROP TRIGGER IF EXISTS audit_refuse ON admin_audit_events`);
       await dataSource.query(`DROP FUNCTION IF EXISTS audit_refuse()`);
       await dataSource.query(`DROP SEQUENCE IF EXISTS audit_attempts`);
