@@ -3,6 +3,7 @@ import { ConfigModule, registerAs, type ConfigType } from '@nestjs/config';
 import { availableParallelism } from 'node:os';
 import { KeyRing } from '../crypto/key-ring';
 import { EnvironmentVariables, keyRingFor, keyWrappingFor, validateEnvironment } from './env.validation';
+import { listOf, originOf } from './connect-settings';
 import { parseTrustProxy } from './trust-proxy';
 
 /**
@@ -77,6 +78,25 @@ export const refreshConfig = registerAs('refresh', () => {
     aheadEnabled: env.REFRESH_AHEAD_SECONDS > 0,
     aheadPollSeconds: env.REFRESH_AHEAD_POLL_SECONDS,
     aheadPerProviderPerMinute: env.REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE,
+  };
+});
+
+/** The connect flow: off while PUBLIC_BASE_URL is unset. Origins and domains are normalized here. */
+export const connectConfig = registerAs('connect', () => {
+  const env = validateEnvironment(process.env);
+  const publicOrigin = originOf(env.PUBLIC_BASE_URL);
+  return {
+    publicOrigin,
+    redirectUri: publicOrigin === undefined ? undefined : `${publicOrigin}/oauth/callback`,
+    secureCookie: publicOrigin?.startsWith('https:') === true,
+    returnOrigins: listOf(env.CONNECT_RETURN_ORIGINS).map((entry) => originOf(entry) as string),
+    sessionTtlSeconds: env.CONNECT_SESSION_TTL_SECONDS,
+    enabledProviders:
+      env.CONNECT_ENABLED_PROVIDERS === undefined ? undefined : listOf(env.CONNECT_ENABLED_PROVIDERS),
+    allowedAccountDomains:
+      env.CONNECT_ALLOWED_ACCOUNT_DOMAINS === undefined
+        ? undefined
+        : listOf(env.CONNECT_ALLOWED_ACCOUNT_DOMAINS.toLowerCase()),
   };
 });
 
@@ -156,6 +176,7 @@ export function configRootModule(): DynamicModule {
           metricsConfig,
           connectorsConfig,
           refreshConfig,
+          connectConfig,
           rotationConfig,
           cryptoConfig,
           keysConfig,

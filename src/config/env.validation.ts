@@ -15,6 +15,7 @@ import {
 import { ConfigurationError } from './configuration.error';
 import { IsPostgresUrl } from './is-postgres-url.validator';
 import { IsTrustProxy } from './trust-proxy';
+import { IsOriginList, IsPublicOrigin, IsSlugList } from './connect-settings';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { KEY_BYTES, KeyMaterialError, KeyRing } from '../crypto/key-ring';
 import { decodeStrictBase64 } from '../crypto/strict-base64';
@@ -296,6 +297,33 @@ export class EnvironmentVariables {
   @Min(1, { message: 'must be between 1 and 100000' })
   @Max(100000, { message: 'must be between 1 and 100000' })
   REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE = 60;
+
+  /** The service's public origin; the connect flow's redirect URI is `${PUBLIC_BASE_URL}/oauth/callback`. */
+  @IsOptional()
+  @Transform(trimmed)
+  @IsPublicOrigin()
+  PUBLIC_BASE_URL?: string;
+
+  /** Origins a connect session's `returnTo` may point to, comma-separated. */
+  @IsOptional()
+  @IsOriginList()
+  CONNECT_RETURN_ORIGINS?: string;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds' })
+  @Min(60, { message: 'must be between 60 and 3600' })
+  @Max(3600, { message: 'must be between 60 and 3600' })
+  CONNECT_SESSION_TTL_SECONDS = 600;
+
+  /** Unset: every configured provider. */
+  @IsOptional()
+  @IsSlugList('provider names (lowercase slugs)')
+  CONNECT_ENABLED_PROVIDERS?: string;
+
+  /** When set, an account's verified email must be in one of these domains. */
+  @IsOptional()
+  @IsSlugList('domain names')
+  CONNECT_ALLOWED_ACCOUNT_DOMAINS?: string;
 }
 
 /** Replaces every `<NAME>_FILE` by the content of that file under `<NAME>`. */
