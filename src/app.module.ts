@@ -9,6 +9,7 @@ import { DomainErrorFilter } from './common/domain-error.filter';
 import { loggingOptions } from './common/logging.options';
 import { createValidationPipe } from './common/validation.pipe';
 import { appConfig, configRootModule } from './config/configuration';
+import { ConnectModule } from './connect/connect.module';
 import { ConnectorsModule } from './connectors/connectors.module';
 import { RefreshAheadModule } from './connectors/refresh-ahead.module';
 import { DatabaseModule } from './database/database.module';
@@ -41,6 +42,7 @@ export class AppModule {
         RefreshAheadModule,
         RotationModule,
         AdminModule,
+        ConnectModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -1,4 +1,5 @@
 import { AdminAuditEvent } from '../audit/admin-audit-event.entity';
+import { ConnectSession } from '../connect/connect-session.entity';
 import { ExternalAccount } from '../connectors/external-account.entity';
 import { JobLease } from '../connectors/job-lease.entity';
 import { RegistryInstance } from '../keys/registry-instance.entity';
@@ -9,6 +10,7 @@ import { KeyRotationJob } from '../rotation/key-rotation-job.entity';
 /** Every entity, listed explicitly: nothing is discovered by file globbing. */
 export const ENTITIES = [
   AdminAuditEvent,
+  ConnectSession,
   ExternalAccount,
   JobLease,
   KeyRotationJob,

@@ -7,6 +7,7 @@ import { RecognizeEscapedEnvelopeKeys1764350001000 } from '../../migrations/1764
 import { AddTokenRefresh1764400000000 } from '../../migrations/1764400000000-AddTokenRefresh';
 import { CreateKeyRegistry1764500000000 } from '../../migrations/1764500000000-CreateKeyRegistry';
 import { AddProviderFlowSettings1764600000000 } from '../../migrations/1764600000000-AddProviderFlowSettings';
+import { CreateConnectSessions1764600001000 } from '../../migrations/1764600001000-CreateConnectSessions';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   AddTokenRefresh1764400000000,
   CreateKeyRegistry1764500000000,
   AddProviderFlowSettings1764600000000,
+  CreateConnectSessions1764600001000,
 ];
