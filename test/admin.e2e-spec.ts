@@ -4,6 +4,7 @@ import { AdminAuditService } from '../src/audit/admin-audit.service';
 import { fingerprintOf } from '../src/common/bearer-token';
 import { KeyRing } from '../src/crypto/key-ring';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
+import { poll } from './support/fixtures';
 
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
@@ -119,6 +120,51 @@ describe('admin API', () => {
     const again = await http().post(`/admin/rotations/${started.body.id}/cancel`).set(admin).expect(409);
     expect(again.body.error).toBe('ROTATION_NOT_CANCELLABLE');
   });
+
+  it('lists the audit trail newest first by time, a window of refusals where it began, across pages', async () => {
+    const refused = await http().get('/admin/keys').expect(401);
+    const refusedAt = Date.now();
+    await poll(async () => (Date.now() > refusedAt + 5 ? true : undefined), 1000, 1);
+    const allowed = await http().get('/admin/keys').set(admin).expect(200);
+    await testApp.app.get(AdminAuditService).flush();
+    const events: { occurredAt: string; requestId: string }[] = [];
+    let cursor = '';
+    do {
+      const page = await http().get(`/admin/audit?limit=1${cursor}`).set(admin).expect(200);
+      events.push(...page.body.events);
+      cursor = page.body.nextCursor ? `&cursor=${page.body.nextCursor}` : '';
+    } while (cursor);
+    const ids = events.map((event) => event.requestId);
+    // The window row is written after the allowed request's row, but its refusal came first.
+    expect(ids.indexOf(allowed.headers['x-request-id'])).toBeLessThan(
+      ids.indexOf(refused.headers['x-request-id']),
+    );
+    const times = events.map((event) => event.occurredAt);
+    expect(times).toEqual([...times].sort().reverse());
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it.each([
+    ['action=%00', 'action'],
+    ['action=GET%20%2Fadmin%2Fkeys%0A', 'action'],
+    ['since=2009-W01-1', 'since'],
+    ['since=2009-123', 'since'],
+    ['since=20200101T000000Z', 'since'],
+    ['since=2021-02-30', 'since'],
+  ])('answers the audit query %s with 400 naming %s, not 500', async (query, field) => {
+    const response = await http().get(`/admin/audit?${query}`).set(admin).expect(400);
+    expect(JSON.stringify(response.body)).toContain(field);
+  });
+
+  it.each(['2009-01-05', '2009-01-05T00:00:00Z', '2009-01-05T01:00+01:00', '2009-01-05T00:00:00.123456Z'])(
+    'accepts the audit query since=%s',
+    async (since) => {
+      await http()
+        .get(`/admin/audit?since=${encodeURIComponent(since)}`)
+        .set(admin)
+        .expect(200);
+    },
+  );
 
   it.each([{ batchSize: 0 }, { batchSize: 10001 }, { batchSize: 'many' }, { dryRun: 'yes' }, { extra: 1 }])(
     'rejects the start body %j with 400',

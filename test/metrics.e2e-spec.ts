@@ -97,8 +97,16 @@ describe('GET /metrics', () => {
     );
     await http().get(`/users/${owner}/accounts/${ids[0]}/tokens`).set(service).expect(500);
     await http().get(`/users/${USER_ID}/accounts/abc`).set(service).expect(400);
+    await http().get(`/no-such-route/${USER_ID}`).set(service).expect(404);
 
     const text = await scrape();
+    expect(
+      valueOf(text, 'connectors_http_request_duration_seconds_count', {
+        method: 'GET',
+        route: 'unmatched',
+        status: '404',
+      }),
+    ).toBeGreaterThanOrEqual(1);
     expect(
       valueOf(text, 'connectors_http_request_duration_seconds_count', {
         method: 'GET',

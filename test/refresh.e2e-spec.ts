@@ -278,6 +278,28 @@ describe('fresh tokens from the provider', () => {
     expect([noRefresh.status, noRefresh.body.error]).toEqual([409, 'NO_REFRESH_TOKEN']);
     expect((await tokensOf(bare, '?minValidity=-1')).status).toBe(400);
     expect((await tokensOf(bare, '?minValidity=1e3')).status).toBe(400);
+    // Nothing was sent to a provider, so nothing is counted, and a caller's provider name is no label.
+    const metrics = (await http().get('/metrics').set(admin).expect(200)).text;
+    const series = metrics.split('\n').filter((line) => line.startsWith('connectors_token_refreshes_total{'));
+    expect(series.join('\n')).not.toMatch(/dropbox|PROVIDER_NOT_CONFIGURED|NO_REFRESH_TOKEN/);
+  });
+
+  it('labels refreshes with the provider only when a client is configured for it, else other', async () => {
+    const invented = ['made_up_one', 'made_up_two', 'made_up_three'];
+    for (const provider of invented) {
+      const { id } = await createExpiredAccount(testApp, 7, provider, await as.mint(basicClient));
+      expect((await tokensOf(id, '?minValidity=60')).body.error).toBe('PROVIDER_NOT_CONFIGURED');
+    }
+    const { id } = await createExpiredAccount(testApp, 7, 'google_drive', await as.mint(basicClient));
+    expect((await tokensOf(id, '?minValidity=60')).status).toBe(200);
+    const metrics = (await http().get('/metrics').set(admin).expect(200)).text;
+    const providers = new Set(
+      [...metrics.matchAll(/^connectors_token_refreshes_total\{provider="([^"]*)"/gm)].map(
+        (match) => match[1],
+      ),
+    );
+    expect(providers.has('google_drive')).toBe(true);
+    for (const provider of invented) expect(providers.has(provider)).toBe(false);
   });
 
   it('emits account events with ids, provider and metadata, never a token', async () => {

@@ -147,20 +147,30 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
     await this.purging;
   }
 
-  /** Newest first, by id, so a cursor is stable while rows are added. */
+  /**
+   * Newest first by the time of the (first) event, then by id: a window of refusals is written
+   * when it closes, so its id is larger than those of the events that came during it. The cursor
+   * is the id of the last row of a page; the next page holds the rows that sort after that row.
+   */
   async list(query: AuditQuery): Promise<AuditPage> {
     await this.flush();
     const builder = this.dataSource
       .getRepository(AdminAuditEvent)
       .createQueryBuilder('event')
-      .orderBy('event.id', 'DESC')
+      .orderBy('event.occurredAt', 'DESC')
+      .addOrderBy('event.id', 'DESC')
       .take(query.limit);
     if (query.outcome) builder.andWhere('event.outcome = :outcome', { outcome: query.outcome });
     if (query.action) builder.andWhere('event.action = :action', { action: query.action });
     if (query.since) {
       builder.andWhere('COALESCE(event.lastOccurredAt, event.occurredAt) >= :since', { since: query.since });
     }
-    if (query.cursor) builder.andWhere('event.id < :cursor', { cursor: query.cursor });
+    if (query.cursor) {
+      builder.andWhere(
+        '(event.occurredAt, event.id) < (SELECT occurred_at, id FROM admin_audit_events WHERE id = :cursor)',
+        { cursor: query.cursor },
+      );
+    }
     const events = await builder.getMany();
     return {
       events: events.map(toView),

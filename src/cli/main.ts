@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { setFlagsFromString } from 'node:v8';
 import { DomainError } from '../common/domain-error';
 import { ConfigurationError } from '../config/configuration.error';
-import { keyRingFor, validateEnvironment } from '../config/env.validation';
+import { validateEnvironment } from '../config/env.validation';
 import type { KeyRing } from '../crypto/key-ring';
 import {
   KeyInUseError,
@@ -73,7 +73,7 @@ function takeEnvironmentKeys(): KeyRing {
     );
   }
   const { KEY_WRAPPING: _wrapping, ROOT_KEY: _root, ROOT_KEY_FILE: _rootFile, ...envMode } = process.env;
-  const ring = keyRingFor(validateEnvironment(envMode));
+  const { ring } = validateEnvironment(envMode).keys;
   for (const name of ENV_KEY_VARIABLES) {
     delete process.env[name];
     delete process.env[`${name}_FILE`];

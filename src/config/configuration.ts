@@ -1,18 +1,24 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { ConfigModule, registerAs, type ConfigType } from '@nestjs/config';
+import { ConfigModule } from '@nestjs/config';
 import { availableParallelism } from 'node:os';
 import { KeyRing } from '../crypto/key-ring';
-import { EnvironmentVariables, keyRingFor, keyWrappingFor, validateEnvironment } from './env.validation';
+import { EnvironmentVariables, validateEnvironment, type ValidatedEnvironment } from './env.validation';
 import { listOf, originOf } from './connect-settings';
 import { parseTrustProxy } from './trust-proxy';
 
 /**
- * The typed namespaces every module injects (`ConfigType<typeof rotationConfig>`...), all read
- * from the one validated, cached environment, and the configuration module that loads them.
+ * The typed namespaces every module injects (`ConfigType<typeof rotationConfig>`...), each built
+ * from the one validated environment, and the configuration module that provides them.
  */
 
-export const appConfig = registerAs('app', () => {
-  const env = validateEnvironment(process.env);
+/** A namespace: built from the validated environment, injected by its `KEY`. */
+export type ConfigNamespace<T> = ((env: ValidatedEnvironment) => T) & { readonly KEY: string };
+
+function namespace<T>(name: string, build: (env: ValidatedEnvironment) => T): ConfigNamespace<T> {
+  return Object.assign(build, { KEY: `CONFIGURATION(${name})` });
+}
+
+export const appConfig = namespace('app', (env) => {
   return {
     nodeEnv: env.NODE_ENV,
     isProduction: env.NODE_ENV === 'production',
@@ -22,8 +28,7 @@ export const appConfig = registerAs('app', () => {
   };
 });
 
-export const authConfig = registerAs('auth', () => {
-  const env = validateEnvironment(process.env);
+export const authConfig = namespace('auth', (env) => {
   return {
     connectorsApiToken: env.CONNECTORS_API_TOKEN,
     adminApiToken: env.ADMIN_API_TOKEN,
@@ -32,16 +37,14 @@ export const authConfig = registerAs('auth', () => {
   };
 });
 
-export const auditConfig = registerAs('audit', () => {
-  const env = validateEnvironment(process.env);
+export const auditConfig = namespace('audit', (env) => {
   return {
     retentionDays: env.AUDIT_RETENTION_DAYS,
     refusalWindowSeconds: env.AUDIT_REFUSAL_WINDOW_SECONDS,
   };
 });
 
-export const metricsConfig = registerAs('metrics', () => {
-  const env = validateEnvironment(process.env);
+export const metricsConfig = namespace('metrics', (env) => {
   return { port: env.METRICS_PORT, inventorySeconds: env.METRICS_INVENTORY_SECONDS };
 });
 
@@ -63,13 +66,11 @@ export function httpSettings(env: EnvironmentVariables) {
   };
 }
 
-export const connectorsConfig = registerAs('connectors', () => {
-  const env = validateEnvironment(process.env);
+export const connectorsConfig = namespace('connectors', (env) => {
   return { requireEncryption: env.CONNECTORS_REQUIRE_TOKEN_ENCRYPTION };
 });
 
-export const refreshConfig = registerAs('refresh', () => {
-  const env = validateEnvironment(process.env);
+export const refreshConfig = namespace('refresh', (env) => {
   return {
     providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
     leaseSeconds: env.REFRESH_LEASE_SECONDS,
@@ -82,8 +83,7 @@ export const refreshConfig = registerAs('refresh', () => {
 });
 
 /** The connect flow: off while PUBLIC_BASE_URL is unset. Origins and domains are normalized here. */
-export const connectConfig = registerAs('connect', () => {
-  const env = validateEnvironment(process.env);
+export const connectConfig = namespace('connect', (env) => {
   const publicOrigin = originOf(env.PUBLIC_BASE_URL);
   return {
     publicOrigin,
@@ -114,12 +114,9 @@ export function databaseSettings(env: EnvironmentVariables) {
   };
 }
 
-export const databaseConfig = registerAs('database', () =>
-  databaseSettings(validateEnvironment(process.env)),
-);
+export const databaseConfig = namespace('database', databaseSettings);
 
-export const rotationConfig = registerAs('rotation', () => {
-  const env = validateEnvironment(process.env);
+export const rotationConfig = namespace('rotation', (env) => {
   return {
     leaseSeconds: env.ROTATION_LEASE_SECONDS,
     batchSize: env.ROTATION_BATCH_SIZE,
@@ -130,20 +127,29 @@ export const rotationConfig = registerAs('rotation', () => {
   };
 });
 
-/** The key ring decoded when the environment was validated; CryptoModule's EnvelopeService uses it. */
-export const cryptoConfig = registerAs('crypto', () => ({
-  ring: keyRingFor(validateEnvironment(process.env)),
-}));
-
 /** Registry mode when `wrapping` is set; the keys module reads it, crypto never does. */
-export const keysConfig = registerAs('keys', () => {
-  const env = validateEnvironment(process.env);
+export const keysConfig = namespace('keys', (env) => {
   return {
-    wrapping: keyWrappingFor(env),
+    wrapping: env.keys.wrapping,
     refreshSeconds: env.KEY_REGISTRY_REFRESH_SECONDS,
     promotionTimeoutSeconds: env.KEY_PROMOTION_TIMEOUT_SECONDS,
   };
 });
+
+const NAMESPACES = [
+  appConfig,
+  databaseConfig,
+  authConfig,
+  auditConfig,
+  metricsConfig,
+  connectorsConfig,
+  refreshConfig,
+  connectConfig,
+  rotationConfig,
+  keysConfig,
+];
+
+const VALIDATED_ENVIRONMENT = 'VALIDATED_ENVIRONMENT';
 
 @Module({})
 class ConfigurationModule {}
@@ -154,44 +160,43 @@ class ConfigurationModule {}
  * for CryptoModule and whoever reads key ids.
  */
 export function configRootModule(): DynamicModule {
+  let environment: ValidatedEnvironment | undefined;
   return {
     module: ConfigurationModule,
     global: true,
     imports: [
       ConfigModule.forRoot({
         isGlobal: true,
-        cache: true,
         ignoreEnvFile: process.env.NODE_ENV === 'test',
-        // Validated once and cached; the raw values go back unchanged, so a `*_FILE` secret is
-        // not written back into process.env beside its variable.
+        // Runs while the module is built, before any provider, with the .env file merged in. The
+        // raw values go back unchanged, so a `*_FILE` secret is not written back into
+        // process.env beside its variable.
         validate: (raw) => {
-          validateEnvironment(raw);
+          environment = validateEnvironment(raw);
           return raw;
         },
-        load: [
-          appConfig,
-          databaseConfig,
-          authConfig,
-          auditConfig,
-          metricsConfig,
-          connectorsConfig,
-          refreshConfig,
-          connectConfig,
-          rotationConfig,
-          cryptoConfig,
-          keysConfig,
-        ],
       }),
     ],
     providers: [
       {
+        provide: VALIDATED_ENVIRONMENT,
+        useFactory: () => {
+          if (!environment) throw new Error('the environment was not validated');
+          return environment;
+        },
+      },
+      ...NAMESPACES.map((build) => ({
+        provide: build.KEY,
+        inject: [VALIDATED_ENVIRONMENT],
+        useFactory: build,
+      })),
+      {
         provide: KeyRing,
-        inject: [cryptoConfig.KEY, keysConfig.KEY],
+        inject: [VALIDATED_ENVIRONMENT],
         // Registry mode: empty until the keys module loads the registry into it.
-        useFactory: (crypto: ConfigType<typeof cryptoConfig>, keys: ConfigType<typeof keysConfig>) =>
-          keys.wrapping ? KeyRing.unloaded() : crypto.ring,
+        useFactory: (env: ValidatedEnvironment) => (env.keys.wrapping ? KeyRing.unloaded() : env.keys.ring),
       },
     ],
-    exports: [KeyRing],
+    exports: [KeyRing, ...NAMESPACES.map((build) => build.KEY)],
   };
 }

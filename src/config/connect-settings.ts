@@ -1,5 +1,8 @@
 import { isIP } from 'node:net';
-import { registerDecorator, type ValidationOptions } from 'class-validator';
+import { applyDecorators } from '@nestjs/common';
+import { Transform } from 'class-transformer';
+import { IsOptional, registerDecorator, type ValidationOptions } from 'class-validator';
+import { trimmed } from './setting.decorators';
 
 const PROVIDER = /^[a-z][a-z0-9_-]{1,63}$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
@@ -41,12 +44,12 @@ function setting(
   validate: (value: unknown) => boolean,
   message: string,
   options?: ValidationOptions,
-) {
-  return (target: object, propertyName: string) =>
+): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) =>
     registerDecorator({
       name,
       target: target.constructor,
-      propertyName,
+      propertyName: String(propertyName),
       options: { message, ...options },
       validator: { validate },
     });
@@ -54,22 +57,37 @@ function setting(
 
 const ORIGIN_RULE = 'https (http only on loopback), scheme, host and optional port, no path';
 
-export const IsPublicOrigin = () =>
-  setting('isPublicOrigin', (value) => originOf(value) !== undefined, `must be an origin: ${ORIGIN_RULE}`);
-
-export const IsOriginList = () =>
-  setting(
-    'isOriginList',
-    (value) => typeof value === 'string' && listOf(value).every((entry) => originOf(entry) !== undefined),
-    `must be a comma-separated list of origins: ${ORIGIN_RULE}`,
+/** An optional origin: `https://connectors.example`. */
+export const PublicOriginSetting = (): PropertyDecorator =>
+  applyDecorators(
+    setting('isPublicOrigin', (value) => originOf(value) !== undefined, `must be an origin: ${ORIGIN_RULE}`),
+    Transform(trimmed),
+    IsOptional(),
   );
 
-export const IsSlugList = (what: 'provider names (lowercase slugs)' | 'domain names') =>
-  setting(
-    'isSlugList',
-    (value) =>
-      typeof value === 'string' &&
-      listOf(value).length > 0 &&
-      listOf(value).every((entry) => (what === 'domain names' ? DOMAIN : PROVIDER).test(entry)),
-    `must be a comma-separated list of ${what}`,
+/** An optional comma-separated list of origins. */
+export const OriginListSetting = (): PropertyDecorator =>
+  applyDecorators(
+    setting(
+      'isOriginList',
+      (value) => typeof value === 'string' && listOf(value).every((entry) => originOf(entry) !== undefined),
+      `must be a comma-separated list of origins: ${ORIGIN_RULE}`,
+    ),
+    IsOptional(),
+  );
+
+/** An optional, non-empty comma-separated list of provider names or of domain names. */
+export const SlugListSetting = (
+  what: 'provider names (lowercase slugs)' | 'domain names',
+): PropertyDecorator =>
+  applyDecorators(
+    setting(
+      'isSlugList',
+      (value) =>
+        typeof value === 'string' &&
+        listOf(value).length > 0 &&
+        listOf(value).every((entry) => (what === 'domain names' ? DOMAIN : PROVIDER).test(entry)),
+      `must be a comma-separated list of ${what}`,
+    ),
+    IsOptional(),
   );

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError } from './configuration.error';
-import { keyRingFor, validateEnvironment } from './env.validation';
+import { validateEnvironment } from './env.validation';
 
 const newKey = (): string => randomBytes(32).toString('base64');
 
@@ -32,19 +32,23 @@ describe('validateEnvironment', () => {
     }
   });
 
-  it('validates the same input once and decodes its keys once', () => {
+  it('returns the key ring it decoded with the settings', () => {
     const raw = { WORKFLOWS_ARTIFACT_ENC_KEY: newKey(), WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: newKey() };
-    const settings = validateEnvironment({ ...raw });
-    expect(validateEnvironment({ ...raw })).toBe(settings);
-    expect(keyRingFor(settings)).toBe(keyRingFor(validateEnvironment({ ...raw })));
-    expect(keyRingFor(settings).keyIds()).toHaveLength(2);
+    const { keys } = validateEnvironment(raw);
+    expect(keys.ring.keyIds()).toHaveLength(2);
+    expect(keys.wrapping).toBeUndefined();
   });
 
-  it('validates again when the input changes', () => {
+  it('decodes the keys of each input it is given', () => {
     const first = validateEnvironment({ WORKFLOWS_ARTIFACT_ENC_KEY: newKey() });
     const second = validateEnvironment({ WORKFLOWS_ARTIFACT_ENC_KEY: newKey() });
-    expect(second).not.toBe(first);
-    expect(keyRingFor(second).primaryKeyId).not.toBe(keyRingFor(first).primaryKeyId);
+    expect(second.keys.ring.primaryKeyId).not.toBe(first.keys.ring.primaryKeyId);
+  });
+
+  it('returns the root key of local wrapping decoded, and no env-mode key', () => {
+    const { keys } = validateEnvironment({ KEY_WRAPPING: 'local', ROOT_KEY: newKey() });
+    expect(keys.wrapping?.kind).toBe('local');
+    expect(keys.ring.keyIds()).toHaveLength(0);
   });
 
   it.each([

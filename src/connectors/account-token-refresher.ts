@@ -33,6 +33,11 @@ interface Refreshed {
   outcome: 'refreshed' | 'superseded';
 }
 
+/** The configured provider a refresh was sent to, once it was. */
+interface SentTo {
+  provider: string | undefined;
+}
+
 /** What a caller needs of the tokens: valid for so long, or newer than the ones it read. */
 type Need = { minValiditySeconds: number } | 'newer';
 
@@ -113,29 +118,34 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     return tokens;
   }
 
-  /** Runs with this instance holding the lease; every way out gives it up, and is counted. */
+  /**
+   * Runs with this instance holding the lease; every way out gives it up. Only a refresh sent to
+   * a provider is counted: one refused before (no client, no refresh token) asked nothing of it.
+   */
   private async refreshHeld(row: RefreshRow): Promise<TokenSet> {
+    const sent: SentTo = { provider: undefined };
     try {
-      const { tokens, outcome } = await this.refreshUnderLease(row);
-      this.count(row, outcome);
+      const { tokens, outcome } = await this.refreshUnderLease(row, sent);
+      this.count(sent, outcome);
       return tokens;
     } catch (error) {
-      this.count(row, error instanceof AccountNeedsReauthError ? 'needs_reauth' : errorCodeOf(error));
+      this.count(sent, error instanceof AccountNeedsReauthError ? 'needs_reauth' : errorCodeOf(error));
       throw error;
     }
   }
 
-  /** A provider slug as a metric label; anything else another program wrote is `other`. */
-  private count(row: RefreshRow, outcome: string): void {
-    const provider = /^[a-z][a-z0-9_-]{1,63}$/.test(row.provider) ? row.provider : 'other';
-    this.metrics?.tokenRefreshes.inc({ provider, outcome });
+  /** The provider label is the name of a configured client, never the text an account was created with. */
+  private count(sent: SentTo, outcome: string): void {
+    if (sent.provider === undefined) return;
+    this.metrics?.tokenRefreshes.inc({ provider: sent.provider, outcome });
   }
 
-  private async refreshUnderLease(row: RefreshRow): Promise<Refreshed> {
+  private async refreshUnderLease(row: RefreshRow, sent: SentTo): Promise<Refreshed> {
     try {
       const stored = this.storage.open(row);
       if (!stored.refresh_token) throw new NoRefreshTokenError(row.id);
       const client = await this.providers.resolve(row.provider);
+      sent.provider = client.provider;
       let response: TokenResponse;
       try {
         response = await this.oauth.refresh(client, stored.refresh_token);

@@ -1,4 +1,4 @@
-import type { KeyWrappingSettings } from '../config/env.validation';
+import type { KeyWrappingSettings } from '../config/key-settings';
 import { AwsKmsKeyWrapper } from './aws-kms-key-wrapper';
 import type { KeyWrapper } from './key-wrapper';
 import { LocalKeyWrapper } from './local-key-wrapper';

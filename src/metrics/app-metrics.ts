@@ -32,7 +32,7 @@ export class AppMetrics {
 
   readonly tokenRefreshes = new Counter({
     name: 'connectors_token_refreshes_total',
-    help: 'Refreshes this instance sent to a provider, by provider and outcome (refreshed, superseded, needs_reauth, or an error code)',
+    help: 'Refreshes this instance sent to a provider, by configured provider and outcome (refreshed, superseded, needs_reauth, or an error code)',
     labelNames: ['provider', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -1,10 +1,14 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { AppMetrics } from './app-metrics';
 
-/** A route template (`/users/:userId/accounts/:id`), never the path a client sent. */
+/**
+ * A route template (`/users/:userId/accounts/:id`), never the path a client sent. A request no
+ * controller matched carries the wildcard route of the middleware that saw it last (`/{*path}`):
+ * no controller route has a wildcard, so one means `unmatched`.
+ */
 function routeOf(request: Request): string {
   const template: unknown = (request.route as { path?: unknown } | undefined)?.path;
-  return typeof template === 'string' ? template : 'unmatched';
+  return typeof template === 'string' && !template.includes('*') ? template : 'unmatched';
 }
 
 /** Times every request from its arrival to the end of its answer. */
