@@ -69,7 +69,6 @@ export function configureApp(app: NestExpressApplication, settings: HttpSettings
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT, inflate: false });
   app.use(bodyParserErrorHandler);
   app.use(refuseReservedKeys);
-  app.enableShutdownHooks();
   if (settings.apiDocs) setupOpenApi(app);
   return app;
 }

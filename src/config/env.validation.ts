@@ -143,6 +143,10 @@ export class EnvironmentVariables {
   @IntegerSetting({ min: 1, max: 100000 })
   HTTP_MAX_CONNECTIONS = 1000;
 
+  /** How long a stop (SIGTERM, SIGINT) may take, requests in flight included, before the process exits. */
+  @IntegerSetting({ min: 1, max: 600, unit: 'seconds' })
+  SHUTDOWN_TIMEOUT_SECONDS = 20;
+
   /** Unset: `GET /metrics` on the API port, with the admin token. Set: also on this port, open. */
   @IntegerSetting({ min: 1, max: 65535, unit: 'port', optional: true })
   METRICS_PORT?: number;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { AdminAuditService, outcomeOf } from '../audit/admin-audit.service';
+import { outcomeOf } from '../audit/admin-audit-event.entity';
+import { AdminAuditService } from '../audit/admin-audit.service';
 import { requestIdFrom } from '../common/error-response';
 import { AppMetrics } from '../metrics/app-metrics';
 
