@@ -36,6 +36,18 @@ export class EnvironmentVariables {
   @IntegerSetting({ min: 1, max: 200 })
   DATABASE_POOL_SIZE = 10;
 
+  /** How long a request waits for a pooled connection (embedded: for the one session). */
+  @IntegerSetting({ min: 100, max: 600000, unit: 'milliseconds' })
+  DATABASE_POOL_TIMEOUT_MS = 5000;
+
+  /** PostgreSQL: the longest a statement may run, lock waits included. */
+  @IntegerSetting({ min: 100, max: 3600000, unit: 'milliseconds' })
+  DATABASE_STATEMENT_TIMEOUT_MS = 30000;
+
+  /** PostgreSQL: the longest a statement waits for a lock. */
+  @IntegerSetting({ min: 100, max: 3600000, unit: 'milliseconds' })
+  DATABASE_LOCK_TIMEOUT_MS = 10000;
+
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   DATA_DIR = './data';
