@@ -1,5 +1,5 @@
 import { QueryRunnerAlreadyReleasedError } from 'typeorm';
-import { errorCodeOf as codeWithoutDatabase } from './domain-error';
+import { errorCodeOf } from './domain-error';
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -79,10 +79,14 @@ export function isTransient(error: unknown): boolean {
   return isDatabaseUnavailable(error) || RETRYABLE_SQL_STATES.has(sqlStateOf(error) ?? '');
 }
 
-/** A short code to record or log for any error, database errors included: never its message. */
-export function errorCodeOf(error: unknown): string {
+/**
+ * A short code to record or log for any error, read as a database error first: its SQLSTATE, or
+ * DATABASE_UNAVAILABLE, else `errorCodeOf` (a domain error's code or the class name). Never its
+ * message.
+ */
+export function databaseErrorCodeOf(error: unknown): string {
   const sqlState = sqlStateOf(error);
   if (sqlState) return `SQLSTATE_${sqlState}`;
   if (isDatabaseUnavailable(error)) return 'DATABASE_UNAVAILABLE';
-  return codeWithoutDatabase(error);
+  return errorCodeOf(error);
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { ACCOUNT_EVENTS, emitAccountEvent } from './account-events';
-import { AccountTokenRefresher } from './account-token-refresher';
+import { AccountTokenRefresher } from './refresh/account-token-refresher';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import { AccountNotFoundError, AccountVersionConflictError } from './external-account.errors';
 import {

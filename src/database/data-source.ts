@@ -3,20 +3,24 @@ import type { DataSourceOptions } from 'typeorm';
 import type { LoggerOptions } from 'typeorm/logger/LoggerOptions';
 import type { DatabaseSettings } from '../config/configuration';
 import { embeddedPostgresDriver } from './embedded-postgres.driver';
-import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
 import { SafeQueryLogger } from './safe-query.logger';
+
+export type Entities = NonNullable<DataSourceOptions['entities']>;
 
 /** Where the embedded database lives inside DATA_DIR (or in memory for `memory://`). */
 export function embeddedDataPath(dataDir: string): string {
   return dataDir.startsWith('memory://') ? dataDir : join(resolve(dataDir), 'pglite');
 }
 
-/** The one options object, shared by the server, the command line and the TypeORM CLI. */
-export function buildDataSourceOptions(settings: DatabaseSettings): DataSourceOptions {
+/**
+ * The one options object, shared by the server, the command line and the TypeORM CLI. The
+ * entities are handed in (`src/app.entities.ts`): this folder sits below the modules that own them.
+ */
+export function buildDataSourceOptions(settings: DatabaseSettings, entities: Entities): DataSourceOptions {
   const common = {
     type: 'postgres' as const,
-    entities: ENTITIES,
+    entities,
     migrations: MIGRATIONS,
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each' as const,

@@ -22,7 +22,7 @@ import {
   RotationNotFoundError,
   RotationPrimaryKeyMissingError,
 } from './rotation.errors';
-import { constraintOf, errorCodeOf } from '../common/database-errors';
+import { constraintOf, databaseErrorCodeOf } from '../common/database-errors';
 
 export interface StartRotationRequest {
   dryRun?: boolean;
@@ -57,7 +57,7 @@ export class RotationService implements OnApplicationBootstrap {
     try {
       inventory = await this.inventory();
     } catch (error) {
-      this.logger.warn(`key inventory check at start-up failed (${errorCodeOf(error)})`);
+      this.logger.warn(`key inventory check at start-up failed (${databaseErrorCodeOf(error)})`);
       return;
     }
     if (inventory.unknownKeyAccounts === 0) return;

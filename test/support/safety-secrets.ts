@@ -1,3 +1,4 @@
+import type { DataSource } from 'typeorm';
 import { leakedForms } from './output-capture';
 
 /** Where a secret was found, in which form: enough to fix the leak, never the secret itself. */
@@ -9,10 +10,14 @@ export interface Leak {
 
 interface Entry {
   label: string;
+  /** The value the entry was registered under: a response may be allowed exactly this value. */
+  value: string;
   forms: Map<string, string>;
 }
 
 const ENVELOPE_FIELDS = ['nonce', 'ct', 'tag'] as const;
+/** Token-set fields that are not secrets. */
+const PUBLIC_TOKEN_FIELDS = new Set(['token_type', 'scope']);
 
 /** `<Buffer 1a 2b ...>` as util.inspect prints bytes, and plain hex. */
 function byteForms(bytes: Buffer): [string, string][] {
@@ -28,10 +33,23 @@ function byteForms(bytes: Buffer): [string, string][] {
   ];
 }
 
+/** What `client_secret_basic` sends: base64 of the form-encoded id and secret, and of them raw. */
+export function basicCredential(clientId: string, clientSecret: string): string[] {
+  const encode = (text: string) => encodeURIComponent(text).replace(/%20/g, '+');
+  return [
+    ...new Set([
+      Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64'),
+      Buffer.from(`${clientId}:${clientSecret}`).toString('base64'),
+    ]),
+  ];
+}
+
 /**
- * Every secret a test handled, in every form it could be printed in: raw, base64, base64url,
+ * Every secret a test handled, in every form it could be printed in: raw, base64, base64url, hex,
  * URL-encoded, JSON-escaped, and for random values their first and last 16 characters (a
- * truncated preview is still a leak). Envelopes are checked whole and field by field.
+ * truncated preview is still a leak). Envelopes are checked whole and field by field. A scan may
+ * allow secrets by their exact value only (a token read returns its own account's tokens): two
+ * secrets that look alike are still two secrets.
  */
 export class SecretRegistry {
   private readonly entries = new Map<string, Entry>();
@@ -41,11 +59,27 @@ export class SecretRegistry {
     if (this.entries.has(value)) return;
     const forms = new Map(leakedForms(value).map((form) => [form, 'encoded'] as [string, string]));
     forms.set(value, 'raw');
+    forms.set(Buffer.from(value).toString('hex'), 'hex');
     if (value.length >= 32) {
       forms.set(value.slice(0, 16), 'first 16 characters');
       forms.set(value.slice(-16), 'last 16 characters');
     }
-    this.entries.set(value, { label, forms });
+    this.entries.set(value, { label, value, forms });
+  }
+
+  /** Every secret field of a token set (all but its type and scope). */
+  addTokens(label: string, tokens: object): void {
+    for (const [field, value] of Object.entries(tokens)) {
+      if (!PUBLIC_TOKEN_FIELDS.has(field) && typeof value === 'string') this.add(`${label} ${field}`, value);
+    }
+  }
+
+  /** A provider client's secret, and the Basic credential `client_secret_basic` builds from it. */
+  addClientCredentials(label: string, clientId: string, clientSecret: string): void {
+    this.add(`${label} client secret`, clientSecret);
+    for (const credential of basicCredential(clientId, clientSecret)) {
+      this.add(`${label} Basic credential`, credential);
+    }
   }
 
   /** A key: its setting text and its bytes in other encodings. */
@@ -59,7 +93,7 @@ export class SecretRegistry {
   addEnvelope(label: string, stored: string | null): void {
     if (!stored || this.entries.has(stored)) return;
     const forms = new Map(leakedForms(stored).map((form) => [form, 'envelope text'] as [string, string]));
-    this.entries.set(stored, { label, forms });
+    this.entries.set(stored, { label, value: stored, forms });
     let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(stored) as Record<string, unknown>;
@@ -73,7 +107,11 @@ export class SecretRegistry {
       for (const [kind, form] of byteForms(Buffer.from(value, 'base64')))
         fieldForms.set(form, `${field} ${kind}`);
       fieldForms.set(encodeURIComponent(value), `${field} URL-encoded`);
-      this.entries.set(`${stored}#${field}`, { label: `${label} (${field})`, forms: fieldForms });
+      this.entries.set(`${stored}#${field}`, {
+        label: `${label} (${field})`,
+        value: stored,
+        forms: fieldForms,
+      });
     }
   }
 
@@ -81,22 +119,12 @@ export class SecretRegistry {
     return this.entries.size;
   }
 
-  /** Labels of every secret registered under `value` (several when an envelope has fields). */
-  private labelsOf(values: Iterable<string>): Set<string> {
-    const labels = new Set<string>();
-    for (const value of values) {
-      for (const [key, entry] of this.entries)
-        if (key === value || key.startsWith(`${value}#`)) labels.add(entry.label);
-    }
-    return labels;
-  }
-
-  /** Every secret found in `output`, except those in `allowed` (a token read returns its own tokens). */
+  /** Every secret found in `output`, except the exact values in `allowed`. */
   find(output: string, where: string, allowed: Iterable<string> = []): Leak[] {
-    const skip = this.labelsOf(allowed);
+    const skip = new Set(allowed);
     const leaks: Leak[] = [];
-    for (const { label, forms } of this.entries.values()) {
-      if (skip.has(label)) continue;
+    for (const { label, value, forms } of this.entries.values()) {
+      if (skip.has(value)) continue;
       for (const [form, kind] of forms) {
         if (form.length >= 8 && output.includes(form)) {
           leaks.push({ secret: label, where, form: kind });
@@ -106,4 +134,30 @@ export class SecretRegistry {
     }
     return leaks;
   }
+}
+
+/**
+ * What the database holds outside the sealed columns, as text for a leak scan: every table the
+ * service writes, with only the token columns of accounts and the sealed client secret left out.
+ */
+export async function storedOutsideSealedColumns(dataSource: DataSource): Promise<string> {
+  const tables: { name: string }[] = await dataSource.query(
+    `SELECT table_name AS name FROM information_schema.tables
+      WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`,
+  );
+  const sealed: Record<string, string[]> = {
+    external_accounts: ['access_token', 'refresh_token'],
+    provider_clients: ['client_secret'],
+    key_registry: ['wrapped_key'],
+  };
+  const dump: Record<string, unknown[]> = {};
+  for (const { name: table } of tables) {
+    const rows: Record<string, unknown>[] = await dataSource.query(`SELECT * FROM "${table}"`);
+    dump[table] = rows.map((row) => {
+      const open = { ...row };
+      for (const column of sealed[table] ?? []) delete open[column];
+      return open;
+    });
+  }
+  return JSON.stringify(dump);
 }
