@@ -5,6 +5,7 @@ import request from 'supertest';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
 import { OutputCapture } from './support/output-capture';
 import { randomSecret } from './support/safety-fixtures';
+import { heldFor } from './support/sockets';
 
 const SERVICE_TOKEN = randomSecret('svc_', 32);
 const ADMIN_TOKEN = randomSecret('adm_', 32);
@@ -22,21 +23,6 @@ function portOf(app: TestApp): number {
   const address = app.app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('the server is not listening');
   return address.port;
-}
-
-/** Resolves with how long the server kept a socket open after `write` was sent on it. */
-function heldFor(port: number, write: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const socket: Socket = connect(port, '127.0.0.1', () => socket.write(write));
-    socket.on('data', () => undefined);
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve(Date.now() - started));
-    socket.setTimeout(20_000, () => {
-      socket.destroy();
-      reject(new Error('the server kept a half-sent request open for 20 s'));
-    });
-  });
 }
 
 describe('HTTP surface hardening', () => {

@@ -44,7 +44,13 @@ export const auditConfig = namespace('audit', (env) => {
 });
 
 export const metricsConfig = namespace('metrics', (env) => {
-  return { port: env.METRICS_PORT, inventorySeconds: env.METRICS_INVENTORY_SECONDS };
+  return {
+    port: env.METRICS_PORT,
+    host: env.METRICS_HOST,
+    inventorySeconds: env.METRICS_INVENTORY_SECONDS,
+    // The metrics port has the API port's limits on slow and idle clients.
+    limits: httpSettings(env),
+  };
 });
 
 export type HttpSettings = ReturnType<typeof httpSettings>;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsOptional, IsString, Matches, MinLength, validateSync } from 'class-validator';
+import { IsIn, IsIP, IsOptional, IsString, Matches, MinLength, validateSync } from 'class-validator';
 import { ConfigurationError } from './configuration.error';
 import { IsPostgresUrl } from './is-postgres-url.validator';
 import { decodeKeys, KeyTextSetting, KeyWrappingSetting, type DecodedKeys } from './key-settings';
@@ -161,6 +161,10 @@ export class EnvironmentVariables {
   /** Unset: `GET /metrics` on the API port, with the admin token. Set: also on this port, open. */
   @IntegerSetting({ min: 1, max: 65535, unit: 'port', optional: true })
   METRICS_PORT?: number;
+
+  /** The address METRICS_PORT listens on: loopback unless the scraper is elsewhere. */
+  @IsIP(undefined, { message: 'must be an IP address to listen on, such as 127.0.0.1, 0.0.0.0 or ::' })
+  METRICS_HOST = '127.0.0.1';
 
   /** How old the key inventory behind the account gauges may be: it is never counted per scrape. */
   @IntegerSetting({ min: 1, max: 3600, unit: 'seconds' })
