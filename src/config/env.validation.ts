@@ -233,7 +233,8 @@ export function validateEnvironment(raw: Record<string, unknown>): ValidatedEnvi
     const rules = Object.values(first.constraints ?? {}).map((rule) =>
       rule.replace(`${first.property} `, ''),
     );
-    throw new ConfigurationError(first.property, rules.join('; '));
+    // Two rules can share a message (the bounds of a range): each is said once.
+    throw new ConfigurationError(first.property, [...new Set(rules)].join('; '));
   }
   if (settings.DB_MIGRATE_ON_START === undefined) {
     settings.DB_MIGRATE_ON_START = settings.DATABASE_URL === undefined;
