@@ -254,4 +254,40 @@ describe('API documentation', () => {
       await app.close();
     }
   });
+
+  it('serves the documentation page with every asset, with or without a trailing slash', async () => {
+    const app = await createTestApp(BASE_ENV);
+    const http = () => request(app.app.getHttpServer());
+    try {
+      for (const address of ['/docs', '/docs/', '/docs/index.html', '/docs/?tab=1', '/docs?tab=1']) {
+        let answer = await http().get(address);
+        if (answer.status === 301) answer = await http().get(answer.headers.location);
+        expect([address, answer.status]).toEqual([address, 200]);
+        const page = answer.request.url.replace(/^http:\/\/[^/]+/, '');
+        const html = answer.text;
+        const assets = [...html.matchAll(/\b(?:src|href)=["']([^"'#][^"']*)["']/g)].map((match) => match[1]);
+        expect(assets.length).toBeGreaterThan(2);
+        for (const asset of assets) {
+          const url = new URL(asset, `http://localhost${page}`);
+          const answer = await http().get(url.pathname);
+          expect([page, url.pathname, answer.status]).toEqual([page, url.pathname, 200]);
+        }
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('describes the bearer tokens as opaque secrets, not JWTs, and POST /admin/keys as 201', async () => {
+    const app = await createTestApp(BASE_ENV);
+    try {
+      const document = (await request(app.app.getHttpServer()).get('/docs/openapi.json').expect(200)).body;
+      const schemes = Object.values(document.components.securitySchemes) as { bearerFormat?: string }[];
+      expect(schemes.length).toBe(2);
+      for (const scheme of schemes) expect(JSON.stringify(scheme)).not.toMatch(/JWT/i);
+      expect(Object.keys(document.paths['/admin/keys'].post.responses)).toEqual(['201']);
+    } finally {
+      await app.close();
+    }
+  });
 });
