@@ -3,68 +3,45 @@ import eslint from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
-/** Folders of src/ that a folder may not import from: the layers of docs/design.md, checked. */
-const FORBIDDEN_IMPORTS = {
-  common: [
-    'config',
-    'crypto',
-    'connectors',
-    'providers',
-    'rotation',
-    'admin',
-    'audit',
-    'health',
-    'cli',
-    'database',
-    'metrics',
-    'keys',
-  ],
-  crypto: [
-    'config',
-    'connectors',
-    'providers',
-    'rotation',
-    'admin',
-    'audit',
-    'health',
-    'cli',
-    'database',
-    'metrics',
-    'keys',
-  ],
-  config: [
-    'connectors',
-    'providers',
-    'rotation',
-    'admin',
-    'audit',
-    'health',
-    'cli',
-    'database',
-    'metrics',
-    'keys',
-  ],
-  metrics: [
-    'crypto',
-    'connectors',
-    'providers',
-    'rotation',
-    'admin',
-    'audit',
-    'health',
-    'cli',
-    'database',
-    'keys',
-  ],
-  database: ['connectors', 'providers', 'rotation', 'admin', 'health', 'cli', 'metrics', 'keys'],
-  providers: ['connectors', 'rotation', 'admin', 'audit', 'cli', 'keys'],
-  connectors: ['rotation', 'admin', 'audit', 'cli', 'keys'],
-  keys: ['rotation', 'admin', 'audit', 'health', 'cli'],
-  rotation: ['admin', 'cli', 'keys'],
-  audit: ['connectors', 'providers', 'rotation', 'admin', 'cli', 'keys'],
-  admin: ['cli'],
-  health: ['connectors', 'providers', 'rotation', 'admin', 'cli'],
+/**
+ * The layers of src/, lowest first (docs/design.md, "Layers"). A folder may import from the
+ * folders of lower layers and of its own layer (the folder-cycle check in `npm run lint`
+ * refuses two folders importing each other), never from a higher layer.
+ */
+const LAYERS = [
+  ['common'],
+  ['crypto'],
+  ['config'],
+  ['database', 'metrics'],
+  ['keys'],
+  ['providers'],
+  ['connectors'],
+  ['key-lifecycle', 'rotation'],
+  ['callers', 'audit'],
+  ['admin', 'connect', 'health'],
+  ['cli'],
+];
+
+/**
+ * Imports against the layers, allowed for now: key use is counted where the keys are, until the
+ * key-lifecycle module owns the one key-usage count. Remove an entry once its imports are gone.
+ */
+const TEMPORARY_UPWARD_IMPORTS = {
+  keys: ['connectors', 'providers', 'connect'],
+  rotation: ['connect'],
 };
+
+/** Folders of src/ that a folder may not import from: every folder of a higher layer. */
+const FORBIDDEN_IMPORTS = Object.fromEntries(
+  LAYERS.flatMap((layer, level) =>
+    layer.map((folder) => [
+      folder,
+      LAYERS.slice(level + 1)
+        .flat()
+        .filter((other) => !TEMPORARY_UPWARD_IMPORTS[folder]?.includes(other)),
+    ]),
+  ),
+);
 
 /** Example modules extend the service from outside: they import modules and services, never internals. */
 const EXAMPLE_IMPORTS = ['repository', 'entity', 'storage', 'refresher'].map((role) => ({
@@ -74,14 +51,12 @@ const EXAMPLE_IMPORTS = ['repository', 'entity', 'storage', 'refresher'].map((ro
 
 const layerRules = Object.entries(FORBIDDEN_IMPORTS).map(([folder, forbidden]) => ({
   files: [`src/${folder}/**/*.ts`],
-  // The entity list names every module's entities: the one place the data source meets them.
-  ignores: ['src/database/entities.ts'],
   rules: {
     'no-restricted-imports': [
       'error',
       {
         patterns: forbidden.map((other) => ({
-          group: [`../${other}/*`, `../../${other}/*`],
+          group: [`../${other}/*`, `../../${other}/*`, `../../../${other}/*`],
           message: `src/${folder} may not import from src/${other} (see "Layers" in docs/design.md)`,
         })),
       },

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { databaseSettings } from '../src/config/configuration';
 import { validateEnvironment } from '../src/config/env.validation';
+import { ENTITIES } from '../src/app.entities';
 import { buildDataSourceOptions } from '../src/database/data-source';
 import { adminQuery, databaseUrlFor } from '../test/test-database';
 
@@ -27,7 +28,9 @@ export async function createBenchDatabase(label: string): Promise<BenchDatabase>
     DATABASE_POOL_SIZE: '4',
     LOG_LEVEL: 'warn',
   });
-  const dataSource = await new DataSource(buildDataSourceOptions(databaseSettings(env))).initialize();
+  const dataSource = await new DataSource(
+    buildDataSourceOptions(databaseSettings(env), ENTITIES),
+  ).initialize();
   await dataSource.runMigrations();
   return {
     url,

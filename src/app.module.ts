@@ -8,9 +8,11 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { DomainErrorFilter } from './common/domain-error.filter';
 import { loggingOptions } from './common/logging.options';
 import { createValidationPipe } from './common/validation.pipe';
+import { ENTITIES } from './app.entities';
 import { appConfig, configRootModule } from './config/configuration';
+import { ConnectModule } from './connect/connect.module';
 import { ConnectorsModule } from './connectors/connectors.module';
-import { RefreshAheadModule } from './connectors/refresh-ahead.module';
+import { RefreshAheadModule } from './connectors/refresh/refresh-ahead.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -34,13 +36,14 @@ export class AppModule {
         }),
         MetricsModule,
         EventEmitterModule.forRoot(),
-        DatabaseModule,
+        DatabaseModule.forRoot(ENTITIES),
         KeysModule.forRoot({ fleet: true }),
         HealthModule,
         ConnectorsModule,
         RefreshAheadModule,
         RotationModule,
         AdminModule,
+        ConnectModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { configureApp, createHttpAdapter } from './app.setup';
+import { stopOnSignals } from './common/graceful-shutdown';
 import { httpSettings } from './config/configuration';
 import { ConfigurationError } from './config/configuration.error';
 import { applyDevCredentials } from './config/dev-credentials';
@@ -27,6 +28,7 @@ async function bootstrap(): Promise<void> {
   logger.log(
     env.DATABASE_URL ? 'database: PostgreSQL (DATABASE_URL)' : `database: embedded PGlite in ${env.DATA_DIR}`,
   );
+  stopOnSignals(app, env.SHUTDOWN_TIMEOUT_SECONDS * 1000, new Logger('Shutdown'));
   await app.listen(env.PORT);
   logger.log(`listening on port ${env.PORT}`);
 }

@@ -1,4 +1,6 @@
-import { AdminAuditService, DROPPED_ACTION, type AuditRecord } from '../src/audit/admin-audit.service';
+import type { AuditRecord } from '../src/audit/admin-audit-event.entity';
+import { AdminAuditService } from '../src/audit/admin-audit.service';
+import { DROPPED_ACTION } from '../src/audit/audit-buffer';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { poll } from './support/fixtures';
 import { OutputCapture } from './support/output-capture';

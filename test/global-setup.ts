@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { databaseSettings } from '../src/config/configuration';
 import { validateEnvironment } from '../src/config/env.validation';
+import { ENTITIES } from '../src/app.entities';
 import { buildDataSourceOptions } from '../src/database/data-source';
 import { adminQuery, databaseUrlFor, freshDataDir, serverUrl } from './test-database';
 
@@ -24,7 +25,7 @@ export default async function globalSetup(): Promise<void> {
     DATA_DIR: process.env.E2E_DATA_DIR,
     LOG_LEVEL: 'warn',
   });
-  const dataSource = new DataSource(buildDataSourceOptions(databaseSettings(env)));
+  const dataSource = new DataSource(buildDataSourceOptions(databaseSettings(env), ENTITIES));
   await dataSource.initialize();
   await dataSource.runMigrations();
   await dataSource.destroy();

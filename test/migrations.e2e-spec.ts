@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { databaseSettings } from '../src/config/configuration';
 import { validateEnvironment } from '../src/config/env.validation';
+import { ENTITIES } from '../src/app.entities';
 import { buildDataSourceOptions } from '../src/database/data-source';
 import { adminQuery, databaseUrlFor, serverUrl } from './test-database';
 
@@ -41,7 +42,9 @@ async function scratchDataSource(): Promise<{ dataSource: DataSource; drop(): Pr
     DATA_DIR: 'memory://',
     LOG_LEVEL: 'warn',
   });
-  const dataSource = await new DataSource(buildDataSourceOptions(databaseSettings(env))).initialize();
+  const dataSource = await new DataSource(
+    buildDataSourceOptions(databaseSettings(env), ENTITIES),
+  ).initialize();
   return {
     dataSource,
     drop: async () => {

@@ -4,7 +4,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import request from 'supertest';
 import { ACCOUNT_EVENTS, type AccountEvent } from '../src/connectors/account-events';
 import type { TokenSet } from '../src/connectors/token-set';
-import { RefreshAheadWorker } from '../src/connectors/refresh-ahead.worker';
+import { RefreshAheadWorker } from '../src/connectors/refresh/refresh-ahead.worker';
 import { TokenStorage } from '../src/connectors/token-storage';
 import { RotationService } from '../src/rotation/rotation.service';
 import { truncateAll, type TestApp } from './create-app';

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { ACCOUNT_EVENTS, type AccountEvent } from '../src/connectors/account-events';
 import type { TokenSet } from '../src/connectors/token-set';
 import { ExternalAccountsService } from '../src/connectors/external-accounts.service';
-import { RefreshAheadWorker } from '../src/connectors/refresh-ahead.worker';
+import { RefreshAheadWorker } from '../src/connectors/refresh/refresh-ahead.worker';
 import { truncateAll, type TestApp, type TestEnv } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
 import { freePort } from './support/built-server';

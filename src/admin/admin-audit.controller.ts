@@ -1,6 +1,7 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminAuditService, type AuditPage } from '../audit/admin-audit.service';
+import type { AuditPage } from '../audit/admin-audit-event.view';
+import { AdminAuditService } from '../audit/admin-audit.service';
 import { AdminGuard } from './admin.guard';
 import { ListAuditDto } from './list-audit.dto';
 

@@ -10,6 +10,25 @@ export const AUDIT_OUTCOMES = [
 ] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
+/** What a caller records: one admin request, or one command-line action. */
+export interface AuditRecord {
+  action: string;
+  outcome: AuditOutcome;
+  statusCode: number;
+  actor: string | null;
+  clientAddress: string | null;
+  requestId: string | null;
+}
+
+export function outcomeOf(statusCode: number): AuditOutcome {
+  if (statusCode === 401) return 'unauthorized';
+  if (statusCode === 403) return 'forbidden';
+  if (statusCode === 429) return 'rate_limited';
+  if (statusCode >= 500) return 'failed';
+  if (statusCode >= 400) return 'rejected';
+  return 'allowed';
+}
+
 /**
  * One admin request, or `count` refused requests of one kind from one address in one window
  * (from `occurredAt` to `lastOccurredAt`). `actor` is a fingerprint of the bearer token
@@ -47,3 +66,6 @@ export class AdminAuditEvent {
   @Column({ name: 'request_id', type: 'text', nullable: true })
   requestId: string | null;
 }
+
+/** A row to insert: the database allocates the id. */
+export type AuditEventRow = Omit<AdminAuditEvent, 'id'>;

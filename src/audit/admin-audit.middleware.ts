@@ -2,7 +2,8 @@ import { Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
 import { safePath } from '../common/safe-path';
-import { AdminAuditService, outcomeOf } from './admin-audit.service';
+import { outcomeOf } from './admin-audit-event.entity';
+import { AdminAuditService } from './admin-audit.service';
 
 /**
  * The action of a request: its method and route template (`POST /admin/rotations/:id/cancel`),

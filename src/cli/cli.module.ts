@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
+import { ENTITIES } from '../app.entities';
 import { AuditModule } from '../audit/audit.module';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
@@ -20,7 +21,7 @@ export class CliModule {
       imports: [
         configRootModule(),
         EventEmitterModule.forRoot(),
-        DatabaseModule,
+        DatabaseModule.forRoot(ENTITIES),
         KeysModule.forRoot({ fleet: false }),
         CryptoModule,
         ConnectorsModule,
@@ -32,6 +33,9 @@ export class CliModule {
 
   /** The audit trail alone: for a lifecycle command whose keys could not be loaded. */
   static auditTrailOnly(): DynamicModule {
-    return { module: CliModule, imports: [configRootModule(), DatabaseModule, AuditModule] };
+    return {
+      module: CliModule,
+      imports: [configRootModule(), DatabaseModule.forRoot(ENTITIES), AuditModule],
+    };
   }
 }

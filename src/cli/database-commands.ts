@@ -1,7 +1,7 @@
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AdminAuditService } from '../audit/admin-audit.service';
-import { errorCodeOf } from '../common/database-errors';
+import { databaseErrorCodeOf } from '../common/database-errors';
 import type { KeyRing } from '../crypto/key-ring';
 import type { EnvironmentVariables } from '../config/env.validation';
 import type { CliCommand, KeyLifecycleCommand } from './cli-args';
@@ -67,7 +67,7 @@ async function auditFailedStart(
     trail = await NestFactory.createApplicationContext(CliModule.auditTrailOnly(), options);
   } catch (failure) {
     process.stderr.write(
-      `warning: the audit event of ${command.name} was not written (${errorCodeOf(failure)})\n`,
+      `warning: the audit event of ${command.name} was not written (${databaseErrorCodeOf(failure)})\n`,
     );
     return;
   }

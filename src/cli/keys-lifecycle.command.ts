@@ -1,7 +1,8 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { hostname, userInfo } from 'node:os';
-import { AdminAuditService, outcomeOf } from '../audit/admin-audit.service';
-import { errorCodeOf } from '../common/database-errors';
+import { outcomeOf } from '../audit/admin-audit-event.entity';
+import { AdminAuditService } from '../audit/admin-audit.service';
+import { databaseErrorCodeOf } from '../common/database-errors';
 import { DomainError } from '../common/domain-error';
 import { STATUS_BY_KIND } from '../common/domain-error.filter';
 import type { KeyRing } from '../crypto/key-ring';
@@ -105,7 +106,7 @@ export async function recordAction(
     });
   } catch (error) {
     process.stderr.write(
-      `warning: the audit event of ${command.name} was not written (${errorCodeOf(error)})\n`,
+      `warning: the audit event of ${command.name} was not written (${databaseErrorCodeOf(error)})\n`,
     );
   }
 }

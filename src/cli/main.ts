@@ -14,7 +14,7 @@ import {
   RegistryKeyNotFoundError,
   RegistryKeyRefusedError,
 } from '../keys/keys.errors';
-import { errorCodeOf } from '../common/database-errors';
+import { databaseErrorCodeOf } from '../common/database-errors';
 import {
   RotationAlreadyActiveError,
   RotationLeaseHeldError,
@@ -141,7 +141,8 @@ function exitCodeFor(error: unknown): number {
     process.stderr.write(`error: ${error.code}: ${error.message}\n`);
     return 5;
   }
-  const detail = error instanceof DomainError ? `${error.code}: ${error.message}` : errorCodeOf(error);
+  const detail =
+    error instanceof DomainError ? `${error.code}: ${error.message}` : databaseErrorCodeOf(error);
   process.stderr.write(`error: ${detail}\n`);
   return 1;
 }

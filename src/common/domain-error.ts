@@ -27,8 +27,8 @@ export abstract class DomainError extends Error {
 
 /**
  * A short code for an error: a domain error's code, else its class name; never its message,
- * which may quote data. Database errors have a finer code in database-errors.ts; this one
- * loads no database code, for the sealing threads.
+ * which may quote data. `databaseErrorCodeOf` (database-errors.ts) also names a database
+ * error's SQLSTATE; this one loads no database code, for the sealing threads.
  */
 export function errorCodeOf(error: unknown): string {
   if (error instanceof DomainError) return error.code;

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { iso } from '../common/iso-time';
 import { ACCOUNT_STATUSES, type AccountStatus, type ExternalAccount } from './external-account.entity';
 import { tokenKeyUse } from './token-columns';
 
@@ -46,9 +47,6 @@ function encryptionOf(tokenKeyId: string): AccountEncryptionView {
   if (use.kind === 'key') return { state: use.format === 'v3' ? 'encrypted' : 'legacy', keyId: use.kid };
   return { state: use.kind === 'legacy-v1' ? 'legacy' : use.kind, keyId: null };
 }
-
-/** A timestamp column as the API shows it. */
-export const iso = (value: Date | null): string | null => (value ? value.toISOString() : null);
 
 export function toAccountView(account: ExternalAccount): AccountView {
   return {

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CryptoModule } from '../crypto/crypto.module';
 import { ProvidersModule } from '../providers/providers.module';
-import { AccountTokenRefresher } from './account-token-refresher';
+import { AccountTokenRefresher } from './refresh/account-token-refresher';
 import { ExternalAccountsController } from './external-accounts.controller';
 import { ExternalAccountsRepository } from './external-accounts.repository';
 import { ExternalAccountsService } from './external-accounts.service';

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { ACCOUNT_EVENTS, emitAccountEvent } from './account-events';
-import { AccountTokenRefresher } from './account-token-refresher';
+import { AccountTokenRefresher } from './refresh/account-token-refresher';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import { AccountNotFoundError, AccountVersionConflictError } from './external-account.errors';
 import {
@@ -80,6 +80,16 @@ export class ExternalAccountsService {
   async updateAccountTokens(userId: number, id: number, tokens: TokenSet, expectedVersion?: number) {
     const account = await this.writeTokens(userId, id, tokens, expectedVersion);
     emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.tokensUpdated, account);
+    return account;
+  }
+
+  /**
+   * The tokens of a completed reconnect: written as any token write (which ends needs_reauth),
+   * announced as `account.reconnected`. The account keeps its id and its recorded profile.
+   */
+  async reconnectAccount(userId: number, id: number, tokens: TokenSet) {
+    const account = await this.writeTokens(userId, id, tokens);
+    emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.reconnected, account);
     return account;
   }
 

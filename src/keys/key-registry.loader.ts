@@ -8,6 +8,7 @@ import {
 import type { ConfigType } from '@nestjs/config';
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
+import { backoffMs } from '../common/backoff';
 import { errorCodeOf } from '../common/domain-error';
 import { databaseConfig, keysConfig } from '../config/configuration';
 import { KeyRing, keyIdOf } from '../crypto/key-ring';
@@ -31,7 +32,14 @@ interface Loaded {
   key: KeyObject;
 }
 
-const MAX_BACKOFF_MS = 30_000;
+const FAILURE_BACKOFF = { firstMs: 1_000, maxMs: 30_000 };
+
+/**
+ * A failed read needs nothing more where no caller waits on it: readOnce logged it and recorded
+ * it in the state and failure code that readiness reports ("is not ready with KMS_UNAVAILABLE"
+ * in test/key-registry.e2e-spec.ts), and the next scheduled read retries.
+ */
+const reportedByReadOnce = (): void => undefined;
 
 /**
  * Loads the registry into the process's key ring: at start, on every change notice, and on a
@@ -92,7 +100,10 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
   async onModuleInit(): Promise<void> {
     if (!this.wrappers) return;
     if (this.options.fleet && this.database.url) {
-      this.notices = new RegistryNotices(this.database.url, () => void this.refresh().catch(() => undefined));
+      this.notices = new RegistryNotices(
+        this.database.url,
+        () => void this.refresh().catch(reportedByReadOnce),
+      );
       this.notices.start();
     }
     try {
@@ -108,10 +119,13 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
     this.stopped = true;
     clearTimeout(this.timer);
     await this.notices?.stop();
-    await this.running?.catch(() => undefined);
+    await this.running?.catch(reportedByReadOnce);
     for (const wrapper of this.wrappers?.unwrappers ?? []) wrapper.close();
     if (this.options.fleet && this.wrappers) {
-      await this.registry.forgetInstance(this.instanceId).catch(() => undefined);
+      await this.registry.forgetInstance(this.instanceId).catch((error: unknown) => {
+        // The row ages out: promotions stop waiting for it after liveSeconds.
+        this.logger.warn(`instance row not removed at shutdown (${errorCodeOf(error)}); it expires`);
+      });
     }
   }
 
@@ -202,11 +216,11 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
 
   private schedule(): void {
     if (this.stopped) return;
-    const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.failures, 10));
-    const delay = this.failures > 0 ? backoff : this.config.refreshSeconds * 1000;
+    const delay =
+      this.failures > 0 ? backoffMs(this.failures, FAILURE_BACKOFF) : this.config.refreshSeconds * 1000;
     this.timer = setTimeout(() => {
       this.refresh()
-        .catch(() => undefined)
+        .catch(reportedByReadOnce)
         .finally(() => this.schedule());
     }, delay);
     this.timer.unref();

@@ -28,7 +28,7 @@ export class RegistryNotices {
       if (error) this.logger.warn(`registry notices lost (${errorCodeOf(error)}), reconnecting`);
       client.removeAllListeners();
       client.on('error', () => undefined);
-      void client.end().catch(() => undefined);
+      void client.end().catch((endError: unknown) => this.closeFailed(endError));
       this.retry = setTimeout(() => this.start(), 1000);
       this.retry.unref();
     };
@@ -51,7 +51,12 @@ export class RegistryNotices {
     if (client) {
       client.removeAllListeners();
       client.on('error', () => undefined);
-      await client.end().catch(() => undefined);
+      await client.end().catch((error: unknown) => this.closeFailed(error));
     }
+  }
+
+  /** Closing a connection that already failed may fail again: worth a debug line, not a warning. */
+  private closeFailed(error: unknown): void {
+    this.logger.debug(`registry notice connection not closed cleanly (${errorCodeOf(error)})`);
   }
 }

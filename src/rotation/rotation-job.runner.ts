@@ -9,13 +9,14 @@ import { EnvelopeService } from '../crypto/envelope.service';
 import { KeyRing } from '../crypto/key-ring';
 import { ProviderClientsService } from '../providers/provider-clients.service';
 import { BatchReadAhead } from './batch-read-ahead';
-import { errorCodeOf, isTransient } from '../common/database-errors';
+import { databaseErrorCodeOf, isTransient } from '../common/database-errors';
 import { isActive, type KeyRotationJob } from './key-rotation-job.entity';
 import { InThreadSealer, ResealPool, type RowSealer } from './reseal-pool';
 import type { RowCrypto } from './reseal-row';
 import { RotationBatchTransactions, type Step } from './rotation-batch.transactions';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
+import { backoffMs } from '../common/backoff';
 import { sleep } from '../common/sleep';
 
 export interface RunJobOptions {
@@ -25,7 +26,7 @@ export interface RunJobOptions {
   signal?: AbortSignal;
 }
 
-const MAX_BACKOFF_MS = 30_000;
+const OUTAGE_BACKOFF = { firstMs: 1_000, maxMs: 30_000 };
 
 /**
  * Runs one claimed job batch by batch, each in its own transaction (RotationBatchTransactions).
@@ -99,9 +100,11 @@ export class RotationJobRunner {
         if (!isTransient(error)) return this.fail(job, owner, error);
         outages += 1;
         if (outages === 1) {
-          this.logger.warn(`rotation job ${job.id}: batch rolled back (${errorCodeOf(error)}), retrying`);
+          this.logger.warn(
+            `rotation job ${job.id}: batch rolled back (${databaseErrorCodeOf(error)}), retrying`,
+          );
         }
-        await sleep(Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(outages, 10)), options.signal);
+        await sleep(backoffMs(outages, OUTAGE_BACKOFF), options.signal);
         continue;
       }
       if (outages > 0) {
@@ -129,7 +132,7 @@ export class RotationJobRunner {
   }
 
   private async fail(job: KeyRotationJob, owner: string, error: unknown): Promise<KeyRotationJob> {
-    const code = errorCodeOf(error);
+    const code = databaseErrorCodeOf(error);
     this.logger.error(`rotation job ${job.id} failed (${code})`);
     try {
       return await this.dataSource.transaction(async (manager) => {
@@ -138,7 +141,9 @@ export class RotationJobRunner {
         return this.jobs.finish(manager, current.id, 'failed', code);
       });
     } catch (recordError) {
-      this.logger.warn(`rotation job ${job.id}: could not record the failure (${errorCodeOf(recordError)})`);
+      this.logger.warn(
+        `rotation job ${job.id}: could not record the failure (${databaseErrorCodeOf(recordError)})`,
+      );
       return job;
     }
   }
@@ -147,7 +152,9 @@ export class RotationJobRunner {
     try {
       return (await this.jobs.release(job.id, owner)) ?? job;
     } catch (error) {
-      this.logger.warn(`rotation job ${job.id}: lease not released (${errorCodeOf(error)}); it will expire`);
+      this.logger.warn(
+        `rotation job ${job.id}: lease not released (${databaseErrorCodeOf(error)}); it will expire`,
+      );
       return job;
     }
   }

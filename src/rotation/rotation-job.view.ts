@@ -1,5 +1,5 @@
-import { iso } from '../connectors/account-view';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { iso } from '../common/iso-time';
 import {
   isActive,
   ROTATION_STATUSES,

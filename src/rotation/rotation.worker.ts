@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { rotationConfig } from '../config/configuration';
 import { KeyRing } from '../crypto/key-ring';
-import { errorCodeOf } from '../common/database-errors';
+import { databaseErrorCodeOf } from '../common/database-errors';
 import { isActive, type KeyRotationJob } from './key-rotation-job.entity';
 import { RotationJobRunner, type RunJobOptions } from './rotation-job.runner';
 import { RotationJobsRepository } from './rotation-jobs.repository';
@@ -93,7 +93,9 @@ export class RotationWorker implements OnApplicationBootstrap, BeforeApplication
         if (job) await this.runInBackground(job, signal);
       } catch (error) {
         if (!failing) {
-          this.logger.warn(`rotation worker cannot poll for jobs (${errorCodeOf(error)}), will retry`);
+          this.logger.warn(
+            `rotation worker cannot poll for jobs (${databaseErrorCodeOf(error)}), will retry`,
+          );
         }
         failing = true;
       }

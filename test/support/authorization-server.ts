@@ -7,6 +7,18 @@ export interface OAuthClient {
   clientId: string;
   clientSecret: string;
   auth: 'client_secret_basic' | 'client_secret_post';
+  /** Where the authorization endpoint may send a browser back; the test default otherwise. */
+  redirectUris?: string[];
+}
+
+export interface AuthorizationServerStats {
+  tokenRequests: number;
+  /** authorization_code requests that reached the grant handler, answered or refused. */
+  codeExchanges: number;
+  /** The refresh token issued last, to introspect one the test never saw. */
+  lastRefreshToken: string | null;
+  /** Token responses kept by `holdUntilReleased`. */
+  held: number;
 }
 
 export function newClient(auth: OAuthClient['auth'] = 'client_secret_basic'): OAuthClient {
@@ -45,6 +57,7 @@ export class AuthorizationServer {
             client_id: client.clientId,
             client_secret: client.clientSecret,
             token_endpoint_auth_method: client.auth,
+            ...(client.redirectUris ? { redirect_uris: client.redirectUris } : {}),
           })),
         ),
       },
@@ -82,9 +95,9 @@ export class AuthorizationServer {
     await this.json('/__test/release', {});
   }
 
-  private async stats(): Promise<{ tokenRequests: number; held: number }> {
+  async stats(): Promise<AuthorizationServerStats> {
     const answer = await fetch(`${this.issuer}/__test/stats`);
-    return (await answer.json()) as { tokenRequests: number; held: number };
+    return (await answer.json()) as AuthorizationServerStats;
   }
 
   async behave(behaviour: Behaviour): Promise<void> {

@@ -1,11 +1,11 @@
-import { errorCodeOf, type DomainError } from '../common/domain-error';
+import { errorCodeOf, type DomainError } from '../../common/domain-error';
 import {
   ProviderNotConfiguredError,
   ProviderRefusedError,
   ProviderUnavailableError,
-} from '../providers/provider.errors';
-import { AccountNeedsReauthError, NoRefreshTokenError } from './external-account.errors';
-import type { RefreshRow } from './external-accounts.repository';
+} from '../../providers/provider.errors';
+import { AccountNeedsReauthError, NoRefreshTokenError } from '../external-account.errors';
+import type { RefreshRow } from '../external-accounts.repository';
 
 /** A failure another instance recorded on the account, shared with the callers that waited on it. */
 export function sharedFailure(row: RefreshRow): DomainError {

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { ProvidersModule } from '../providers/providers.module';
-import { ConnectorsModule } from './connectors.module';
+import { ProvidersModule } from '../../providers/providers.module';
+import { ConnectorsModule } from '../connectors.module';
 import { JobLeasesRepository } from './job-leases.repository';
 import { RefreshAheadWorker } from './refresh-ahead.worker';
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { queryRows } from '../database/query-rows';
+import { queryRows } from '../../database/query-rows';
 
 /** Every statement over `job_leases`: one row per background job, taken or renewed in one statement. */
 @Injectable()

@@ -2,30 +2,30 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, Optional } from 
 import type { ConfigType } from '@nestjs/config';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { randomUUID } from 'node:crypto';
-import { isTransient } from '../common/database-errors';
-import { errorCodeOf } from '../common/domain-error';
-import { sleep } from '../common/sleep';
-import { refreshConfig } from '../config/configuration';
-import { AppMetrics } from '../metrics/app-metrics';
-import { OAuthTokenClient, type TokenResponse } from '../providers/oauth-token.client';
-import { ProviderClientsService } from '../providers/provider-clients.service';
-import { ProviderInvalidGrantError, ProviderRefusedError } from '../providers/provider.errors';
-import { SingleFlight } from '../providers/single-flight';
-import { ACCOUNT_EVENTS, emitAccountEvent } from './account-events';
+import { isTransient } from '../../common/database-errors';
+import { errorCodeOf } from '../../common/domain-error';
+import { sleep } from '../../common/sleep';
+import { refreshConfig } from '../../config/configuration';
+import { AppMetrics } from '../../metrics/app-metrics';
+import { OAuthTokenClient, type TokenResponse } from '../../providers/oauth-token.client';
+import { ProviderClientsService } from '../../providers/provider-clients.service';
+import { ProviderInvalidGrantError, ProviderRefusedError } from '../../providers/provider.errors';
+import { SingleFlight } from '../../common/single-flight';
+import { ACCOUNT_EVENTS, emitAccountEvent } from '../account-events';
 import {
   AccountNeedsReauthError,
   AccountNotFoundError,
   NoRefreshTokenError,
   RefreshStillRunningError,
-} from './external-account.errors';
+} from '../external-account.errors';
 import {
   ExternalAccountsRepository,
   type RefreshRow,
   type TokenColumns,
-} from './external-accounts.repository';
+} from '../external-accounts.repository';
 import { outcomeCodeOf, sharedFailure } from './refresh-failures';
-import { mergeRefreshed, tokenSetErrors, validFor, type TokenSet } from './token-set';
-import { TokenStorage } from './token-storage';
+import { mergeRefreshed, tokenSetErrors, validFor, type TokenSet } from '../token-set';
+import { TokenStorage } from '../token-storage';
 
 /** The tokens a refresh under the lease ends with: its own, or newer ones another writer stored. */
 interface Refreshed {

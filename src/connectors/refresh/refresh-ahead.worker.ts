@@ -7,12 +7,12 @@ import {
 } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { randomUUID } from 'node:crypto';
-import { errorCodeOf } from '../common/domain-error';
-import { sleep } from '../common/sleep';
-import { refreshConfig } from '../config/configuration';
-import { ProviderClientsService } from '../providers/provider-clients.service';
-import { ExternalAccountsRepository } from './external-accounts.repository';
-import { ExternalAccountsService } from './external-accounts.service';
+import { errorCodeOf } from '../../common/domain-error';
+import { sleep } from '../../common/sleep';
+import { refreshConfig } from '../../config/configuration';
+import { ProviderClientsService } from '../../providers/provider-clients.service';
+import { ExternalAccountsRepository } from '../external-accounts.repository';
+import { ExternalAccountsService } from '../external-accounts.service';
 import { JobLeasesRepository } from './job-leases.repository';
 
 const LEASE_NAME = 'refresh-ahead';

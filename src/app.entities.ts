@@ -1,0 +1,23 @@
+import { AdminAuditEvent } from './audit/admin-audit-event.entity';
+import { ConnectSession } from './connect/connect-session.entity';
+import { ExternalAccount } from './connectors/external-account.entity';
+import { JobLease } from './connectors/refresh/job-lease.entity';
+import { RegistryInstance } from './keys/registry-instance.entity';
+import { RegistryKey } from './keys/registry-key.entity';
+import { ProviderClient } from './providers/provider-client.entity';
+import { KeyRotationJob } from './rotation/key-rotation-job.entity';
+
+/**
+ * Every entity, listed explicitly: nothing is discovered by file globbing. It sits above every
+ * module that owns an entity and is handed to the data-source options by the entry points.
+ */
+export const ENTITIES = [
+  AdminAuditEvent,
+  ConnectSession,
+  ExternalAccount,
+  JobLease,
+  KeyRotationJob,
+  ProviderClient,
+  RegistryKey,
+  RegistryInstance,
+];

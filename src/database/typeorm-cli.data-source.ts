@@ -1,7 +1,0 @@
-import { DataSource } from 'typeorm';
-import { databaseSettings } from '../config/configuration';
-import { validateEnvironment } from '../config/env.validation';
-import { buildDataSourceOptions } from './data-source';
-
-/** Entry point of `npm run typeorm` (migration:run, migration:revert, migration:generate). */
-export default new DataSource(buildDataSourceOptions(databaseSettings(validateEnvironment(process.env))));

@@ -1,0 +1,10 @@
+import { DataSource } from 'typeorm';
+import { ENTITIES } from './app.entities';
+import { databaseSettings } from './config/configuration';
+import { validateEnvironment } from './config/env.validation';
+import { buildDataSourceOptions } from './database/data-source';
+
+/** Entry point of `npm run typeorm` (migration:run, migration:revert, migration:generate). */
+export default new DataSource(
+  buildDataSourceOptions(databaseSettings(validateEnvironment(process.env)), ENTITIES),
+);
