@@ -5,7 +5,7 @@ import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
 import { findLeaks, OutputCapture } from './support/output-capture';
 import { countAccounts } from './support/fixtures';
-import { newApiToken } from './support/auth';
+import { bearer, newApiToken } from './support/auth';
 
 const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
@@ -35,7 +35,7 @@ afterAll(() => {
 
 describe('accounts API with an encryption key', () => {
   let testApp: TestApp;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
   const http = () => request(testApp.app.getHttpServer());
 
   beforeAll(async () => {
@@ -256,7 +256,7 @@ describe('accounts API with an encryption key', () => {
 
 describe('accounts API without a key', () => {
   let testApp: TestApp;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
 
   beforeAll(async () => {
     testApp = await createTestApp({ CONNECTORS_API_TOKEN: SERVICE_TOKEN });
@@ -299,7 +299,7 @@ describe('accounts API without a key', () => {
 
 describe('accounts API with encryption required', () => {
   let testApp: TestApp;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
 
   beforeAll(async () => {
     testApp = await createTestApp({

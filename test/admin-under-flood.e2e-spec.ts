@@ -4,10 +4,10 @@ import { AdminAuditService } from '../src/audit/admin-audit.service';
 import { fingerprintOf } from '../src/common/bearer-token';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
 import { randomSecret } from './support/safety-fixtures';
-import { newApiToken } from './support/auth';
+import { bearer, newApiToken } from './support/auth';
 
 const ADMIN_TOKEN = newApiToken('admin');
-const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const admin = bearer(ADMIN_TOKEN);
 const BASE_ENV: TestEnv = {
   ADMIN_API_TOKEN: ADMIN_TOKEN,
   WORKFLOWS_ARTIFACT_ENC_KEY: randomBytes(32).toString('base64'),

@@ -9,7 +9,7 @@ import { KeyRing } from '../src/crypto/key-ring';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { poll } from './support/fixtures';
 import { routesOf, type Route } from './support/routes';
-import { newApiToken } from './support/auth';
+import { bearer, newApiToken } from './support/auth';
 
 const ADMIN_TOKEN = newApiToken('admin');
 const SERVICE_TOKEN = newApiToken('service');
@@ -35,7 +35,7 @@ const CREDENTIALS: [name: string, header: string | undefined, status: number][] 
 describe('admin API', () => {
   let testApp: TestApp;
   const http = () => request(testApp.app.getHttpServer());
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const admin = bearer(ADMIN_TOKEN);
 
   function send([method, path, body]: Call, header?: string) {
     const call =
@@ -188,7 +188,7 @@ const PARAMETERS: Record<string, string> = {
 
 describe('every admin route, listed from the controllers', () => {
   let testApp: TestApp;
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const admin = bearer(ADMIN_TOKEN);
   let routes: Route[];
 
   beforeAll(async () => {

@@ -16,15 +16,15 @@ import {
 import { directClient, randomSecret } from './support/safety-fixtures';
 import { truncateAll } from './create-app';
 import { itIfPostgres, poll } from './support/fixtures';
-import { newApiToken } from './support/auth';
+import { bearer, newApiToken } from './support/auth';
 import { heldFor, openSocket } from './support/sockets';
 
 const ADMIN_TOKEN = newApiToken('admin');
 const SERVICE_TOKEN = newApiToken('service');
 const keyA = newKey();
 const keyB = newKey();
-const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
-const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+const admin = bearer(ADMIN_TOKEN);
+const service = bearer(SERVICE_TOKEN);
 const USER_ID = 734_251;
 
 /** `name{labels} value` lines of a scrape, the labels parsed. */

@@ -15,7 +15,7 @@ import { randomTokens } from './support/safety-fixtures';
 import { ResponseLog } from './support/safety-http';
 import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-secrets';
 import { TcpProxy } from './support/tcp-proxy';
-import { newApiToken } from './support/auth';
+import { bearer, newApiToken } from './support/auth';
 
 const SERVICE_TOKEN = newApiToken('service');
 const ADMIN_TOKEN = newApiToken('admin');
@@ -48,8 +48,8 @@ describeIfPostgres('no registry secret in any output, at LOG_LEVEL=trace', () =>
   let kmsClient: KMSClient;
   let app: TestApp;
   const accounts = new Map<number, { userId: number; tokens: TokenSet }>();
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const admin = bearer(ADMIN_TOKEN);
+  const auth = bearer(SERVICE_TOKEN);
   const http = () => request(app.app.getHttpServer());
   /** Wrapping of each key whose data key the test unwrapped and registered. */
   const unwrappedKeys = new Map<string, string>();

@@ -17,7 +17,7 @@ import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-sec
 import { TcpProxy, throughProxy } from './support/tcp-proxy';
 import { AuthorizationServer, newClient } from './support/authorization-server';
 import { countAccounts, itIfPostgres, onPostgres, poll, storedRows } from './support/fixtures';
-import { newApiToken } from './support/auth';
+import { bearer, newApiToken } from './support/auth';
 
 const keyA = newKey();
 const keyB = newKey();
@@ -52,8 +52,8 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
   const postClient = newClient('client_secret_post');
   let as: AuthorizationServer;
   let refreshedId = 0;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
+  const admin = bearer(ADMIN_TOKEN);
   const http = () => request(testApp.app.getHttpServer());
 
   function serverEnv(primary: TestKey, previous: TestKey[], worker: boolean): TestEnv {
@@ -385,18 +385,8 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
         {},
         401,
       ],
-      [
-        'the service token on an admin route',
-        '/admin/keys',
-        { Authorization: `Bearer ${SERVICE_TOKEN}` },
-        403,
-      ],
-      [
-        'the admin token on a service route',
-        `/users/11/accounts/${first}/tokens`,
-        { Authorization: `Bearer ${ADMIN_TOKEN}` },
-        401,
-      ],
+      ['the service token on an admin route', '/admin/keys', bearer(SERVICE_TOKEN), 403],
+      ['the admin token on a service route', `/users/11/accounts/${first}/tokens`, bearer(ADMIN_TOKEN), 401],
       ['a wrong admin token', '/admin/rotations', { Authorization: `Bearer ${planted('adm_')}` }, 403],
       [
         'a token in the query string of an unknown route',
