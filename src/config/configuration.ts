@@ -3,6 +3,7 @@ import { ConfigModule } from '@nestjs/config';
 import { availableParallelism } from 'node:os';
 import { KeyRing } from '../crypto/key-ring';
 import { EnvironmentVariables, validateEnvironment, type ValidatedEnvironment } from './env.validation';
+import { listOf, originOf } from './connect-settings';
 import { parseTrustProxy } from './trust-proxy';
 
 /**
@@ -87,6 +88,24 @@ export const refreshConfig = namespace('refresh', (env) => {
   };
 });
 
+/** The connect flow: off while PUBLIC_BASE_URL is unset. Origins and domains are normalized here. */
+export const connectConfig = namespace('connect', (env) => {
+  const publicOrigin = originOf(env.PUBLIC_BASE_URL);
+  return {
+    publicOrigin,
+    redirectUri: publicOrigin === undefined ? undefined : `${publicOrigin}/oauth/callback`,
+    secureCookie: publicOrigin?.startsWith('https:') === true,
+    returnOrigins: listOf(env.CONNECT_RETURN_ORIGINS).map((entry) => originOf(entry) as string),
+    sessionTtlSeconds: env.CONNECT_SESSION_TTL_SECONDS,
+    enabledProviders:
+      env.CONNECT_ENABLED_PROVIDERS === undefined ? undefined : listOf(env.CONNECT_ENABLED_PROVIDERS),
+    allowedAccountDomains:
+      env.CONNECT_ALLOWED_ACCOUNT_DOMAINS === undefined
+        ? undefined
+        : listOf(env.CONNECT_ALLOWED_ACCOUNT_DOMAINS.toLowerCase()),
+  };
+});
+
 export type DatabaseSettings = ReturnType<typeof databaseSettings>;
 
 /** Also used without Nest: by the TypeORM CLI's data source and the tests' global set-up. */
@@ -134,6 +153,7 @@ const NAMESPACES = [
   metricsConfig,
   connectorsConfig,
   refreshConfig,
+  connectConfig,
   rotationConfig,
   keysConfig,
 ];

@@ -5,6 +5,7 @@ import { ConfigurationError } from './configuration.error';
 import { IsPostgresUrl } from './is-postgres-url.validator';
 import { decodeKeys, KeyTextSetting, KeyWrappingSetting, type DecodedKeys } from './key-settings';
 import { BearerTokenSetting, BooleanSetting, IntegerSetting } from './setting.decorators';
+import { OriginListSetting, PublicOriginSetting, SlugListSetting } from './connect-settings';
 import { IsTrustProxy } from './trust-proxy';
 
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
@@ -191,6 +192,25 @@ export class EnvironmentVariables {
   /** Refreshes the job sends to one provider in a minute, at most. */
   @IntegerSetting({ min: 1, max: 100000 })
   REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE = 60;
+
+  /** The service's public origin; the connect flow's redirect URI is `${PUBLIC_BASE_URL}/oauth/callback`. */
+  @PublicOriginSetting()
+  PUBLIC_BASE_URL?: string;
+
+  /** Origins a connect session's `returnTo` may point to, comma-separated. */
+  @OriginListSetting()
+  CONNECT_RETURN_ORIGINS?: string;
+
+  @IntegerSetting({ min: 60, max: 3600, unit: 'seconds' })
+  CONNECT_SESSION_TTL_SECONDS = 600;
+
+  /** Unset: every configured provider. */
+  @SlugListSetting('provider names (lowercase slugs)')
+  CONNECT_ENABLED_PROVIDERS?: string;
+
+  /** When set, an account's verified email must be in one of these domains. */
+  @SlugListSetting('domain names')
+  CONNECT_ALLOWED_ACCOUNT_DOMAINS?: string;
 }
 
 /** Replaces every `<NAME>_FILE` by the content of that file under `<NAME>`. */

@@ -1,11 +1,15 @@
 // A real OAuth 2.0 authorization server (oidc-provider 8) for the end-to-end tests, run as a
 // process of its own: oidc-provider is ESM, which Jest's CommonJS transform does not load.
 //
-// Input (environment): AS_CLIENTS, a JSON array of {client_id, client_secret, token_endpoint_auth_method}.
+// Input (environment): AS_CLIENTS, a JSON array of {client_id, client_secret, token_endpoint_auth_method,
+// redirect_uris?}.
 // Output: one JSON line on stdout once it listens: {"issuer": "http://127.0.0.1:<port>"}.
+// The authorization endpoint is the real one: its own login and consent pages (devInteractions:
+// any login with any password; a login with an @ is the account's email, else <login>@example.com),
+// PKCE S256 required of every client, `iss` in every authorization response (RFC 9207).
 // Test routes under /__test (loopback only, never part of a real provider):
 //   POST /__test/grants {clientId, accountId}  -> {refreshToken} for a new grant
-//   GET  /__test/stats                         -> {tokenRequests}
+//   GET  /__test/stats                         -> {tokenRequests, codeExchanges, lastRefreshToken}
 //   POST /__test/behaviour {holdMs, failStatus} -> how the token endpoint answers from now on
 //     (holdMs delays the answer, a failure as well as a token issued)
 import { randomBytes } from 'node:crypto';
@@ -21,7 +25,7 @@ const clients = JSON.parse(process.env.AS_CLIENTS ?? '[]').map((client) => ({
 }));
 
 const behaviour = { holdMs: 0, failStatus: 0 };
-const stats = { tokenRequests: 0 };
+const stats = { tokenRequests: 0, codeExchanges: 0, lastRefreshToken: null };
 
 function readJson(req) {
   return new Promise((resolve, reject) => {
@@ -45,12 +49,22 @@ server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
     clients,
-    findAccount: (_ctx, accountId) => ({ accountId, claims: () => ({ sub: accountId }) }),
-    scopes: ['offline_access', 'files.read'],
+    findAccount: (_ctx, accountId) => ({
+      accountId,
+      claims: () => ({
+        sub: accountId,
+        email: accountId.includes('@') ? accountId : `${accountId}@example.com`,
+        email_verified: true,
+        name: `User ${accountId}`,
+      }),
+    }),
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    scopes: ['openid', 'offline_access', 'files.read'],
+    pkce: { methods: ['S256'], required: () => true },
     rotateRefreshToken: true,
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
     },
@@ -71,6 +85,16 @@ server.listen(0, '127.0.0.1', () => {
     await next();
     if (behaviour.holdMs) await delay(behaviour.holdMs);
     return undefined;
+  });
+
+  // Every authorization_code request reaching the grant handler, answered or refused.
+  const countExchange = (ctx) => {
+    if (ctx.oidc?.params?.grant_type === 'authorization_code') stats.codeExchanges += 1;
+  };
+  provider.on('grant.success', countExchange);
+  provider.on('grant.error', countExchange);
+  provider.on('refresh_token.saved', (token) => {
+    stats.lastRefreshToken = token.jti;
   });
 
   async function mint({ clientId, accountId }) {

@@ -7,6 +7,16 @@ export interface OAuthClient {
   clientId: string;
   clientSecret: string;
   auth: 'client_secret_basic' | 'client_secret_post';
+  /** Where the authorization endpoint may send a browser back; the test default otherwise. */
+  redirectUris?: string[];
+}
+
+export interface AuthorizationServerStats {
+  tokenRequests: number;
+  /** authorization_code requests that reached the grant handler, answered or refused. */
+  codeExchanges: number;
+  /** The refresh token issued last, to introspect one the test never saw. */
+  lastRefreshToken: string | null;
 }
 
 export function newClient(auth: OAuthClient['auth'] = 'client_secret_basic'): OAuthClient {
@@ -43,6 +53,7 @@ export class AuthorizationServer {
             client_id: client.clientId,
             client_secret: client.clientSecret,
             token_endpoint_auth_method: client.auth,
+            ...(client.redirectUris ? { redirect_uris: client.redirectUris } : {}),
           })),
         ),
       },
@@ -67,8 +78,12 @@ export class AuthorizationServer {
   }
 
   async tokenRequests(): Promise<number> {
+    return (await this.stats()).tokenRequests;
+  }
+
+  async stats(): Promise<AuthorizationServerStats> {
     const answer = await fetch(`${this.issuer}/__test/stats`);
-    return ((await answer.json()) as { tokenRequests: number }).tokenRequests;
+    return (await answer.json()) as AuthorizationServerStats;
   }
 
   async behave(behaviour: Behaviour): Promise<void> {
