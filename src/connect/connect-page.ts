@@ -4,7 +4,7 @@
  * no resource, so the policy below allows nothing at all.
  */
 export const PAGE_CSP =
-  "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; navigate-to 'none'";
+  "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const MESSAGES: Record<string, string> = {
   connected: 'Your account is connected. You can close this window.',
