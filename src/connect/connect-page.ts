@@ -3,8 +3,7 @@
  * enough to redirect to. Every text is this service's own, escaped anyway; no script, no style,
  * no resource, so the policy below allows nothing at all.
  */
-export const PAGE_CSP =
-  "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const PAGE_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const MESSAGES: Record<string, string> = {
   connected: 'Your account is connected. You can close this window.',
