@@ -1,3 +1,5 @@
+import { networkInterfaces } from 'node:os';
+import type { Socket } from 'node:net';
 import request from 'supertest';
 import { freePort } from './support/built-server';
 import { findLeaks } from './support/output-capture';
@@ -14,6 +16,7 @@ import {
 import { randomSecret } from './support/safety-fixtures';
 import { truncateAll } from './create-app';
 import { itIfPostgres } from './support/fixtures';
+import { heldFor, openSocket } from './support/sockets';
 
 const ADMIN_TOKEN = randomSecret('adm_', 32);
 const SERVICE_TOKEN = randomSecret('svc_', 32);
@@ -204,5 +207,52 @@ describe('METRICS_PORT', () => {
       await app.close();
     }
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it('listens on loopback unless METRICS_HOST says otherwise', async () => {
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address && !address.internal && address.family === 'IPv4')?.address;
+    const port = await freePort();
+    const app = await createRotationApp(keyEnv(keyA, [], { METRICS_PORT: String(port) }));
+    try {
+      expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
+      // A machine with no other interface has no other address to be reached on.
+      if (external) await expect(fetch(`http://${external}:${port}/metrics`)).rejects.toThrow();
+    } finally {
+      await app.close();
+    }
+    if (!external) return;
+    const everywhere = await createRotationApp(
+      keyEnv(keyA, [], { METRICS_PORT: String(port), METRICS_HOST: '0.0.0.0' }),
+    );
+    try {
+      expect((await fetch(`http://${external}:${port}/metrics`)).status).toBe(200);
+    } finally {
+      await everywhere.close();
+    }
+  });
+
+  it("holds the API port's limits: headers timeout and connection cap", async () => {
+    const port = await freePort();
+    const app = await createRotationApp(
+      keyEnv(keyA, [], {
+        METRICS_PORT: String(port),
+        HTTP_HEADERS_TIMEOUT_SECONDS: '3',
+        HTTP_MAX_CONNECTIONS: '2',
+      }),
+    );
+    const open: Socket[] = [];
+    try {
+      const halfSent = 'GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ';
+      // Node's own default would hold it 60 s.
+      expect(await heldFor(port, halfSent)).toBeLessThan(8_000);
+      open.push(await openSocket(port), await openSocket(port));
+      // The third socket is closed at once, well before its headers could time out.
+      expect(await heldFor(port, halfSent)).toBeLessThan(2_000);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await app.close();
+    }
   });
 });

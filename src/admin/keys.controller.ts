@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
 import { keysConfig } from '../config/configuration';
@@ -43,7 +43,7 @@ export class KeysController {
   @Post()
   @HttpCode(201)
   @ApiOperation({ summary: 'A new decrypt-only key; returns its key id, never the key' })
-  @ApiOkResponse({ type: RegistryKeyView })
+  @ApiCreatedResponse({ type: RegistryKeyView })
   add(@Req() request: Request) {
     return this.registry.add(actorOf(request));
   }

@@ -45,7 +45,13 @@ export const auditConfig = namespace('audit', (env) => {
 });
 
 export const metricsConfig = namespace('metrics', (env) => {
-  return { port: env.METRICS_PORT, inventorySeconds: env.METRICS_INVENTORY_SECONDS };
+  return {
+    port: env.METRICS_PORT,
+    host: env.METRICS_HOST,
+    inventorySeconds: env.METRICS_INVENTORY_SECONDS,
+    // The metrics port has the API port's limits on slow and idle clients.
+    limits: httpSettings(env),
+  };
 });
 
 export type HttpSettings = ReturnType<typeof httpSettings>;
@@ -108,6 +114,9 @@ export function databaseSettings(env: EnvironmentVariables) {
     url: env.DATABASE_URL,
     embedded: env.DATABASE_URL === undefined,
     poolSize: env.DATABASE_POOL_SIZE,
+    poolTimeoutMs: env.DATABASE_POOL_TIMEOUT_MS,
+    statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    lockTimeoutMs: env.DATABASE_LOCK_TIMEOUT_MS,
     dataDir: env.DATA_DIR,
     migrateOnStart: env.DB_MIGRATE_ON_START === true,
     logQueries: env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace',

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsOptional, IsString, Matches, MinLength, validateSync } from 'class-validator';
+import { IsIn, IsIP, IsOptional, IsString, Matches, MinLength, validateSync } from 'class-validator';
 import { ConfigurationError } from './configuration.error';
 import { IsPostgresUrl } from './is-postgres-url.validator';
 import { decodeKeys, KeyTextSetting, KeyWrappingSetting, type DecodedKeys } from './key-settings';
@@ -36,6 +36,18 @@ export class EnvironmentVariables {
 
   @IntegerSetting({ min: 1, max: 200 })
   DATABASE_POOL_SIZE = 10;
+
+  /** How long a request waits for a pooled connection (embedded: for the one session). */
+  @IntegerSetting({ min: 100, max: 600000, unit: 'milliseconds' })
+  DATABASE_POOL_TIMEOUT_MS = 5000;
+
+  /** PostgreSQL: the longest a statement may run, lock waits included. */
+  @IntegerSetting({ min: 100, max: 3600000, unit: 'milliseconds' })
+  DATABASE_STATEMENT_TIMEOUT_MS = 30000;
+
+  /** PostgreSQL: the longest a statement waits for a lock. */
+  @IntegerSetting({ min: 100, max: 3600000, unit: 'milliseconds' })
+  DATABASE_LOCK_TIMEOUT_MS = 10000;
 
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
@@ -151,6 +163,10 @@ export class EnvironmentVariables {
   @IntegerSetting({ min: 1, max: 65535, unit: 'port', optional: true })
   METRICS_PORT?: number;
 
+  /** The address METRICS_PORT listens on: loopback unless the scraper is elsewhere. */
+  @IsIP(undefined, { message: 'must be an IP address to listen on, such as 127.0.0.1, 0.0.0.0 or ::' })
+  METRICS_HOST = '127.0.0.1';
+
   /** How old the key inventory behind the account gauges may be: it is never counted per scrape. */
   @IntegerSetting({ min: 1, max: 3600, unit: 'seconds' })
   METRICS_INVENTORY_SECONDS = 30;
@@ -237,7 +253,8 @@ export function validateEnvironment(raw: Record<string, unknown>): ValidatedEnvi
     const rules = Object.values(first.constraints ?? {}).map((rule) =>
       rule.replace(`${first.property} `, ''),
     );
-    throw new ConfigurationError(first.property, rules.join('; '));
+    // Two rules can share a message (the bounds of a range): each is said once.
+    throw new ConfigurationError(first.property, [...new Set(rules)].join('; '));
   }
   if (settings.DB_MIGRATE_ON_START === undefined) {
     settings.DB_MIGRATE_ON_START = settings.DATABASE_URL === undefined;

@@ -168,6 +168,11 @@ function warningsOf(
       `${plaintext} accounts are stored in plaintext although a key is configured: run a rotation to seal ` +
         'them, then set CONNECTORS_REQUIRE_TOKEN_ENCRYPTION=true',
     );
+  } else if (plaintext > 0) {
+    warnings.push(
+      `${plaintext} accounts are stored in plaintext and no key is configured: set WORKFLOWS_ARTIFACT_ENC_KEY ` +
+        '(npx connectors keys:generate), then run a rotation to seal them',
+    );
   }
   if (malformed > 0) {
     warnings.push(`${malformed} accounts hold damaged envelope text: their tokens cannot be read`);
