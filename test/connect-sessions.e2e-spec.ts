@@ -81,6 +81,9 @@ describe('connect sessions', () => {
 
   it('opens a link once: binding cookie, then the authorize URL with a fresh state and the S256 challenge', async () => {
     const created = await create({ provider: 'google_drive', scope: 'openid email' });
+    const probed = await http().head(linkOf(created.body.connectUrl));
+    expect(probed.status).toBe(200);
+    expect(probed.headers['set-cookie']).toBeUndefined();
     const opened = await http().get(linkOf(created.body.connectUrl));
     expect(opened.status).toBe(303);
     expect(opened.headers['cache-control']).toBe('no-store');
