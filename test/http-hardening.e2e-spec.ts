@@ -5,13 +5,14 @@ import request from 'supertest';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
 import { OutputCapture } from './support/output-capture';
 import { randomSecret } from './support/safety-fixtures';
+import { bearer, newApiToken } from './support/auth';
 import { heldFor } from './support/sockets';
 
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 const KEY = randomBytes(32).toString('base64');
-const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
-const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const service = bearer(SERVICE_TOKEN);
+const admin = bearer(ADMIN_TOKEN);
 const BASE_ENV: TestEnv = {
   CONNECTORS_API_TOKEN: SERVICE_TOKEN,
   ADMIN_API_TOKEN: ADMIN_TOKEN,

@@ -9,9 +9,11 @@
 // PKCE S256 required of every client, `iss` in every authorization response (RFC 9207).
 // Test routes under /__test (loopback only, never part of a real provider):
 //   POST /__test/grants {clientId, accountId}  -> {refreshToken} for a new grant
-//   GET  /__test/stats                         -> {tokenRequests, codeExchanges, lastRefreshToken}
-//   POST /__test/behaviour {holdMs, failStatus} -> how the token endpoint answers from now on
-//     (holdMs delays the answer, a failure as well as a token issued)
+//   GET  /__test/stats                         -> {tokenRequests, codeExchanges, lastRefreshToken, held}
+//   POST /__test/behaviour {holdMs, failStatus, holdUntilReleased} -> how the token endpoint
+//     answers from now on (holdMs delays the answer, a failure as well as a token issued;
+//     holdUntilReleased keeps it until POST /__test/release, `held` counts those waiting)
+//   POST /__test/release                       -> lets every held answer go
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -24,8 +26,17 @@ const clients = JSON.parse(process.env.AS_CLIENTS ?? '[]').map((client) => ({
   ...client,
 }));
 
-const behaviour = { holdMs: 0, failStatus: 0 };
-const stats = { tokenRequests: 0, codeExchanges: 0, lastRefreshToken: null };
+const behaviour = { holdMs: 0, failStatus: 0, holdUntilReleased: false };
+const stats = { tokenRequests: 0, codeExchanges: 0, lastRefreshToken: null, held: 0 };
+let releases = [];
+
+async function hold() {
+  if (behaviour.holdMs) await delay(behaviour.holdMs);
+  if (!behaviour.holdUntilReleased) return;
+  stats.held += 1;
+  await new Promise((resolve) => releases.push(resolve));
+  stats.held -= 1;
+}
 
 function readJson(req) {
   return new Promise((resolve, reject) => {
@@ -44,6 +55,9 @@ function readJson(req) {
 }
 
 const server = createServer();
+// The test's fetch keeps connections for reuse; a server closing an idle one just as the test
+// sends on it answers "other side closed" on a loaded machine. Idle connections stay open.
+server.keepAliveTimeout = 0;
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   const issuer = `http://127.0.0.1:${port}`;
@@ -77,13 +91,13 @@ server.listen(0, '127.0.0.1', () => {
     if (ctx.path !== '/token') return next();
     stats.tokenRequests += 1;
     if (behaviour.failStatus) {
-      if (behaviour.holdMs) await delay(behaviour.holdMs);
+      await hold();
       ctx.status = behaviour.failStatus;
       ctx.body = { error: 'temporarily_unavailable' };
       return undefined;
     }
     await next();
-    if (behaviour.holdMs) await delay(behaviour.holdMs);
+    await hold();
     return undefined;
   });
 
@@ -121,9 +135,15 @@ server.listen(0, '127.0.0.1', () => {
       return reply(200, await mint(await readJson(req)));
     if (req.method === 'GET' && req.url === '/__test/stats') return reply(200, stats);
     if (req.method === 'POST' && req.url === '/__test/behaviour') {
-      const { holdMs = 0, failStatus = 0 } = await readJson(req);
-      Object.assign(behaviour, { holdMs, failStatus });
+      const { holdMs = 0, failStatus = 0, holdUntilReleased = false } = await readJson(req);
+      Object.assign(behaviour, { holdMs, failStatus, holdUntilReleased });
       return reply(200, behaviour);
+    }
+    if (req.method === 'POST' && req.url === '/__test/release') {
+      const held = releases;
+      releases = [];
+      held.forEach((release) => release());
+      return reply(200, { released: held.length });
     }
     return reply(404, { error: 'not_found' });
   }

@@ -17,6 +17,8 @@ export interface AuthorizationServerStats {
   codeExchanges: number;
   /** The refresh token issued last, to introspect one the test never saw. */
   lastRefreshToken: string | null;
+  /** Token responses kept by `holdUntilReleased`. */
+  held: number;
 }
 
 export function newClient(auth: OAuthClient['auth'] = 'client_secret_basic'): OAuthClient {
@@ -32,6 +34,8 @@ export interface Behaviour {
   holdMs?: number;
   /** Answer every token request with this status instead. */
   failStatus?: number;
+  /** Keep each token response until `release()` (after `holdMs`, if both are given). */
+  holdUntilReleased?: boolean;
 }
 
 /**
@@ -79,6 +83,16 @@ export class AuthorizationServer {
 
   async tokenRequests(): Promise<number> {
     return (await this.stats()).tokenRequests;
+  }
+
+  /** Token responses kept by `holdUntilReleased`, waiting for `release()`. */
+  async held(): Promise<number> {
+    return (await this.stats()).held;
+  }
+
+  /** Lets every held token response go. */
+  async release(): Promise<void> {
+    await this.json('/__test/release', {});
   }
 
   async stats(): Promise<AuthorizationServerStats> {
