@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import { AdminAuditService } from '../src/audit/admin-audit.service';
 import { truncateAll, type TestApp, type TestEnv } from './create-app';
 import { newKey } from './support/rotation-fixtures';
 import { admin, createRefreshApp, refreshEnv, service } from './support/refresh-fixtures';
@@ -80,6 +81,9 @@ describe('connect sessions', () => {
 
   it('opens a link once: binding cookie, then the authorize URL with a fresh state and the S256 challenge', async () => {
     const created = await create({ provider: 'google_drive', scope: 'openid email' });
+    const probed = await http().head(linkOf(created.body.connectUrl));
+    expect(probed.status).toBe(200);
+    expect(probed.headers['set-cookie']).toBeUndefined();
     const opened = await http().get(linkOf(created.body.connectUrl));
     expect(opened.status).toBe(303);
     expect(opened.headers['cache-control']).toBe('no-store');
@@ -182,6 +186,30 @@ describe('connect sessions', () => {
     const malformed = await http().get('/oauth/callback?state=%3Cb%3E&code=abc');
     expect(malformed.status).toBe(403);
     expect(malformed.text).toContain('connect_state_invalid');
+  });
+
+  it('records creation and refusals in the audit trail, coalescing a flood, and counts them', async () => {
+    // Refusals of earlier tests still wait in the open window: written and cleared first.
+    await testApp.app.get(AdminAuditService).flush();
+    await testApp.dataSource.query(`DELETE FROM admin_audit_events`);
+    await create({ provider: 'google_drive' });
+    for (let attempt = 0; attempt < 30; attempt += 1)
+      await http().get(`/oauth/callback?state=${randomBytes(32).toString('base64url')}&code=c`);
+    await testApp.app.get(AdminAuditService).flush();
+    const rows: { action: string; outcome: string; count: number }[] = await testApp.dataSource.query(
+      `SELECT action, outcome, count FROM admin_audit_events WHERE action LIKE 'connect.%' ORDER BY action`,
+    );
+    expect(rows).toEqual([
+      { action: 'connect.created:google_drive', outcome: 'allowed', count: 1 },
+      { action: 'connect.refused_state_unknown:unknown', outcome: 'forbidden', count: 30 },
+    ]);
+    const metrics = (await http().get('/metrics').set(admin)).text;
+    expect(metrics).toMatch(
+      /connectors_connect_sessions_total\{provider="google_drive",outcome="created"\} [1-9]/,
+    );
+    expect(metrics).toMatch(
+      /connectors_connect_sessions_total\{provider="unknown",outcome="refused_state_unknown"\} [1-9]/,
+    );
   });
 
   it('ends an expired session: its link is refused and it reads expired, its verifier gone', async () => {

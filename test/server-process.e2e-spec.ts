@@ -110,7 +110,7 @@ describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
       });
       await poll(async () => {
         const { rows } = await db.query(
-          `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND datname = current_database()`,
           [APPLICATION_NAME],
         );
         return rows.length > 0 ? true : undefined;
@@ -143,7 +143,7 @@ describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
       // The server's sessions end with it; the database notices a closed socket promptly, not at once.
       await poll(async () => {
         const { rows } = await db.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`,
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`,
           [APPLICATION_NAME],
         );
         return rows[0].n === 0 ? true : undefined;

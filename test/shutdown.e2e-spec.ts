@@ -173,7 +173,7 @@ describeIfPostgres('stopping the built server (PostgreSQL)', () => {
       }).catch(() => 'cut');
       await poll(async () => {
         const { rows } = await db.query(
-          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'connectors-backend' AND wait_event_type = 'Lock'`,
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'connectors-backend' AND wait_event_type = 'Lock' AND datname = current_database()`,
         );
         return rows.length > 0 ? true : undefined;
       }, 30_000);

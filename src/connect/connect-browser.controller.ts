@@ -32,6 +32,8 @@ export class ConnectBrowserController {
 
   @Get('connect/:link')
   async open(@Param('link') link: string, @Req() request: Request, @Res() response: Response) {
+    // Link previews and scanners probe with HEAD (Express routes it here): it never spends the link.
+    if (request.method === 'HEAD') return this.page(response, 200, 'connect_link_preview');
     const step = await this.flow.open(link);
     if (step.kind !== 'authorize') return this.refuse(request, response, step);
     response.cookie(this.cookieName(step.sessionId), step.binding, {

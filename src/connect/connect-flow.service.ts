@@ -91,8 +91,11 @@ export class ConnectFlowService {
         sessionId: session.id,
       };
     }
-    const client = await this.providers.resolve(session.provider);
-    if (!client.authorizationUrl) {
+    const client = await this.providers.resolve(session.provider).catch((error: unknown) => {
+      if (error instanceof DomainError) return undefined;
+      throw error;
+    });
+    if (!client?.authorizationUrl) {
       await this.sessions.finish(session.id, 'failed', 'connect_provider_incomplete');
       return { kind: 'refused', reason: 'connect_provider_incomplete', provider: session.provider };
     }

@@ -3,12 +3,12 @@
  * enough to redirect to. Every text is this service's own, escaped anyway; no script, no style,
  * no resource, so the policy below allows nothing at all.
  */
-export const PAGE_CSP =
-  "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; navigate-to 'none'";
+export const PAGE_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const MESSAGES: Record<string, string> = {
   connected: 'Your account is connected. You can close this window.',
   reconnected: 'Your account is connected again. You can close this window.',
+  connect_link_preview: 'Open this link in your browser to connect your account.',
   connect_not_configured: 'Connecting accounts is not set up on this service.',
   connect_link_invalid: 'This link is not valid or has already been used. Start again from the application.',
   connect_session_expired: 'This connection attempt has expired. Start again from the application.',
