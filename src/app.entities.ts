@@ -1,4 +1,5 @@
 import { AdminAuditEvent } from './audit/admin-audit-event.entity';
+import { ConnectSession } from './connect/connect-session.entity';
 import { ExternalAccount } from './connectors/external-account.entity';
 import { JobLease } from './connectors/refresh/job-lease.entity';
 import { RegistryInstance } from './keys/registry-instance.entity';
@@ -12,6 +13,7 @@ import { KeyRotationJob } from './rotation/key-rotation-job.entity';
  */
 export const ENTITIES = [
   AdminAuditEvent,
+  ConnectSession,
   ExternalAccount,
   JobLease,
   KeyRotationJob,

@@ -10,6 +10,7 @@ import { loggingOptions } from './common/logging.options';
 import { createValidationPipe } from './common/validation.pipe';
 import { ENTITIES } from './app.entities';
 import { appConfig, configRootModule } from './config/configuration';
+import { ConnectModule } from './connect/connect.module';
 import { ConnectorsModule } from './connectors/connectors.module';
 import { RefreshAheadModule } from './connectors/refresh/refresh-ahead.module';
 import { DatabaseModule } from './database/database.module';
@@ -42,6 +43,7 @@ export class AppModule {
         RefreshAheadModule,
         RotationModule,
         AdminModule,
+        ConnectModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -1,10 +1,10 @@
-import { createServer } from 'node:http';
 import type { NestApplicationOptions } from '@nestjs/common';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import express from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { bodyParserErrorHandler } from './common/body-parser-error.handler';
+import { createBoundedServer } from './common/bounded-http-server';
 import { setupOpenApi } from './common/openapi';
 import { assignRequestId, noStore, refuseReservedKeys } from './common/request-hygiene';
 import type { HttpSettings } from './config/configuration';
@@ -13,11 +13,7 @@ import { httpMetrics } from './metrics/http-metrics.middleware';
 
 export const JSON_BODY_LIMIT = '64kb';
 
-/**
- * The HTTP server with deliberate limits: a client gets `headersTimeout` to send its headers and
- * `requestTimeout` for the whole request, an idle keep-alive socket closes after
- * `keepAliveTimeout`, and at most `maxConnections` sockets are open at once.
- */
+/** The HTTP server with the limits of `createBoundedServer`. */
 class BoundedExpressAdapter extends ExpressAdapter {
   constructor(
     instance: express.Express,
@@ -28,19 +24,7 @@ class BoundedExpressAdapter extends ExpressAdapter {
 
   override initHttpServer(options: NestApplicationOptions): void {
     if (options.httpsOptions) throw new Error('TLS is terminated in front of this service');
-    const server = createServer(
-      {
-        headersTimeout: this.settings.headersTimeoutMs,
-        requestTimeout: this.settings.requestTimeoutMs,
-        keepAliveTimeout: this.settings.keepAliveTimeoutMs,
-        // Node checks the two timeouts on this interval (30 s by default), which would let a
-        // slow client keep its socket that much longer.
-        connectionsCheckingInterval: Math.min(1000, this.settings.headersTimeoutMs),
-      },
-      this.getInstance(),
-    );
-    server.maxConnections = this.settings.maxConnections;
-    this.setHttpServer(server);
+    this.setHttpServer(createBoundedServer(this.settings, this.getInstance()));
   }
 }
 

@@ -5,8 +5,9 @@ import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
 import { findLeaks, OutputCapture } from './support/output-capture';
 import { countAccounts } from './support/fixtures';
+import { bearer, newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
 const KID = KeyRing.fromSettings({ primary: KEY }).primaryKeyId as string;
 const secrets: string[] = [KEY, SERVICE_TOKEN];
@@ -34,7 +35,7 @@ afterAll(() => {
 
 describe('accounts API with an encryption key', () => {
   let testApp: TestApp;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
   const http = () => request(testApp.app.getHttpServer());
 
   beforeAll(async () => {
@@ -56,7 +57,7 @@ describe('accounts API with an encryption key', () => {
     return { account: response.body, tokens };
   }
 
-  it('stores a v2 envelope bound to the account and a NULL refresh token', async () => {
+  it('stores a v3 envelope bound to the user and the account, and a NULL refresh token', async () => {
     const { account, tokens } = await create();
     expect(account).toMatchObject({ userId: 7, provider: 'google_drive', version: 1, scopes: tokens.scope });
     expect(account.encryption).toEqual({ state: 'encrypted', keyId: KID });
@@ -147,7 +148,7 @@ describe('accounts API with an encryption key', () => {
     expect(JSON.stringify(response.body)).not.toContain(first.tokens.access_token);
   });
 
-  it('reads a legacy v1 row of the original service and upgrades it to v2 on update', async () => {
+  it('reads a legacy v1 row of the original service and upgrades it to v3 on update', async () => {
     const legacy = tokenSet();
     const [{ id }] = await testApp.dataSource.query(
       `INSERT INTO external_accounts (user_id, provider, access_token) VALUES (7, 'notion', $1) RETURNING id`,
@@ -255,7 +256,7 @@ describe('accounts API with an encryption key', () => {
 
 describe('accounts API without a key', () => {
   let testApp: TestApp;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
 
   beforeAll(async () => {
     testApp = await createTestApp({ CONNECTORS_API_TOKEN: SERVICE_TOKEN });
@@ -298,7 +299,7 @@ describe('accounts API without a key', () => {
 
 describe('accounts API with encryption required', () => {
   let testApp: TestApp;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
 
   beforeAll(async () => {
     testApp = await createTestApp({

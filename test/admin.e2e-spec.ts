@@ -1,13 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import { GUARDS_METADATA } from '@nestjs/common/constants';
+import { ModulesContainer } from '@nestjs/core';
 import request from 'supertest';
+import { AdminGuard } from '../src/admin/admin.guard';
 import { AdminAuditService } from '../src/audit/admin-audit.service';
 import { fingerprintOf } from '../src/common/bearer-token';
 import { KeyRing } from '../src/crypto/key-ring';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { poll } from './support/fixtures';
+import { routesOf, type Route } from './support/routes';
+import { bearer, newApiToken } from './support/auth';
 
-const ADMIN_TOKEN = randomBytes(24).toString('base64url');
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const ADMIN_TOKEN = newApiToken('admin');
+const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
 const OLD_KEY = randomBytes(32).toString('base64');
 
@@ -30,7 +35,7 @@ const CREDENTIALS: [name: string, header: string | undefined, status: number][] 
 describe('admin API', () => {
   let testApp: TestApp;
   const http = () => request(testApp.app.getHttpServer());
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const admin = bearer(ADMIN_TOKEN);
 
   function send([method, path, body]: Call, header?: string) {
     const call =
@@ -173,6 +178,93 @@ describe('admin API', () => {
     },
   );
 });
+
+/** A value for each route parameter: ids and names that do not exist. */
+const PARAMETERS: Record<string, string> = {
+  id: '999999',
+  kid: 'ffffffffffffffff',
+  provider: 'google_drive',
+};
+
+describe('every admin route, listed from the controllers', () => {
+  let testApp: TestApp;
+  const admin = bearer(ADMIN_TOKEN);
+  let routes: Route[];
+
+  beforeAll(async () => {
+    testApp = await createTestApp({
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
+      CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+      WORKFLOWS_ARTIFACT_ENC_KEY: KEY,
+      ROTATION_WORKER_ENABLED: 'false',
+      // Three refusals of every route from one address: more than the default budget allows.
+      ADMIN_FAILED_AUTH_LIMIT_PER_MINUTE: '1000',
+    });
+    await truncateAll(testApp.dataSource);
+    routes = routesOf(testApp.app).filter(({ path }) => /^\/(?:admin|metrics)(?:\/|$)/.test(path));
+  });
+  afterAll(() => testApp.close());
+
+  it('finds every route of a controller behind the admin guard under /admin or /metrics', () => {
+    const guarded = new Set(
+      routesOf(testApp.app)
+        .filter(({ controller }) => adminGuarded(testApp, controller))
+        .map(({ method, path }) => `${method} ${path}`),
+    );
+    expect(routes.map(({ method, path }) => `${method} ${path}`).sort()).toEqual([...guarded].sort());
+    expect(routes.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it.each(CREDENTIALS)(
+    'refuses %s on every one of them, echoing nothing, and audits each',
+    async (_name, header, status) => {
+      const answers: { route: string; status: number; echoed: boolean }[] = [];
+      for (const { method, path } of routes) {
+        const url = path.replace(/:([a-zA-Z]+)/g, (_match, name: string) => PARAMETERS[name] ?? 'x');
+        let call = request(testApp.app.getHttpServer())[method](url);
+        if (header) call = call.set('Authorization', header);
+        if (method !== 'get' && method !== 'delete') call = call.send({});
+        const response = await call;
+        const sentToken = header?.slice('Bearer '.length);
+        const echoed = sentToken
+          ? `${JSON.stringify(response.headers)}${response.text}`.includes(sentToken)
+          : false;
+        answers.push({ route: `${method} ${path}`, status: response.status, echoed });
+      }
+      expect(answers).toEqual(
+        routes.map(({ method, path }) => ({ route: `${method} ${path}`, status, echoed: false })),
+      );
+
+      await testApp.app.get(AdminAuditService).flush();
+      const audit = await request(testApp.app.getHttpServer())
+        .get('/admin/audit?limit=500')
+        .set(admin)
+        .expect(200);
+      const refused = new Set(
+        (audit.body.events as { action: string; statusCode: number }[])
+          .filter((event) => event.statusCode === status)
+          .map((event) => event.action),
+      );
+      // Scrapes are not audited (one every few seconds would drown the trail).
+      const audited = routes.filter(({ path }) => path !== '/metrics');
+      expect(audited.filter(({ method, path }) => !refused.has(`${method.toUpperCase()} ${path}`))).toEqual(
+        [],
+      );
+    },
+  );
+});
+
+/** True when the controller named `name` carries the admin guard. */
+function adminGuarded(testApp: TestApp, name: string): boolean {
+  for (const module of testApp.app.get(ModulesContainer).values()) {
+    for (const wrapper of module.controllers.values()) {
+      if (wrapper.metatype?.name !== name) continue;
+      const guards = (Reflect.getMetadata(GUARDS_METADATA, wrapper.metatype) ?? []) as unknown[];
+      return guards.includes(AdminGuard);
+    }
+  }
+  return false;
+}
 
 describe('admin API limits', () => {
   it('is closed when no admin token is configured', async () => {

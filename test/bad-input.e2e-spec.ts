@@ -9,8 +9,9 @@ import { createTestApp, type TestApp, type TestEnv, truncateAll } from './create
 import { countAccounts, itIfPostgres, sleep, tokenColumnsOf } from './support/fixtures';
 import { newKey } from './support/rotation-fixtures';
 import { directClient, randomSecret } from './support/safety-fixtures';
+import { bearer, newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 1000);
 
@@ -52,7 +53,7 @@ async function appWithAccount(env: TestEnv): Promise<{ testApp: TestApp; account
   await truncateAll(testApp.dataSource);
   const created = await request(testApp.app.getHttpServer())
     .post('/users/1/accounts')
-    .set({ Authorization: `Bearer ${SERVICE_TOKEN}` })
+    .set(bearer(SERVICE_TOKEN))
     .send({ provider: 'notion', tokens: { access_token: 'a' } });
   return { testApp, accountId: created.body.id };
 }
@@ -60,7 +61,7 @@ async function appWithAccount(env: TestEnv): Promise<{ testApp: TestApp; account
 describe('bad input', () => {
   let testApp: TestApp;
   let ownAccountId: number;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
   const http = () => request(testApp.app.getHttpServer());
   const count = () => countAccounts(testApp.dataSource);
 
@@ -176,7 +177,7 @@ describe('bad key settings', () => {
   });
 });
 
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const ADMIN_TOKEN = newApiToken('admin');
 const key = newKey();
 
 /** Any code point: NUL, control characters, lone surrogates, astral characters, and plain ASCII. */
@@ -239,7 +240,7 @@ function plant(root: unknown, steps: number[], token: string, asKey: boolean): u
 describe('hostile input', () => {
   let testApp: TestApp;
   let accountId: number;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
   const http = () => request(testApp.app.getHttpServer());
   const count = () => countAccounts(testApp.dataSource);
 
@@ -333,7 +334,7 @@ describe('hostile input', () => {
 describe('credentials across the two surfaces', () => {
   let testApp: TestApp;
   const http = () => request(testApp.app.getHttpServer());
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const admin = bearer(ADMIN_TOKEN);
 
   beforeAll(async () => {
     testApp = await createTestApp({

@@ -118,6 +118,15 @@ describe('command line', () => {
     expect(after.stdout).not.toContain('WARNING');
   });
 
+  it('keys:status --check fails with plaintext accounts when no key is configured', async () => {
+    await seedAccounts(keyA, { sealed: 0, plaintext: 2 });
+    const result = await runCli(['keys:status', '--check'], cliEnv());
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain(
+      'WARNING: 2 accounts are stored in plaintext and no key is configured: set WORKFLOWS_ARTIFACT_ENC_KEY (npx connectors keys:generate), then run a rotation to seal them',
+    );
+  });
+
   it('rotates every account and exits 0, printing progress but no secret', async () => {
     const expected = await seedAccounts(keyA, { sealed: 150, legacy: 30, plaintext: 20 });
     const result = await runCli(['rotate', '--batch-size', '50'], rotationEnv());
@@ -141,6 +150,9 @@ describe('command line', () => {
     const dryRun = await runCli(['rotate', '--dry-run'], rotationEnv());
     expect(dryRun.status).toBe(1);
     expect(dryRun.stdout).toContain(`1 accounts would fail:\n  account ${second.id}: ENVELOPE_AUTH_FAILED\n`);
+    // A dry run rotates nothing, and says so on every line, progress included.
+    expect(dryRun.stdout).toMatch(/^progress: .*would rotate \d+, skipped \d+, would fail \d+/m);
+    expect(dryRun.stdout).not.toMatch(/\b(rotated|failed) \d/);
     const real = await runCli(['rotate'], rotationEnv());
     expect(real.status).toBe(1);
     expect(real.stdout).toContain(

@@ -19,6 +19,26 @@ function refusal(env: Record<string, string>): ConfigurationError {
 }
 
 describe('configuration', () => {
+  it('says each broken rule once', () => {
+    expect(refusal({ PORT: 'abc' }).message).toBe(
+      'PORT: must be between 1 and 65535; must be an integer port number',
+    );
+  });
+
+  it.each([
+    ['SHUTDOWN_TIMEOUT_SECONDS', '0', 'must be between 1 and 600'],
+    ['DATABASE_POOL_TIMEOUT_MS', '10', 'must be between 100 and 600000'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '99', 'must be between 100 and 3600000'],
+    ['DATABASE_LOCK_TIMEOUT_MS', '99', 'must be between 100 and 3600000'],
+    [
+      'METRICS_HOST',
+      'metrics.internal',
+      'must be an IP address to listen on, such as 127.0.0.1, 0.0.0.0 or ::',
+    ],
+  ])('refuses %s=%s: %s', (variable, value, rule) => {
+    expect(refusal({ [variable]: value }).message).toBe(`${variable}: ${rule}`);
+  });
+
   it.each([
     ['NODE_ENV', 'staging'],
     ['PORT', 'eighty'],

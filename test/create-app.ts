@@ -45,6 +45,8 @@ const MANAGED_PREFIXES = [
   'KEY_',
   'ROOT_KEY',
   'AWS_',
+  'CONNECT_',
+  'PUBLIC_BASE_URL',
 ];
 
 /** Replaces the settings this service reads, so one test's keys never leak into the next app. */

@@ -66,9 +66,7 @@ describe('the embedded data directory', () => {
       writeFileSync(join(openDir, 'notes.txt'), 'operator notes\n', { mode: 0o644 });
       chmodSync(join(openDir, 'notes.txt'), 0o644);
       const port = await freePort();
-      const child = startBuiltServer(port, { ...settings, DATA_DIR: openDir }, { stdout: true });
-      let stdout = '';
-      child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+      const child = startBuiltServer(port, { ...settings, DATA_DIR: openDir });
       const exited = new Promise((done) => child.on('exit', done));
       try {
         await waitReady(`http://127.0.0.1:${port}`);
@@ -88,7 +86,10 @@ describe('the embedded data directory', () => {
         );
         expect(kinds.length).toBeGreaterThan(10);
         expect(kinds.every(Boolean)).toBe(true);
-        const warnings = stdout.split('\n').filter((line) => line.includes('open to other users'));
+        const warnings = child
+          .output()
+          .split('\n')
+          .filter((line) => line.includes('open to other users'));
         expect(warnings).toEqual([
           expect.stringContaining(`DATA_DIR ${openDir} had 2 files or folders open`),
         ]);

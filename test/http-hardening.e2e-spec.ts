@@ -5,12 +5,14 @@ import request from 'supertest';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
 import { OutputCapture } from './support/output-capture';
 import { randomSecret } from './support/safety-fixtures';
+import { bearer, newApiToken } from './support/auth';
+import { heldFor } from './support/sockets';
 
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 const KEY = randomBytes(32).toString('base64');
-const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
-const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const service = bearer(SERVICE_TOKEN);
+const admin = bearer(ADMIN_TOKEN);
 const BASE_ENV: TestEnv = {
   CONNECTORS_API_TOKEN: SERVICE_TOKEN,
   ADMIN_API_TOKEN: ADMIN_TOKEN,
@@ -22,21 +24,6 @@ function portOf(app: TestApp): number {
   const address = app.app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('the server is not listening');
   return address.port;
-}
-
-/** Resolves with how long the server kept a socket open after `write` was sent on it. */
-function heldFor(port: number, write: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const socket: Socket = connect(port, '127.0.0.1', () => socket.write(write));
-    socket.on('data', () => undefined);
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve(Date.now() - started));
-    socket.setTimeout(20_000, () => {
-      socket.destroy();
-      reject(new Error('the server kept a half-sent request open for 20 s'));
-    });
-  });
 }
 
 describe('HTTP surface hardening', () => {
@@ -264,6 +251,42 @@ describe('API documentation', () => {
       for (const path of ['/docs', '/docs/openapi.json', '/docs-yaml']) {
         expect((await request(app.app.getHttpServer()).get(path).redirects(1)).status).toBe(status);
       }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('serves the documentation page with every asset, with or without a trailing slash', async () => {
+    const app = await createTestApp(BASE_ENV);
+    const http = () => request(app.app.getHttpServer());
+    try {
+      for (const address of ['/docs', '/docs/', '/docs/index.html', '/docs/?tab=1', '/docs?tab=1']) {
+        let answer = await http().get(address);
+        if (answer.status === 301) answer = await http().get(answer.headers.location);
+        expect([address, answer.status]).toEqual([address, 200]);
+        const page = answer.request.url.replace(/^http:\/\/[^/]+/, '');
+        const html = answer.text;
+        const assets = [...html.matchAll(/\b(?:src|href)=["']([^"'#][^"']*)["']/g)].map((match) => match[1]);
+        expect(assets.length).toBeGreaterThan(2);
+        for (const asset of assets) {
+          const url = new URL(asset, `http://localhost${page}`);
+          const answer = await http().get(url.pathname);
+          expect([page, url.pathname, answer.status]).toEqual([page, url.pathname, 200]);
+        }
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('describes the bearer tokens as opaque secrets, not JWTs, and POST /admin/keys as 201', async () => {
+    const app = await createTestApp(BASE_ENV);
+    try {
+      const document = (await request(app.app.getHttpServer()).get('/docs/openapi.json').expect(200)).body;
+      const schemes = Object.values(document.components.securitySchemes) as { bearerFormat?: string }[];
+      expect(schemes.length).toBe(2);
+      for (const scheme of schemes) expect(JSON.stringify(scheme)).not.toMatch(/JWT/i);
+      expect(Object.keys(document.paths['/admin/keys'].post.responses)).toEqual(['201']);
     } finally {
       await app.close();
     }

@@ -1,17 +1,20 @@
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { freePort, runBuiltCli, startBuiltServer } from './support/built-server';
+import { DecryptCommand } from '@aws-sdk/client-kms';
+import { REGISTRY_BINDING_LABEL } from '../src/keys/key-wrapper';
+import { freePort, runBuiltCli, startBuiltServer, type BuiltServer } from './support/built-server';
 import { describeIfPostgres, poll } from './support/fixtures';
 import { KmsServer, kmsEnv } from './support/kms-server';
+import { SecretRegistry } from './support/safety-secrets';
+import { newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = `svc-${randomBytes(12).toString('hex')}`;
-const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 const ACCOUNTS = 30;
 
 interface Server {
   base: string;
-  child: ChildProcess;
+  child: BuiltServer;
   stderr: string;
 }
 
@@ -23,6 +26,7 @@ interface Server {
 describeIfPostgres('key registry fleet (server processes and the command line)', () => {
   const kms = new KmsServer();
   const servers: Server[] = [];
+  const cliOutputs: string[] = [];
   let db: Client;
 
   beforeAll(async () => {
@@ -63,13 +67,14 @@ describeIfPostgres('key registry fleet (server processes and the command line)',
       60_000,
       200,
     ).catch((error: unknown) => {
-      throw new Error(`the server did not start: ${server.stderr.slice(0, 500)} (${String(error)})`);
+      throw new Error(`the server did not start: ${child.output().slice(-1500)} (${String(error)})`);
     });
     return server;
   }
 
   async function cli(args: string[], env: Record<string, string | undefined>): Promise<string> {
     const result = await runBuiltCli(args, env);
+    cliOutputs.push(result.stdout + result.stderr);
     if (result.status !== 0) {
       throw new Error(`connectors ${args.join(' ')} exited ${result.status}: ${result.stderr.slice(0, 500)}`);
     }
@@ -100,6 +105,8 @@ describeIfPostgres('key registry fleet (server processes and the command line)',
       KEY_WRAPPING: `aws-kms:${arn}`,
       KEY_REGISTRY_REFRESH_SECONDS: '300',
       KEY_PROMOTION_TIMEOUT_SECONDS: '30',
+      // Each request is logged: the servers' output is scanned for secrets at the end.
+      LOG_LEVEL: 'info',
       ...kmsEnv(kms.endpoint),
     };
     const [one, two] = await Promise.all([startServer(env), startServer(env)]);
@@ -192,5 +199,37 @@ describeIfPostgres('key registry fleet (server processes and the command line)',
     expect(servers.map((server) => server.child.exitCode)).toEqual([null, null]);
     const { rows } = await db.query(`SELECT DISTINCT token_key_id FROM external_accounts`);
     expect(rows).toEqual([{ token_key_id: second }]);
+
+    // Neither the servers nor the command printed a token, an API token, a data key or a wrapped key.
+    const secrets = new SecretRegistry();
+    secrets.add('service API token', SERVICE_TOKEN);
+    secrets.add('admin API token', ADMIN_TOKEN);
+    for (const values of written.values()) for (const value of values) secrets.add('access token', value);
+    const kmsClient = kms.client();
+    try {
+      const registry = await db.query(`SELECT key_id, wrapped_key FROM key_registry`);
+      for (const { key_id: keyId, wrapped_key: wrapped } of registry.rows as {
+        key_id: string;
+        wrapped_key: Buffer;
+      }[]) {
+        secrets.addKey(`wrapped key ${keyId}`, wrapped.toString('base64'));
+        const answer = await kmsClient.send(
+          new DecryptCommand({
+            CiphertextBlob: wrapped,
+            EncryptionContext: { purpose: REGISTRY_BINDING_LABEL, key_id: keyId },
+          }),
+        );
+        secrets.addKey(`data key ${keyId}`, Buffer.from(answer.Plaintext as Uint8Array).toString('base64'));
+      }
+    } finally {
+      kmsClient.destroy();
+    }
+    expect(secrets.size).toBeGreaterThanOrEqual(2 + ACCOUNTS + 4);
+    const printed = servers.map((server) => server.child.output());
+    expect(printed.every((output) => output.includes('request completed'))).toBe(true);
+    expect([
+      ...printed.flatMap((output, index) => secrets.find(output, `server ${index + 1}`)),
+      ...cliOutputs.flatMap((output) => secrets.find(output, 'connectors command')),
+    ]).toEqual([]);
   }, 240_000);
 });

@@ -317,6 +317,42 @@ describe('key registry', () => {
     expect(client.body).toMatchObject({ clientId: 'c-1' });
   });
 
+  it('keeps a key that seals a running connect session’s PKCE verifier, until the session ends', async () => {
+    const app = await start({
+      ...registryEnv('local'),
+      ROOT_KEY: newKey().key,
+      PUBLIC_BASE_URL: 'https://connectors.example',
+    });
+    const http = () => request(app.app.getHttpServer());
+    const registry = registryOf(app);
+    const first = await registry.add('test');
+    await registry.promote(first.keyId, 'test', 5);
+    await http()
+      .put('/admin/providers/notion')
+      .set(admin)
+      .send({
+        tokenUrl: 'https://auth.example.com/token',
+        authorizationUrl: 'https://auth.example.com/authorize',
+        clientId: 'c-1',
+        clientSecret: `s-${randomBytes(8).toString('hex')}`,
+      })
+      .expect(200);
+    const session = await http()
+      .post('/users/7/connect-sessions')
+      .set({ Authorization: `Bearer ${SERVICE_TOKEN}` })
+      .send({ provider: 'notion' })
+      .expect(201);
+    await http().get(new URL(session.body.connectUrl).pathname).expect(303);
+    const second = await registry.add('test');
+    await registry.promote(second.keyId, 'test', 5);
+    // The rotation re-seals the client secret; the verifier ends with its session instead.
+    await app.worker.runJob((await app.rotation.startRotation({ requestedBy: 'test' })).id);
+    const refused = await http().post(`/admin/keys/${first.keyId}/retire`).set(admin).expect(409);
+    expect(refused.body).toMatchObject({ error: 'KEY_IN_USE' });
+    await app.dataSource.query(`UPDATE connect_sessions SET expires_at = now() - interval '1 second'`);
+    await http().post(`/admin/keys/${first.keyId}/retire`).set(admin).expect(200);
+  });
+
   it('records every command-line lifecycle action, done or refused, in the audit trail', async () => {
     const root = newKey();
     const serverEnv = { ...registryEnv('local'), ROOT_KEY: root.key };

@@ -1,3 +1,5 @@
+import { networkInterfaces } from 'node:os';
+import type { Socket } from 'node:net';
 import request from 'supertest';
 import { freePort } from './support/built-server';
 import { findLeaks } from './support/output-capture';
@@ -11,16 +13,18 @@ import {
   type ExpectedTokens,
   type RotationApp,
 } from './support/rotation-fixtures';
-import { randomSecret } from './support/safety-fixtures';
+import { directClient, randomSecret } from './support/safety-fixtures';
 import { truncateAll } from './create-app';
-import { itIfPostgres } from './support/fixtures';
+import { itIfPostgres, poll } from './support/fixtures';
+import { bearer, newApiToken } from './support/auth';
+import { heldFor, openSocket } from './support/sockets';
 
-const ADMIN_TOKEN = randomSecret('adm_', 32);
-const SERVICE_TOKEN = randomSecret('svc_', 32);
+const ADMIN_TOKEN = newApiToken('admin');
+const SERVICE_TOKEN = newApiToken('service');
 const keyA = newKey();
 const keyB = newKey();
-const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
-const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+const admin = bearer(ADMIN_TOKEN);
+const service = bearer(SERVICE_TOKEN);
 const USER_ID = 734_251;
 
 /** `name{labels} value` lines of a scrape, the labels parsed. */
@@ -141,32 +145,48 @@ describe('GET /metrics', () => {
   });
 
   itIfPostgres('counts the pool connections in use, idle and waiting', async () => {
-    expect(
-      valueOf(await scrape(), 'connectors_db_pool_connections', { state: 'idle' }),
-    ).toBeGreaterThanOrEqual(0);
-    // Two connections held by the database for a second while the scrape runs.
-    const held = [1, 2].map(() => app.dataSource.query('SELECT pg_sleep(1)'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const text = await scrape();
-    await Promise.all(held);
-    expect(valueOf(text, 'connectors_db_pool_connections', { state: 'in_use' })).toBeGreaterThanOrEqual(2);
-    // The scrape's own inventory count may be waiting for a connection being opened.
-    expect(valueOf(text, 'connectors_db_pool_connections', { state: 'waiting' })).toBeGreaterThanOrEqual(0);
-    const inUse = valueOf(text, 'connectors_db_pool_connections', { state: 'in_use' }) as number;
-    const after = await scrape();
-    expect(valueOf(after, 'connectors_db_pool_connections', { state: 'in_use' })).toBeLessThanOrEqual(
-      inUse - 2,
-    );
-    expect(valueOf(after, 'connectors_db_pool_connections', { state: 'idle' })).toBeGreaterThanOrEqual(2);
+    // Two of the pool's connections wait on an advisory lock this test holds, until it lets go.
+    const holder = await directClient();
+    try {
+      await holder.query('SELECT pg_advisory_lock(724031)');
+      const held = [1, 2].map(() => app.dataSource.query('SELECT pg_advisory_lock_shared(724031)'));
+      await poll(async () => {
+        const { rows } = await holder.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND $1 = ANY (pg_blocking_pids(pid))`,
+          [(await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid],
+        );
+        return rows[0].n === 2 ? true : undefined;
+      });
+      const text = await scrape();
+      await holder.query('SELECT pg_advisory_unlock(724031)');
+      await Promise.all(held);
+      const inUse = valueOf(text, 'connectors_db_pool_connections', { state: 'in_use' }) as number;
+      expect(inUse).toBeGreaterThanOrEqual(2);
+
+      const after = await scrape();
+      expect(valueOf(after, 'connectors_db_pool_connections', { state: 'in_use' })).toBeLessThanOrEqual(
+        inUse - 2,
+      );
+      expect(valueOf(after, 'connectors_db_pool_connections', { state: 'idle' })).toBeGreaterThanOrEqual(2);
+      // Callers waiting for a connection being opened are counted too: the scrape's own may be.
+      expect(valueOf(after, 'connectors_db_pool_connections', { state: 'waiting' })).toEqual(
+        expect.any(Number),
+      );
+    } finally {
+      await holder.end();
+    }
   });
 
   it('shows accounts per key id from the cached inventory, and a rotation moves the job counters', async () => {
     const expected: ExpectedTokens = new Map();
     await createSealedAccounts(app, 5, expected);
     // The inventory behind the gauges is at most METRICS_INVENTORY_SECONDS (1 s) old.
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
-    const before = await scrape();
-    expect(valueOf(before, 'connectors_accounts', { key_id: keyA.kid, role: 'primary' })).toBe(5);
+    const counted = await poll(async () => {
+      const value = valueOf(await scrape(), 'connectors_accounts', { key_id: keyA.kid, role: 'primary' });
+      return value === 5 ? value : undefined;
+    }, 10_000);
+    expect(counted).toBe(5);
 
     const rotating = await createRotationApp(
       keyEnv(keyB, [keyA], { ADMIN_API_TOKEN: ADMIN_TOKEN, METRICS_INVENTORY_SECONDS: '1' }),
@@ -204,5 +224,52 @@ describe('METRICS_PORT', () => {
       await app.close();
     }
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it('listens on loopback unless METRICS_HOST says otherwise', async () => {
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address && !address.internal && address.family === 'IPv4')?.address;
+    const port = await freePort();
+    const app = await createRotationApp(keyEnv(keyA, [], { METRICS_PORT: String(port) }));
+    try {
+      expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
+      // A machine with no other interface has no other address to be reached on.
+      if (external) await expect(fetch(`http://${external}:${port}/metrics`)).rejects.toThrow();
+    } finally {
+      await app.close();
+    }
+    if (!external) return;
+    const everywhere = await createRotationApp(
+      keyEnv(keyA, [], { METRICS_PORT: String(port), METRICS_HOST: '0.0.0.0' }),
+    );
+    try {
+      expect((await fetch(`http://${external}:${port}/metrics`)).status).toBe(200);
+    } finally {
+      await everywhere.close();
+    }
+  });
+
+  it("holds the API port's limits: headers timeout and connection cap", async () => {
+    const port = await freePort();
+    const app = await createRotationApp(
+      keyEnv(keyA, [], {
+        METRICS_PORT: String(port),
+        HTTP_HEADERS_TIMEOUT_SECONDS: '3',
+        HTTP_MAX_CONNECTIONS: '2',
+      }),
+    );
+    const open: Socket[] = [];
+    try {
+      const halfSent = 'GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ';
+      // Node's own default would hold it 60 s.
+      expect(await heldFor(port, halfSent)).toBeLessThan(8_000);
+      open.push(await openSocket(port), await openSocket(port));
+      // The third socket is closed at once, well before its headers could time out.
+      expect(await heldFor(port, halfSent)).toBeLessThan(2_000);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await app.close();
+    }
   });
 });

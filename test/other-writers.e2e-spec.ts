@@ -6,11 +6,12 @@ import { legacyV1Envelope, pythonJsonDumps, v2Envelope } from './support/legacy-
 import { flipBit, resized, withFields } from './support/safety-envelopes';
 import { randomSecret } from './support/safety-fixtures';
 import { createRotationApp, keyEnv, newKey, type RotationApp } from './support/rotation-fixtures';
+import { bearer, newApiToken } from './support/auth';
 
 const keyA = newKey();
 const keyB = newKey();
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+const SERVICE_TOKEN = newApiToken('service');
+const auth = bearer(SERVICE_TOKEN);
 const keyBytes = (key: { key: string }) => Buffer.from(key.key, 'base64');
 
 /** Token dicts as the original service's connectors passed them to `json.dumps(..., default=str)`. */

@@ -8,15 +8,16 @@ import type { Client } from 'pg';
 import type { TokenSet } from '../src/connectors/token-set';
 import { createRotationApp, keyEnv, newKey, type RotationApp } from './support/rotation-fixtures';
 import { directClient, insertSealedAccounts, randomSecret, verifyOnKey } from './support/safety-fixtures';
+import { bearer, newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const SERVICE_TOKEN = newApiToken('service');
 const KEY = randomBytes(32).toString('base64');
 
 describeIfPostgres('database outage', () => {
   const target = new URL(process.env.E2E_DATABASE_URL ?? 'postgres://127.0.0.1:5432/x');
   const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
   const capture = new OutputCapture();
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
   const secrets = [KEY, SERVICE_TOKEN];
   let testApp: TestApp;
   const http = () => request(testApp.app.getHttpServer());

@@ -5,6 +5,7 @@ import request from 'supertest';
 import { ACCOUNT_EVENTS, type AccountEvent } from '../src/connectors/account-events';
 import type { TokenSet } from '../src/connectors/token-set';
 import { RefreshAheadWorker } from '../src/connectors/refresh/refresh-ahead.worker';
+import { TokenStorage } from '../src/connectors/token-storage';
 import { RotationService } from '../src/rotation/rotation.service';
 import { truncateAll, type TestApp } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
@@ -79,8 +80,10 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
   });
 
   it('shares one failure and one needs_reauth event with the callers of both instances', async () => {
-    const first = await open();
-    const second = await open();
+    // The provider answer is held until every caller is in: no timeout may end the hold first.
+    const patient = { PROVIDER_TIMEOUT_MS: '60000', REFRESH_LEASE_SECONDS: '90' };
+    const first = await open(refreshEnv(keyA, patient));
+    const second = await open(refreshEnv(keyA, patient));
     await truncateAll(first.dataSource);
     expect((await putProvider(first, 'google_drive', client, as.tokenUrl)).status).toBe(200);
     const refreshToken = await as.mint(client);
@@ -96,9 +99,21 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
         Array.from({ length: 10 }, (_, index) => tokensVia(index % 2 === 0 ? first : second, 7, id)),
       );
 
-    await as.behave({ holdMs: 1500, failStatus: 503 });
+    // Each caller opens the stored tokens once it has read the row, and the refresh once more
+    // before its provider call: eleven opens, and the call held, mean every caller saw the row
+    // before the failure was recorded.
+    const opens = [first, second].map((app) => jest.spyOn(app.app.get(TokenStorage), 'open'));
+    await as.behave({ failStatus: 503, holdUntilReleased: true });
     let calls = await as.tokenRequests();
-    const failed = await readAll();
+    const failing = readAll();
+    await poll(async () =>
+      opens.reduce((sum, spy) => sum + spy.mock.calls.length, 0) === 11 && (await as.held()) === 1
+        ? true
+        : undefined,
+    );
+    await as.release();
+    const failed = await failing;
+    opens.forEach((spy) => spy.mockRestore());
     expect(failed.map((answer) => answer.status)).toEqual(Array(10).fill(502));
     expect(await as.tokenRequests()).toBe(calls + 1);
 
@@ -158,7 +173,19 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
       await as.behave({});
 
       // The provider spent the refresh token for the killed instance; its reuse revokes the grant.
+      const [{ until }] = await survivor.dataSource.query(
+        `SELECT (extract(epoch FROM refresh_lease_until) * 1000)::float8 AS until
+           FROM external_accounts WHERE id = $1 AND refresh_lease_owner IS NOT NULL`,
+        [id],
+      );
+      const askedAt = Date.now();
       const next = await tokensVia(survivor, 6, id);
+      const answeredAt = Date.now();
+      // The next caller waits for the dead instance's lease to expire and then takes over: it is
+      // delayed by the lease (5 s), plus the slack of a poll and the provider's answer on a loaded
+      // machine, never by a second lease.
+      expect(answeredAt).toBeGreaterThanOrEqual(until);
+      expect(answeredAt - askedAt).toBeLessThan(5_000 + 3_000);
       expect(next.status).toBe(409);
       expect(next.body.error).toBe('ACCOUNT_NEEDS_REAUTH');
       expect(await as.tokenRequests()).toBe(calls + 2);

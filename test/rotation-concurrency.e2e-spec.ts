@@ -11,6 +11,7 @@ import {
   type RotationApp,
 } from './support/rotation-fixtures';
 import { describeIfPostgres, poll, storedRows } from './support/fixtures';
+import { OutputCapture } from './support/output-capture';
 
 describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
   const keyA = newKey();
@@ -104,6 +105,7 @@ describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
     await writer.connect();
     try {
       // An instance without a key writes plaintext tokens; its transaction holds the row.
+      const [{ pid: writerPid }] = (await writer.query('SELECT pg_backend_pid() AS pid')).rows;
       await writer.query('BEGIN');
       await writer.query(
         `UPDATE external_accounts SET access_token = 'written-meanwhile', refresh_token = 'r',
@@ -112,8 +114,12 @@ describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
       );
       const job = await app.rotation.startRotation({ requestedBy: 'test' });
       const run = app.worker.runJob(job.id);
+      // The batch waits on this writer's row, not on any lock elsewhere in the cluster.
       await poll(async () =>
-        (await admin(`SELECT 1 FROM pg_locks WHERE NOT granted`)).length > 0 ? true : undefined,
+        (await admin(`SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, [writerPid]))
+          .length > 0
+          ? true
+          : undefined,
       );
       await writer.query('COMMIT');
       const final = await run;
@@ -132,22 +138,37 @@ describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
     const expected = await seedAccounts(keyA, { sealed: 1500 });
     const app = await open();
     const job = await app.rotation.startRotation({ batchSize: 10, requestedBy: 'test' });
+    const capture = new OutputCapture();
+    const rolledBack = `rotation job ${job.id}: batch rolled back`;
+    let terminated = 0;
     let outage: Promise<void> | undefined;
-    const final = await app.worker.runJob(job.id, {
-      onProgress: () => {
-        outage ??= (async () => {
-          for (const until = Date.now() + 1500; Date.now() < until;) {
-            await admin(
-              `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                WHERE datname = current_database() AND application_name = 'connectors-backend'`,
-            );
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
-        })();
-      },
-    });
-    await outage;
+    capture.start();
+    let final: Awaited<ReturnType<typeof app.worker.runJob>>;
+    try {
+      final = await app.worker.runJob(job.id, {
+        onProgress: () => {
+          // Once the first batch is in, the instance's sessions are ended until a batch is seen to fail.
+          outage ??= (async () => {
+            const deadline = Date.now() + 30_000;
+            while (!capture.text().includes(rolledBack) && Date.now() < deadline) {
+              const ended = await admin<{ ended: boolean }>(
+                `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+                  WHERE datname = current_database() AND application_name = 'connectors-backend'`,
+              );
+              const count = ended.filter((row) => row.ended).length;
+              terminated += count;
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+          })();
+        },
+      });
+      await outage;
+    } finally {
+      capture.stop();
+    }
 
+    expect(terminated).toBeGreaterThan(0);
+    expect(capture.text()).toContain(rolledBack);
     expect(final).toMatchObject({
       status: 'completed',
       scanned: 1500,

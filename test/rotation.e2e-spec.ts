@@ -179,7 +179,7 @@ describe('key rotation', () => {
     expect(await app!.accounts.getAccountTokens(userId, id)).toMatchObject(expected.get(id)!);
   });
 
-  it('refuses a v2 account with a refresh token in its own column rather than clear that column', async () => {
+  it('refuses a v3 account with a refresh token in its own column rather than clear that column', async () => {
     const expected = await seedAccounts(keyA, { sealed: 40 });
     const { rotation, worker, dataSource } = await open(keyB, [keyA]);
     const rows = await storedRows(dataSource);

@@ -1,4 +1,4 @@
-import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import request from 'supertest';
 import type { TokenSet } from '../src/connectors/token-set';
@@ -10,14 +10,16 @@ import { describeIfPostgres, poll, storedRows } from './support/fixtures';
 import { KmsServer, kmsEnv } from './support/kms-server';
 import { OutputCapture } from './support/output-capture';
 import { CliProcess, cliEnv, type CliResult } from './support/rotation-cli';
-import { newKey } from './support/rotation-fixtures';
+import { newKey, type TestKey } from './support/rotation-fixtures';
 import { randomSecret, randomTokens } from './support/safety-fixtures';
 import { ResponseLog } from './support/safety-http';
-import { SecretRegistry } from './support/safety-secrets';
+import { AuthorizationServer, newClient } from './support/authorization-server';
+import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-secrets';
 import { TcpProxy } from './support/tcp-proxy';
+import { bearer, newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 const root = newKey();
 const otherRoot = newKey();
 const envKey = newKey();
@@ -47,8 +49,8 @@ describeIfPostgres('no registry secret in any output, at LOG_LEVEL=trace', () =>
   let kmsClient: KMSClient;
   let app: TestApp;
   const accounts = new Map<number, { userId: number; tokens: TokenSet }>();
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+  const admin = bearer(ADMIN_TOKEN);
+  const auth = bearer(SERVICE_TOKEN);
   const http = () => request(app.app.getHttpServer());
   /** Wrapping of each key whose data key the test unwrapped and registered. */
   const unwrappedKeys = new Map<string, string>();
@@ -370,14 +372,126 @@ describeIfPostgres('no registry secret in any output, at LOG_LEVEL=trace', () =>
     await proxy.restore();
   }, 90_000);
 
+  it('refuses a key wrapped by a KMS key of another account, and one KMS refuses, without printing the material', async () => {
+    const other = await kms.otherAccount('111122223333');
+    const otherKey = await kms.createKey(kms.endpoint, other);
+    expect(otherKey).toMatch(/^arn:aws:kms:us-east-1:111122223333:key\//);
+    const otherClient = kms.client(other);
+    const wrapped = async (dataKey: TestKey) => {
+      secrets.addKey('data key of another account', dataKey.key);
+      const answer = await otherClient.send(
+        new EncryptCommand({
+          KeyId: otherKey,
+          Plaintext: Buffer.from(dataKey.key, 'base64'),
+          EncryptionContext: { purpose: REGISTRY_BINDING_LABEL, key_id: dataKey.kid },
+        }),
+      );
+      const blob = Buffer.from(answer.CiphertextBlob as Uint8Array);
+      secrets.addKey('wrapped key of another account', blob.toString('base64'));
+      return blob;
+    };
+    // One row names the other account's key; one claims this account's key for the other's blob.
+    const foreign = newKey();
+    const disguised = newKey();
+    await app.dataSource.query(
+      `INSERT INTO key_registry (key_id, state, wrapped_key, wrapping_key, created_by)
+       VALUES ($1, 'decrypt-only', $2, $3, 'intruder'), ($4, 'decrypt-only', $5, $6, 'intruder')`,
+      [
+        foreign.kid,
+        await wrapped(foreign),
+        `aws-kms:${otherKey}`,
+        disguised.kid,
+        await wrapped(disguised),
+        `aws-kms:${kmsKey}`,
+      ],
+    );
+    otherClient.destroy();
+    try {
+      await app.app.get(KeyRegistryLoader).refresh();
+      const status = record('list with keys of another account', await http().get('/admin/keys').set(admin));
+      const refused = Object.fromEntries(
+        (status.body.keys as { keyId: string; refused: string | null }[]).map((key) => [
+          key.keyId,
+          key.refused,
+        ]),
+      );
+      expect(refused[foreign.kid]).toBe('wrapped by a key this instance does not trust');
+      expect(refused[disguised.kid]).toMatch(/^KMS /);
+      for (const kid of [foreign.kid, disguised.kid]) {
+        const promoted = record(
+          'promote a key of another account',
+          await http().post(`/admin/keys/${kid}/promote`).set(admin),
+        );
+        expect([promoted.status, promoted.body.error]).toEqual([409, 'REGISTRY_KEY_REFUSED']);
+      }
+      await readEveryAccount('read beside keys of another account');
+    } finally {
+      await app.dataSource.query(`DELETE FROM key_registry WHERE key_id IN ($1, $2)`, [
+        foreign.kid,
+        disguised.kid,
+      ]);
+    }
+  });
+
+  it('seals a provider client secret under a registry key and refreshes through it, without printing a secret', async () => {
+    const client = newClient();
+    secrets.addClientCredentials('provider client', client.clientId, client.clientSecret);
+    const as = await AuthorizationServer.start([client]);
+    try {
+      const put = record(
+        'put a provider client in registry mode',
+        await http().put('/admin/providers/google_drive').set(admin).send({
+          tokenUrl: as.tokenUrl,
+          clientId: client.clientId,
+          clientSecret: client.clientSecret,
+          clientAuth: client.auth,
+        }),
+      );
+      expect(put.status).toBe(200);
+      const [{ client_secret: sealed }] = await app.dataSource.query(
+        `SELECT client_secret FROM provider_clients WHERE provider = 'google_drive'`,
+      );
+      secrets.addEnvelope('sealed client secret', sealed);
+      const tokens = {
+        access_token: randomSecret('ya29.'),
+        refresh_token: await as.mint(client),
+        token_type: 'Bearer',
+        expires_at: Math.floor(Date.now() / 1000) - 60,
+      };
+      secrets.addTokens('expired account', tokens);
+      const created = record(
+        'create an expired account in registry mode',
+        await http().post('/users/41/accounts').set(auth).send({ provider: 'google_drive', tokens }),
+      );
+      expect(created.status).toBe(201);
+      const refreshed = await http()
+        .get(`/users/41/accounts/${created.body.id}/tokens?minValidity=60`)
+        .set(auth);
+      expect(refreshed.status).toBe(200);
+      secrets.addTokens('refreshed account', refreshed.body);
+      accounts.set(created.body.id as number, { userId: 41, tokens: refreshed.body as TokenSet });
+      record(
+        'refresh in registry mode',
+        refreshed,
+        Object.values(refreshed.body).filter((value): value is string => typeof value === 'string'),
+      );
+      await snapshotRegistry();
+      const removed = record(
+        'delete the provider client',
+        await http().delete('/admin/providers/google_drive').set(admin),
+      );
+      expect(removed.status).toBe(204);
+    } finally {
+      await as.stop();
+    }
+  });
+
   it('printed, answered and stored no root key, data key, wrapped key, token or envelope', async () => {
-    const persisted = JSON.stringify([
-      await app.dataSource.query(`SELECT * FROM admin_audit_events`),
-      await app.dataSource.query(`SELECT * FROM key_registry_instances`),
-      await app.dataSource.query(
-        `SELECT key_id, state, wrapping_key, created_by, promoted_by, retired_by, rewrapped_by FROM key_registry`,
-      ),
-    ]);
+    record('metrics', await http().get('/metrics').set(admin).expect(200));
+    record('health', await http().get('/health'));
+    record('readiness', await http().get('/health/ready'));
+    const persisted = await storedOutsideSealedColumns(app.dataSource);
+    expect(persisted).toContain('"key_registry_instances"');
     const output = capture.stop();
     expect(output).toContain('request completed');
     expect(output).toContain('refused');
@@ -390,7 +504,7 @@ describeIfPostgres('no registry secret in any output, at LOG_LEVEL=trace', () =>
       ...secrets.find(output, 'server stdout and stderr'),
       ...responses.leaks(secrets),
       ...cliRuns.flatMap(({ name, result }) => secrets.find(result.stdout + result.stderr, `CLI ${name}`)),
-      ...secrets.find(persisted, 'audit, instance and registry metadata'),
+      ...secrets.find(persisted, 'every table but the sealed columns'),
     ];
     expect(leaks).toEqual([]);
   });

@@ -13,16 +13,17 @@ import {
   urlWithPassword,
 } from './support/safety-fixtures';
 import { ResponseLog } from './support/safety-http';
-import { SecretRegistry } from './support/safety-secrets';
+import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-secrets';
 import { TcpProxy, throughProxy } from './support/tcp-proxy';
 import { AuthorizationServer, newClient } from './support/authorization-server';
 import { countAccounts, itIfPostgres, onPostgres, poll, storedRows } from './support/fixtures';
+import { bearer, newApiToken } from './support/auth';
 
 const keyA = newKey();
 const keyB = newKey();
 const keyC = newKey();
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 const DB_PASSWORD = randomSecret('pw_', 18);
 
 interface Account {
@@ -48,10 +49,11 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
   let testApp: TestApp;
   let corruptId = 0;
   const oauthClient = newClient();
+  const postClient = newClient('client_secret_post');
   let as: AuthorizationServer;
   let refreshedId = 0;
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
+  const admin = bearer(ADMIN_TOKEN);
   const http = () => request(testApp.app.getHttpServer());
 
   function serverEnv(primary: TestKey, previous: TestKey[], worker: boolean): TestEnv {
@@ -94,6 +96,11 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     for (const row of await storedRows(testApp.dataSource)) {
       secrets.addEnvelope(`stored access_token of account ${row.id}`, row.access_token);
     }
+    const clients: { provider: string; client_secret: string }[] = await testApp.dataSource.query(
+      `SELECT provider, client_secret FROM provider_clients`,
+    );
+    for (const row of clients)
+      secrets.addEnvelope(`sealed client secret of ${row.provider}`, row.client_secret);
   }
 
   async function readTokens(id: number, step: string) {
@@ -117,8 +124,9 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     secrets.add('service API token', SERVICE_TOKEN);
     secrets.add('admin API token', ADMIN_TOKEN);
     secrets.add('database password', DB_PASSWORD);
-    secrets.add('provider client secret', oauthClient.clientSecret);
-    as = await AuthorizationServer.start([oauthClient]);
+    secrets.addClientCredentials('basic provider client', oauthClient.clientId, oauthClient.clientSecret);
+    secrets.addClientCredentials('post provider client', postClient.clientId, postClient.clientSecret);
+    as = await AuthorizationServer.start([oauthClient, postClient]);
     if (onPostgres) {
       directUrl = urlWithPassword(process.env.E2E_DATABASE_URL as string, DB_PASSWORD);
       serverUrl = throughProxy(directUrl, await proxy.start());
@@ -136,16 +144,20 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
   });
 
   /** An expired account holding a fresh grant's refresh token, registered as its own. */
-  async function expiredAccount(userId: number): Promise<number> {
+  async function expiredAccount(
+    userId: number,
+    provider = 'google_drive',
+    client = oauthClient,
+  ): Promise<number> {
     const tokens = track({
       access_token: randomSecret('ya29.'),
-      refresh_token: await as.mint(oauthClient),
+      refresh_token: await as.mint(client),
       token_type: 'Bearer',
       expires_at: Math.floor(Date.now() / 1000) - 60,
     });
     const created = responses.record(
       'create an expired account',
-      await http().post(`/users/${userId}/accounts`).set(auth).send({ provider: 'google_drive', tokens }),
+      await http().post(`/users/${userId}/accounts`).set(auth).send({ provider, tokens }),
     );
     expect(created.status).toBe(201);
     accounts.set(created.body.id, { userId, tokens });
@@ -373,18 +385,8 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
         {},
         401,
       ],
-      [
-        'the service token on an admin route',
-        '/admin/keys',
-        { Authorization: `Bearer ${SERVICE_TOKEN}` },
-        403,
-      ],
-      [
-        'the admin token on a service route',
-        `/users/11/accounts/${first}/tokens`,
-        { Authorization: `Bearer ${ADMIN_TOKEN}` },
-        401,
-      ],
+      ['the service token on an admin route', '/admin/keys', bearer(SERVICE_TOKEN), 403],
+      ['the admin token on a service route', `/users/11/accounts/${first}/tokens`, bearer(ADMIN_TOKEN), 401],
       ['a wrong admin token', '/admin/rotations', { Authorization: `Bearer ${planted('adm_')}` }, 403],
       [
         'a token in the query string of an unknown route',
@@ -407,6 +409,7 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       const before = { ...(accounts.get(first) as Account).tokens };
       const locker = await directClient();
       try {
+        const [{ pid: lockerPid }] = (await locker.query('SELECT pg_backend_pid() AS pid')).rows;
         await locker.query('BEGIN');
         await locker.query(`SELECT 1 FROM external_accounts WHERE id = $1 FOR UPDATE`, [first]);
         const pending = http()
@@ -414,9 +417,16 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
           .set(auth)
           .send(track(randomTokens()))
           .then((r) => r);
+        // The update waits on this row lock, not on a lock elsewhere in the cluster.
         await poll(
           async () =>
-            (await locker.query(`SELECT 1 FROM pg_locks WHERE NOT granted`)).rowCount ? true : undefined,
+            (
+              await locker.query(`SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, [
+                lockerPid,
+              ])
+            ).rowCount
+              ? true
+              : undefined,
           10_000,
         );
         await proxy.cut();
@@ -565,9 +575,9 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
   });
 
   it('manages provider clients and refreshes through them, failures included, without echoing a secret', async () => {
-    const provider = (step: string, body: object) =>
+    const provider = (step: string, body: object, name = 'google_drive') =>
       http()
-        .put('/admin/providers/google_drive')
+        .put(`/admin/providers/${name}`)
         .set(admin)
         .send(body)
         .then((r) => responses.record(step, r));
@@ -628,7 +638,60 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     const slow = await http().get(`/users/23/accounts/${slowId}/tokens?minValidity=60`).set(auth);
     expect(responses.record('provider too slow', slow).status).toBe(502);
     await as.behave({});
+
+    const postClientBody = {
+      tokenUrl: as.tokenUrl,
+      clientId: postClient.clientId,
+      clientAuth: postClient.auth,
+    };
+    expect(
+      (
+        await provider(
+          'put a client_secret_post client',
+          { ...postClientBody, clientSecret: postClient.clientSecret },
+          'notion',
+        )
+      ).status,
+    ).toBe(200);
+    const postId = await expiredAccount(24, 'notion', postClient);
+    const viaPost = await http().get(`/users/24/accounts/${postId}/tokens?minValidity=60`).set(auth);
+    expect(viaPost.status).toBe(200);
+    refreshedTo(postId, viaPost.body as TokenSet);
+    responses.record('refresh with client_secret_post', viaPost, own(postId));
+
+    expect(
+      (await provider('put a client to delete', { ...client, clientSecret: planted('cs_') })).status,
+    ).toBe(200);
     await snapshotEnvelopes();
+    const removed = await http().delete('/admin/providers/google_drive').set(admin);
+    expect(responses.record('delete a provider client', removed).status).toBe(204);
+    expect(
+      (await provider('put the provider client back', { ...client, clientSecret: oauthClient.clientSecret }))
+        .status,
+    ).toBe(200);
+
+    const deleted = await http().delete(`/users/23/accounts/${slowId}`).set(auth);
+    expect(responses.record('delete an account', deleted).status).toBe(204);
+    accounts.delete(slowId);
+    await snapshotEnvelopes();
+  });
+
+  it('cancels a rotation without echoing a secret', async () => {
+    const started = responses.record(
+      'start a dry-run rotation',
+      await http().post('/admin/rotations').set(admin).send({ dryRun: true }),
+    );
+    expect(started.status).toBe(202);
+    const cancelled = responses.record(
+      'cancel the rotation',
+      await http().post(`/admin/rotations/${started.body.id}/cancel`).set(admin),
+    );
+    // The worker may have finished the dry run already: then it is no longer cancellable.
+    expect([200, 409]).toContain(cancelled.status);
+    await poll(async () => {
+      const view = await http().get(`/admin/rotations/${started.body.id}`).set(admin);
+      return ['pending', 'running', 'cancelling'].includes(view.body.status) ? undefined : true;
+    });
   });
 
   it('rotates through the admin route and reports the failing row by id and reason only', async () => {
@@ -660,7 +723,7 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     }
   });
 
-  it('runs keys:status and rotate from the command line, listing the failing row', async () => {
+  it('runs keys:status, rotate and migrate from the command line, listing the failing row', async () => {
     await testApp.close();
     const env = cliEnv({
       ...(directUrl ? { DATABASE_URL: directUrl } : {}),
@@ -674,12 +737,14 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       ['keys:status --json', ['keys:status', '--json'], 0],
       ['rotate --dry-run', ['rotate', '--dry-run'], 1],
       ['rotate', ['rotate', '--batch-size', '3'], 1],
+      ['migrate', ['migrate'], 0],
     ] as const) {
       const result = await new CliProcess([...args], env).exited;
       cliRuns.push({ name, result });
       expect({ name, status: result.status }).toEqual({ name, status });
     }
     const rotated = cliRuns[3].result.stdout;
+    expect(cliRuns[4].result.stdout).toContain('no migrations are pending');
     expect(rotated).toContain(`account ${corruptId}: ENVELOPE_AUTH_FAILED`);
     expect(cliRuns.map(({ result }) => result.stderr).join('')).toContain('parameterCount');
 
@@ -698,15 +763,15 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     expect(refreshed.status).toBe(200);
     refreshedTo(refreshedId, refreshed.body as TokenSet);
     responses.record('refresh under the rotated client secret', refreshed, own(refreshedId));
-  });
+  }, 150_000);
 
   it('printed, answered and stored no token, envelope, key, API token or password', async () => {
-    const persisted = JSON.stringify([
-      await testApp.dataSource.query(`SELECT * FROM admin_audit_events`),
-      await testApp.dataSource.query(`SELECT * FROM key_rotation_jobs`),
-      await testApp.dataSource.query(`SELECT * FROM key_rotation_job_failures`),
-      await testApp.dataSource.query(`SELECT * FROM provider_clients`),
-    ]);
+    responses.record('metrics', await http().get('/metrics').set(admin).expect(200));
+    responses.record('health', await http().get('/health'));
+    responses.record('readiness', await http().get('/health/ready'));
+    const persisted = await storedOutsideSealedColumns(testApp.dataSource);
+    // The non-token columns hold what the refreshes and failures recorded.
+    expect(persisted).toContain('invalid_grant');
     const output = capture.stop();
     // The capture saw the trace-level request and SQL lines it is meant to check.
     expect(output).toContain('request completed');
@@ -717,7 +782,7 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       ...secrets.find(output, 'server stdout and stderr'),
       ...responses.leaks(secrets),
       ...cliRuns.flatMap(({ name, result }) => secrets.find(result.stdout + result.stderr, `CLI ${name}`)),
-      ...secrets.find(persisted, 'audit and rotation tables'),
+      ...secrets.find(persisted, 'every table but the sealed columns'),
     ];
     expect(leaks).toEqual([]);
   });

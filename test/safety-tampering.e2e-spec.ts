@@ -7,12 +7,13 @@ import { appended, fieldsOf, flipBit, resized, withFields } from './support/safe
 import { randomSecret, randomTokens } from './support/safety-fixtures';
 import { SecretRegistry } from './support/safety-secrets';
 import { type StoredAccountRow, storedRows } from './support/fixtures';
+import { bearer, newApiToken } from './support/auth';
 
 const keyA = newKey();
 const keyB = newKey();
 const unknownKey = newKey();
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+const SERVICE_TOKEN = newApiToken('service');
+const auth = bearer(SERVICE_TOKEN);
 
 type Columns = Partial<Pick<StoredAccountRow, 'access_token' | 'refresh_token' | 'user_id'>>;
 /** What a tampering does: new columns for some accounts, given every account's stored row. */

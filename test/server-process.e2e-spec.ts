@@ -13,9 +13,11 @@ import {
   waitReady,
 } from './support/built-server';
 import { newKey } from './support/rotation-fixtures';
+import { SecretRegistry } from './support/safety-secrets';
 import { describeIfPostgres, poll } from './support/fixtures';
+import { newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
+const SERVICE_TOKEN = newApiToken('service');
 const APPLICATION_NAME = 'connectors-backend';
 
 describeIfPostgres('the production start (PostgreSQL)', () => {
@@ -26,13 +28,20 @@ describeIfPostgres('the production start (PostgreSQL)', () => {
       return join(dir, name);
     };
     const serviceToken = randomBytes(24).toString('base64url');
+    const adminToken = randomBytes(24).toString('base64url');
+    const key = newKey().key;
+    const secrets = new SecretRegistry();
+    secrets.add('service API token', serviceToken);
+    secrets.add('admin API token', adminToken);
+    secrets.addKey('token key', key);
     const port = await freePort();
     const child = startBuiltServer(port, {
       NODE_ENV: 'production',
+      LOG_LEVEL: 'trace',
       DATABASE_URL: process.env.E2E_DATABASE_URL,
       CONNECTORS_API_TOKEN_FILE: secret('service', serviceToken),
-      ADMIN_API_TOKEN_FILE: secret('admin', randomBytes(24).toString('base64url')),
-      WORKFLOWS_ARTIFACT_ENC_KEY_FILE: secret('key', newKey().key),
+      ADMIN_API_TOKEN_FILE: secret('admin', adminToken),
+      WORKFLOWS_ARTIFACT_ENC_KEY_FILE: secret('key', key),
       CONNECTORS_REQUIRE_TOKEN_ENCRYPTION: 'true',
       ROTATION_WORKER_ENABLED: 'false',
     });
@@ -47,6 +56,12 @@ describeIfPostgres('the production start (PostgreSQL)', () => {
         headers: { authorization: `Bearer ${serviceToken}` },
       });
       expect(list.status).toBe(200);
+      const denied = await fetch(`${base}/admin/keys`, {
+        headers: { authorization: `Bearer ${serviceToken}` },
+      });
+      expect(denied.status).toBe(403);
+      await poll(async () => (child.output().includes('request completed') ? true : undefined));
+      expect(secrets.find(child.output(), 'server output')).toEqual([]);
     } finally {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
@@ -61,12 +76,14 @@ describeIfPostgres('the production start (PostgreSQL)', () => {
 describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
   it('finishes the request in flight on SIGTERM, then closes its pool and exits', async () => {
     const port = await freePort();
+    const key = newKey().key;
     const child = startBuiltServer(port, {
       NODE_ENV: 'test',
+      LOG_LEVEL: 'trace',
       DATABASE_URL: process.env.E2E_DATABASE_URL,
       DB_MIGRATE_ON_START: 'false',
       CONNECTORS_API_TOKEN: SERVICE_TOKEN,
-      WORKFLOWS_ARTIFACT_ENC_KEY: newKey().key,
+      WORKFLOWS_ARTIFACT_ENC_KEY: key,
       ROTATION_WORKER_ENABLED: 'false',
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
@@ -93,7 +110,7 @@ describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
       });
       await poll(async () => {
         const { rows } = await db.query(
-          `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND datname = current_database()`,
           [APPLICATION_NAME],
         );
         return rows.length > 0 ? true : undefined;
@@ -109,18 +126,24 @@ describeIfPostgres('graceful shutdown (PostgreSQL)', () => {
           ),
         30_000,
       );
-      expect(child.exitCode).toBeNull();
+      // Still running: neither exited nor killed by the signal.
+      expect({ code: child.exitCode, signal: child.signalCode }).toEqual({ code: null, signal: null });
       await db.query('COMMIT');
 
       const response = await inFlight;
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ id: created.id, version: 2 });
-      const { code, signal } = await exited;
-      expect(code === 0 || signal === 'SIGTERM').toBe(true);
+      // A clean exit: code 0, not a death by the signal.
+      expect(await exited).toEqual({ code: 0, signal: null });
+      const secrets = new SecretRegistry();
+      secrets.add('service API token', SERVICE_TOKEN);
+      secrets.addKey('token key', key);
+      expect(child.output()).toContain('request completed');
+      expect(secrets.find(child.output(), 'server output through SIGTERM')).toEqual([]);
       // The server's sessions end with it; the database notices a closed socket promptly, not at once.
       await poll(async () => {
         const { rows } = await db.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`,
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`,
           [APPLICATION_NAME],
         );
         return rows[0].n === 0 ? true : undefined;
@@ -269,15 +292,14 @@ describe('start-up refusals of the built server', () => {
   it('starts in production without a key only when plaintext storage is allowed explicitly, and says so', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'connectors-plaintext-'));
     const port = await freePort();
-    const child = startBuiltServer(
-      port,
-      { NODE_ENV: 'production', DATA_DIR: dataDir, CONNECTORS_ALLOW_PLAINTEXT_TOKENS: 'true', ...tokens },
-      { stdout: true },
-    );
+    const child = startBuiltServer(port, {
+      NODE_ENV: 'production',
+      DATA_DIR: dataDir,
+      CONNECTORS_ALLOW_PLAINTEXT_TOKENS: 'true',
+      ...tokens,
+    });
     let stderr = '';
-    let stdout = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     try {
       await waitReady(`http://127.0.0.1:${port}`);
     } finally {
@@ -285,6 +307,7 @@ describe('start-up refusals of the built server', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
     expect(stderr).toBe('');
-    expect(stdout).toContain('OAuth tokens are stored unencrypted');
+    expect(child.output()).toContain('OAuth tokens are stored unencrypted');
+    expect(child.output()).not.toContain(tokens.CONNECTORS_API_TOKEN);
   }, 120_000);
 });

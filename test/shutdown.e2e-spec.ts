@@ -24,11 +24,12 @@ interface Running {
 /** The built server with info logs, its output collected line by line. */
 async function start(settings: Record<string, string | undefined>): Promise<Running> {
   const port = await freePort();
-  const child = startBuiltServer(
-    port,
-    { NODE_ENV: 'test', LOG_LEVEL: 'info', CONNECTORS_API_TOKEN: SERVICE_TOKEN, ...settings },
-    { stdout: true },
-  );
+  const child = startBuiltServer(port, {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+    ...settings,
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -172,7 +173,7 @@ describeIfPostgres('stopping the built server (PostgreSQL)', () => {
       }).catch(() => 'cut');
       await poll(async () => {
         const { rows } = await db.query(
-          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'connectors-backend' AND wait_event_type = 'Lock'`,
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'connectors-backend' AND wait_event_type = 'Lock' AND datname = current_database()`,
         );
         return rows.length > 0 ? true : undefined;
       }, 30_000);

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { setAuditSubject } from '../audit/admin-audit.middleware';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
@@ -47,7 +47,7 @@ export class KeysController {
   @Post()
   @HttpCode(201)
   @ApiOperation({ summary: 'A new decrypt-only key; returns its key id, never the key' })
-  @ApiOkResponse({ type: RegistryKeyView })
+  @ApiCreatedResponse({ type: RegistryKeyView })
   async add(@Body() _body: EmptyBodyDto, @Req() request: Request) {
     const key = await this.registry.add(actorOf(request));
     setAuditSubject(request, key.keyId);

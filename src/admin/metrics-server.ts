@@ -6,13 +6,16 @@ import {
   OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createBoundedServer } from '../common/bounded-http-server';
 import { metricsConfig } from '../config/configuration';
 import { AppMetrics } from '../metrics/app-metrics';
 
 /**
  * With METRICS_PORT set, `GET /metrics` is also served on that port without a token, for a
- * scraper on a private network; nothing else is. Closed before the database at shutdown.
+ * scraper on a private network; nothing else is. It listens on METRICS_HOST (loopback unless
+ * set), with the API port's limits on slow clients and open sockets. Closed before the
+ * database at shutdown.
  */
 @Injectable()
 export class MetricsServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -26,7 +29,7 @@ export class MetricsServer implements OnApplicationBootstrap, BeforeApplicationS
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.port === undefined) return;
-    const server = createServer((request, response) => {
+    const server = createBoundedServer(this.config.limits, (request, response) => {
       const path = (request.url ?? '').split('?')[0];
       if (request.method !== 'GET' || path !== '/metrics') {
         response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
@@ -39,10 +42,10 @@ export class MetricsServer implements OnApplicationBootstrap, BeforeApplicationS
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.config.port, () => resolve());
+      server.listen(this.config.port, this.config.host, () => resolve());
     });
     this.server = server;
-    this.logger.log(`metrics on port ${this.config.port}`);
+    this.logger.log(`metrics on ${this.config.host} port ${this.config.port}`);
   }
 
   async beforeApplicationShutdown(): Promise<void> {

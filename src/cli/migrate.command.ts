@@ -13,7 +13,11 @@ type Output = Pick<NodeJS.WriteStream, 'write'>;
  * on the same data source options: no TypeScript is compiled at run time.
  */
 export async function migrate(revert: boolean, env: EnvironmentVariables, out: Output): Promise<number> {
-  const options = buildDataSourceOptions({ ...databaseSettings(env), logQueries: false }, ENTITIES);
+  // A migration may rewrite a large table: no statement or lock timeout here.
+  const options = buildDataSourceOptions(
+    { ...databaseSettings(env), logQueries: false, statementTimeoutMs: 0, lockTimeoutMs: 0 },
+    ENTITIES,
+  );
   // This command prints what it did itself; a failure is reported by the CLI as a code, never as SQL.
   const dataSource = new DataSource({ ...options, logging: false, logger: 'simple-console' });
   await dataSource.initialize();

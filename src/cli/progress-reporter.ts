@@ -11,7 +11,8 @@ function summary(view: RotationJobView): string {
   const eta = view.etaSeconds === null ? '-' : `${view.etaSeconds}s`;
   return (
     `${pass}${view.scanned}/${view.totalEstimate} (${view.progressPercent.toFixed(1)}%) ` +
-    `rotated ${view.rotated}, skipped ${view.skipped}, failed ${view.failed}, ${rate} rows/s, ETA ${eta}`
+    `${view.dryRun ? 'would rotate' : 'rotated'} ${view.rotated}, skipped ${view.skipped}, ` +
+    `${view.dryRun ? 'would fail' : 'failed'} ${view.failed}, ${rate} rows/s, ETA ${eta}`
   );
 }
 

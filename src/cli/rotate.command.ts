@@ -28,10 +28,10 @@ export async function rotate(
   const worker = context.get(RotationWorker);
   const final = await worker.runJob(job.id, { onProgress: (view) => reporter.update(view), signal });
   reporter.finish();
-  const verb = final.dryRun ? 'would rotate' : 'rotated';
+  const [rotated, failed] = final.dryRun ? ['would rotate', 'would fail'] : ['rotated', 'failed'];
   out.write(
     `rotation job ${final.id} ${final.status}${final.dryRun ? ' (dry run)' : ''}: scanned ${final.scanned}, ` +
-      `${verb} ${final.rotated}, skipped ${final.skipped}, failed ${final.failed}\n`,
+      `${rotated} ${final.rotated}, skipped ${final.skipped}, ${failed} ${final.failed}\n`,
   );
   return outcome(rotation, final, out, signal.aborted);
 }

@@ -8,7 +8,7 @@ import {
   NotFoundException,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { isDatabaseUnavailable } from './database-errors';
+import { isDatabaseTimeout, isDatabaseUnavailable } from './database-errors';
 import { requestIdFrom, sendError } from './error-response';
 import { safePath } from './safe-path';
 
@@ -58,6 +58,16 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     const errorType = exception instanceof Error ? exception.constructor.name : typeof exception;
     const requestId = requestIdFrom(request);
+    if (isDatabaseTimeout(exception)) {
+      this.logger.warn({ errorType, requestId }, 'database timeout');
+      if (!response.headersSent) response.setHeader('Retry-After', '1');
+      sendError(response, request, {
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        error: 'DATABASE_TIMEOUT',
+        message: 'The database did not answer in time; retry later',
+      });
+      return;
+    }
     if (isDatabaseUnavailable(exception)) {
       this.logger.error({ errorType, requestId }, 'database unavailable');
       sendError(response, request, {

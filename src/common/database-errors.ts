@@ -42,6 +42,27 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
+// Statement timeout (query_canceled) and lock timeout (lock_not_available).
+const TIMEOUT_SQL_STATES = new Set(['57014', '55P03']);
+/** pg's pool, and the embedded driver, when no connection was free in time. */
+const POOL_TIMEOUT_MESSAGE = /^timeout exceeded when trying to connect$/;
+
+/**
+ * True when the database did not serve a statement in time: no pooled connection was free, a
+ * lock was not granted, or the statement ran too long (the DATABASE_*_TIMEOUT_MS settings).
+ */
+export function isDatabaseTimeout(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
+    if (TIMEOUT_SQL_STATES.has(stringField(current, 'code') ?? '')) return true;
+    if (current instanceof Error && POOL_TIMEOUT_MESSAGE.test(current.message)) return true;
+    current =
+      (current as { driverError?: unknown; cause?: unknown }).driverError ??
+      (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** The SQLSTATE of a database error, if any. */
 export function sqlStateOf(error: unknown): string | undefined {
   const code = stringField(error, 'code');

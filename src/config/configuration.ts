@@ -3,6 +3,7 @@ import { ConfigModule } from '@nestjs/config';
 import { availableParallelism } from 'node:os';
 import { KeyRing } from '../crypto/key-ring';
 import { EnvironmentVariables, validateEnvironment, type ValidatedEnvironment } from './env.validation';
+import { listOf, originOf } from './connect-settings';
 import { parseTrustProxy } from './trust-proxy';
 
 /**
@@ -44,7 +45,13 @@ export const auditConfig = namespace('audit', (env) => {
 });
 
 export const metricsConfig = namespace('metrics', (env) => {
-  return { port: env.METRICS_PORT, inventorySeconds: env.METRICS_INVENTORY_SECONDS };
+  return {
+    port: env.METRICS_PORT,
+    host: env.METRICS_HOST,
+    inventorySeconds: env.METRICS_INVENTORY_SECONDS,
+    // The metrics port has the API port's limits on slow and idle clients.
+    limits: httpSettings(env),
+  };
 });
 
 export type HttpSettings = ReturnType<typeof httpSettings>;
@@ -81,6 +88,24 @@ export const refreshConfig = namespace('refresh', (env) => {
   };
 });
 
+/** The connect flow: off while PUBLIC_BASE_URL is unset. Origins and domains are normalized here. */
+export const connectConfig = namespace('connect', (env) => {
+  const publicOrigin = originOf(env.PUBLIC_BASE_URL);
+  return {
+    publicOrigin,
+    redirectUri: publicOrigin === undefined ? undefined : `${publicOrigin}/oauth/callback`,
+    secureCookie: publicOrigin?.startsWith('https:') === true,
+    returnOrigins: listOf(env.CONNECT_RETURN_ORIGINS).map((entry) => originOf(entry) as string),
+    sessionTtlSeconds: env.CONNECT_SESSION_TTL_SECONDS,
+    enabledProviders:
+      env.CONNECT_ENABLED_PROVIDERS === undefined ? undefined : listOf(env.CONNECT_ENABLED_PROVIDERS),
+    allowedAccountDomains:
+      env.CONNECT_ALLOWED_ACCOUNT_DOMAINS === undefined
+        ? undefined
+        : listOf(env.CONNECT_ALLOWED_ACCOUNT_DOMAINS.toLowerCase()),
+  };
+});
+
 export type DatabaseSettings = ReturnType<typeof databaseSettings>;
 
 /** Also used without Nest: by the TypeORM CLI's data source and the tests' global set-up. */
@@ -89,6 +114,9 @@ export function databaseSettings(env: EnvironmentVariables) {
     url: env.DATABASE_URL,
     embedded: env.DATABASE_URL === undefined,
     poolSize: env.DATABASE_POOL_SIZE,
+    poolTimeoutMs: env.DATABASE_POOL_TIMEOUT_MS,
+    statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    lockTimeoutMs: env.DATABASE_LOCK_TIMEOUT_MS,
     dataDir: env.DATA_DIR,
     migrateOnStart: env.DB_MIGRATE_ON_START === true,
     logQueries: env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace',
@@ -125,6 +153,7 @@ const NAMESPACES = [
   metricsConfig,
   connectorsConfig,
   refreshConfig,
+  connectConfig,
   rotationConfig,
   keysConfig,
 ];

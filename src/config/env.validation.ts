@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsOptional, IsString, Matches, MinLength, validateSync } from 'class-validator';
+import { IsIn, IsIP, IsOptional, IsString, Matches, MinLength, validateSync } from 'class-validator';
 import { ConfigurationError } from './configuration.error';
 import { IsPostgresUrl } from './is-postgres-url.validator';
 import { decodeKeys, KeyTextSetting, KeyWrappingSetting, type DecodedKeys } from './key-settings';
 import { BearerTokenSetting, BooleanSetting, IntegerSetting } from './setting.decorators';
+import { OriginListSetting, PublicOriginSetting, SlugListSetting } from './connect-settings';
 import { IsTrustProxy } from './trust-proxy';
 
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
@@ -35,6 +36,18 @@ export class EnvironmentVariables {
 
   @IntegerSetting({ min: 1, max: 200 })
   DATABASE_POOL_SIZE = 10;
+
+  /** How long a request waits for a pooled connection (embedded: for the one session). */
+  @IntegerSetting({ min: 100, max: 600000, unit: 'milliseconds' })
+  DATABASE_POOL_TIMEOUT_MS = 5000;
+
+  /** PostgreSQL: the longest a statement may run, lock waits included. */
+  @IntegerSetting({ min: 100, max: 3600000, unit: 'milliseconds' })
+  DATABASE_STATEMENT_TIMEOUT_MS = 30000;
+
+  /** PostgreSQL: the longest a statement waits for a lock. */
+  @IntegerSetting({ min: 100, max: 3600000, unit: 'milliseconds' })
+  DATABASE_LOCK_TIMEOUT_MS = 10000;
 
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
@@ -150,6 +163,10 @@ export class EnvironmentVariables {
   @IntegerSetting({ min: 1, max: 65535, unit: 'port', optional: true })
   METRICS_PORT?: number;
 
+  /** The address METRICS_PORT listens on: loopback unless the scraper is elsewhere. */
+  @IsIP(undefined, { message: 'must be an IP address to listen on, such as 127.0.0.1, 0.0.0.0 or ::' })
+  METRICS_HOST = '127.0.0.1';
+
   /** How old the key inventory behind the account gauges may be: it is never counted per scrape. */
   @IntegerSetting({ min: 1, max: 3600, unit: 'seconds' })
   METRICS_INVENTORY_SECONDS = 30;
@@ -175,6 +192,25 @@ export class EnvironmentVariables {
   /** Refreshes the job sends to one provider in a minute, at most. */
   @IntegerSetting({ min: 1, max: 100000 })
   REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE = 60;
+
+  /** The service's public origin; the connect flow's redirect URI is `${PUBLIC_BASE_URL}/oauth/callback`. */
+  @PublicOriginSetting()
+  PUBLIC_BASE_URL?: string;
+
+  /** Origins a connect session's `returnTo` may point to, comma-separated. */
+  @OriginListSetting()
+  CONNECT_RETURN_ORIGINS?: string;
+
+  @IntegerSetting({ min: 60, max: 3600, unit: 'seconds' })
+  CONNECT_SESSION_TTL_SECONDS = 600;
+
+  /** Unset: every configured provider. */
+  @SlugListSetting('provider names (lowercase slugs)')
+  CONNECT_ENABLED_PROVIDERS?: string;
+
+  /** When set, an account's verified email must be in one of these domains. */
+  @SlugListSetting('domain names')
+  CONNECT_ALLOWED_ACCOUNT_DOMAINS?: string;
 }
 
 /** Replaces every `<NAME>_FILE` by the content of that file under `<NAME>`. */
@@ -217,7 +253,8 @@ export function validateEnvironment(raw: Record<string, unknown>): ValidatedEnvi
     const rules = Object.values(first.constraints ?? {}).map((rule) =>
       rule.replace(`${first.property} `, ''),
     );
-    throw new ConfigurationError(first.property, rules.join('; '));
+    // Two rules can share a message (the bounds of a range): each is said once.
+    throw new ConfigurationError(first.property, [...new Set(rules)].join('; '));
   }
   if (settings.DB_MIGRATE_ON_START === undefined) {
     settings.DB_MIGRATE_ON_START = settings.DATABASE_URL === undefined;

@@ -7,6 +7,7 @@ import type { ExternalAccount } from './external-account.entity';
 /** The events ConnectorsModule emits through @nestjs/event-emitter. None carries a token. */
 export const ACCOUNT_EVENTS = {
   created: 'account.created',
+  reconnected: 'account.reconnected',
   tokensUpdated: 'account.tokens.updated',
   tokensRefreshed: 'account.tokens.refreshed',
   needsReauth: 'account.needs_reauth',

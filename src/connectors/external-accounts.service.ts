@@ -83,6 +83,16 @@ export class ExternalAccountsService {
     return account;
   }
 
+  /**
+   * The tokens of a completed reconnect: written as any token write (which ends needs_reauth),
+   * announced as `account.reconnected`. The account keeps its id and its recorded profile.
+   */
+  async reconnectAccount(userId: number, id: number, tokens: TokenSet) {
+    const account = await this.writeTokens(userId, id, tokens);
+    emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.reconnected, account);
+    return account;
+  }
+
   private writeTokens(userId: number, id: number, tokens: TokenSet, expectedVersion?: number) {
     return this.accounts.transaction(async (manager) => {
       const row = requireRow(await this.accounts.findTokenRow(userId, id, manager, true), id);

@@ -114,6 +114,18 @@ describe('EnvelopeService sealing and opening', () => {
     ).toBe('client-secret-value');
   });
 
+  it('binds a PKCE verifier to its connect session, apart from secrets and accounts', () => {
+    const session = { connectSession: '6f1c7f52-2b8e-4a59-9d43-0b0c3e0c9b11' };
+    const verifier = service.encryptJsonBlob('verifier-value', session);
+    expect(service.decryptJsonBlob(verifier, session)).toBe('verifier-value');
+    const other = { connectSession: '0d3c8a57-6c0e-4c4b-8d0a-7c1c0b2f2f10' };
+    expect(() => service.decryptJsonBlob(verifier, other)).toThrow(EnvelopeAuthFailedError);
+    expect(() => service.decryptJsonBlob(verifier, { provider: session.connectSession })).toThrow(
+      EnvelopeAuthFailedError,
+    );
+    expect(() => service.decryptJsonBlob(verifier, ROW)).toThrow(EnvelopeAuthFailedError);
+  });
+
   it('refuses a value with no JSON form', () => {
     expect(() => service.encryptJsonBlob(undefined, ROW)).toThrow(TypeError);
   });

@@ -31,14 +31,20 @@ export interface ProviderClientBinding {
   provider: string;
 }
 
+/** A connect session's PKCE verifier, bound to the session id: a copy in another session fails to open. */
+export interface ConnectSessionBinding {
+  connectSession: string;
+}
+
 /** What an envelope is bound to; each kind has its own label, so no envelope opens as another kind. */
-export type EnvelopeBinding = AccountBinding | ProviderClientBinding;
+export type EnvelopeBinding = AccountBinding | ProviderClientBinding | ConnectSessionBinding;
 
 const AAD_LABEL = 'connectors-backend/external_accounts';
 const PROVIDER_AAD_LABEL = 'connectors-backend/provider_clients';
 const V3_AAD_PREFIX = `${AAD_LABEL}\0${FORMAT_V3}\0`;
 const V2_AAD_PREFIX = `${AAD_LABEL}\0${FORMAT_V2}\0`;
 const PROVIDER_V3_AAD_PREFIX = `${PROVIDER_AAD_LABEL}\0${FORMAT_V3}\0`;
+const CONNECT_V3_AAD_PREFIX = `connectors-backend/connect_sessions\0${FORMAT_V3}\0`;
 // The Python service sealed v1 envelopes without associated data.
 const V1_AAD = Buffer.alloc(0);
 
@@ -131,6 +137,12 @@ export class EnvelopeService {
 }
 
 function v3AssociatedData(binding: EnvelopeBinding): Buffer {
+  if ('connectSession' in binding) {
+    const id = binding.connectSession;
+    if (typeof id !== 'string' || id.length === 0 || id.includes('\0'))
+      throw new TypeError('binding connectSession must be a non-empty id');
+    return Buffer.from(CONNECT_V3_AAD_PREFIX + id, 'utf8');
+  }
   if ('provider' in binding) {
     if (
       typeof binding.provider !== 'string' ||
@@ -148,7 +160,7 @@ function v3AssociatedData(binding: EnvelopeBinding): Buffer {
 
 function v2AssociatedData(binding: EnvelopeBinding): Buffer {
   // v2 envelopes predate provider clients: one bound to a provider is no v2 envelope.
-  if ('provider' in binding) throw new EnvelopeAuthFailedError();
+  if ('provider' in binding || 'connectSession' in binding) throw new EnvelopeAuthFailedError();
   const { accountId } = binding;
   requireId(accountId, 'accountId');
   return Buffer.from(V2_AAD_PREFIX + accountId, 'utf8');

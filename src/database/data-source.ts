@@ -32,7 +32,11 @@ export function buildDataSourceOptions(settings: DatabaseSettings, entities: Ent
   if (settings.embedded) {
     return {
       ...common,
-      driver: embeddedPostgresDriver(embeddedDataPath(settings.dataDir), dataDirLock(settings.dataDir)),
+      driver: embeddedPostgresDriver(
+        embeddedDataPath(settings.dataDir),
+        settings.poolTimeoutMs,
+        dataDirLock(settings.dataDir),
+      ),
       installExtensions: false,
       uuidExtension: 'pgcrypto',
     };
@@ -41,7 +45,10 @@ export function buildDataSourceOptions(settings: DatabaseSettings, entities: Ent
     ...common,
     url: settings.url,
     poolSize: settings.poolSize,
-    connectTimeoutMS: 5000,
+    // pg's pool bounds both the wait for a free connection and the opening of a new one with it.
+    connectTimeoutMS: settings.poolTimeoutMs,
     applicationName: 'connectors-backend',
+    // Session settings of every connection: no request waits on a lock or a statement unbounded.
+    extra: { statement_timeout: settings.statementTimeoutMs, lock_timeout: settings.lockTimeoutMs },
   };
 }

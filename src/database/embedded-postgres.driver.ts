@@ -5,6 +5,9 @@ import { Logger } from '@nestjs/common';
 import { lockDataDir } from './data-dir-lock';
 import { restrictDataDir } from './data-dir-permissions';
 
+/** The message of pg's pool when no connection was free in time, which callers recognise. */
+export const POOL_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
+
 type Callback = (error: Error | null, result?: unknown) => void;
 type ConnectCallback = (error: Error | null, client?: EmbeddedClient, release?: () => void) => void;
 
@@ -117,13 +120,31 @@ class EmbeddedClient extends EventEmitter {
   }
 }
 
-/** Builds the `pg`-compatible module TypeORM's postgres driver loads via its `driver` option. */
-export function embeddedPostgresDriver(dataDir: string, lock?: { dataDir: string; file: string }) {
+/**
+ * Builds the `pg`-compatible module TypeORM's postgres driver loads via its `driver` option.
+ * A caller waits at most `acquireTimeoutMs` for the session, then fails as pg's pool does; its
+ * turn, when it comes, is passed straight on.
+ */
+export function embeddedPostgresDriver(
+  dataDir: string,
+  acquireTimeoutMs: number,
+  lock?: { dataDir: string; file: string },
+) {
   const database = new EmbeddedDatabase(dataDir, lock);
   class Pool extends EventEmitter {
     connect(callback: ConnectCallback): void {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        callback(new Error(POOL_TIMEOUT_MESSAGE));
+      }, acquireTimeoutMs);
       database.acquire().then(
         async (release) => {
+          clearTimeout(timer);
+          if (timedOut) {
+            release();
+            return;
+          }
           try {
             await database.open();
           } catch (error) {

@@ -6,6 +6,8 @@ import { CoalesceAuditRefusals1764350000000 } from '../../migrations/17643500000
 import { RecognizeEscapedEnvelopeKeys1764350001000 } from '../../migrations/1764350001000-RecognizeEscapedEnvelopeKeys';
 import { AddTokenRefresh1764400000000 } from '../../migrations/1764400000000-AddTokenRefresh';
 import { CreateKeyRegistry1764500000000 } from '../../migrations/1764500000000-CreateKeyRegistry';
+import { AddProviderFlowSettings1764600000000 } from '../../migrations/1764600000000-AddProviderFlowSettings';
+import { CreateConnectSessions1764600001000 } from '../../migrations/1764600001000-CreateConnectSessions';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -17,4 +19,6 @@ export const MIGRATIONS = [
   RecognizeEscapedEnvelopeKeys1764350001000,
   AddTokenRefresh1764400000000,
   CreateKeyRegistry1764500000000,
+  AddProviderFlowSettings1764600000000,
+  CreateConnectSessions1764600001000,
 ];

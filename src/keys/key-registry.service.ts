@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { EntityManager } from 'typeorm';
+import { ConnectKeyUsageService } from '../connect/connect-key-usage.service';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { tokenKeyUse } from '../connectors/token-columns';
 import { KeyRing, keyIdOf } from '../crypto/key-ring';
@@ -35,6 +36,7 @@ export class KeyRegistryService {
     private readonly registry: KeyRegistryRepository,
     private readonly accounts: ExternalAccountsRepository,
     private readonly providerClients: ProviderClientsService,
+    private readonly connectSessions: ConnectKeyUsageService,
     private readonly ring: KeyRing,
   ) {}
 
@@ -251,16 +253,23 @@ export class KeyRegistryService {
    */
   private async accountsUsing(keyId: string, manager?: EntityManager): Promise<number> {
     const usage = await this.usage(manager);
-    return (usage.byKey.get(keyId) ?? 0) + (usage.secretsByKey.get(keyId) ?? 0) + usage.legacyV1;
+    return (
+      (usage.byKey.get(keyId) ?? 0) +
+      (usage.secretsByKey.get(keyId) ?? 0) +
+      (usage.verifiersByKey.get(keyId) ?? 0) +
+      usage.legacyV1
+    );
   }
 
   private async usage(manager?: EntityManager): Promise<Usage> {
-    const [counts, secrets] = await Promise.all([
+    const [counts, secrets, verifiers] = await Promise.all([
       this.accounts.countByKeyId(manager),
       this.providerClients.countByKeyId(manager),
+      this.connectSessions.countByKeyId(manager),
     ]);
     const usage = accountsByKey(counts);
     for (const { keyId, clients } of secrets) usage.secretsByKey.set(keyId, clients);
+    for (const { keyId, sessions } of verifiers) usage.verifiersByKey.set(keyId, sessions);
     return usage;
   }
 
@@ -285,13 +294,22 @@ interface Usage {
   byKey: Map<string, number>;
   /** Provider client secrets per key id. */
   secretsByKey: Map<string, number>;
+  /** PKCE verifiers of running connect sessions per key id. */
+  verifiersByKey: Map<string, number>;
   legacyV1: number;
   plaintext: number;
   total: number;
 }
 
 function accountsByKey(counts: { keyId: string; accounts: number }[]): Usage {
-  const usage: Usage = { byKey: new Map(), secretsByKey: new Map(), legacyV1: 0, plaintext: 0, total: 0 };
+  const usage: Usage = {
+    byKey: new Map(),
+    secretsByKey: new Map(),
+    verifiersByKey: new Map(),
+    legacyV1: 0,
+    plaintext: 0,
+    total: 0,
+  };
   for (const { keyId, accounts } of counts) {
     usage.total += accounts;
     const use = tokenKeyUse(keyId);
@@ -319,7 +337,12 @@ function viewOf(
     loaded: ring.keyFor(row.keyId) !== undefined,
     refused: refused.get(row.keyId) ?? null,
     safeToRetire:
-      row.state === 'decrypt-only' ? accounts === 0 && providerClients === 0 && usage.legacyV1 === 0 : null,
+      row.state === 'decrypt-only'
+        ? accounts === 0 &&
+          providerClients === 0 &&
+          !usage.verifiersByKey.has(row.keyId) &&
+          usage.legacyV1 === 0
+        : null,
     createdAt: row.createdAt.toISOString(),
     createdBy: row.createdBy,
     promotedAt: row.promotedAt?.toISOString() ?? null,

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { ConnectorsModule } from '../connectors/connectors.module';
+import { ConnectSessionsModule } from '../connect/connect-sessions.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { KEY_REGISTRY_OPTIONS, KeyRegistryLoader, type KeyRegistryOptions } from './key-registry.loader';
 import { KeyRegistryRepository } from './key-registry.repository';
@@ -12,7 +13,7 @@ export class KeysModule {
     return {
       module: KeysModule,
       global: true,
-      imports: [ConnectorsModule, ProvidersModule],
+      imports: [ConnectorsModule, ProvidersModule, ConnectSessionsModule],
       providers: [
         { provide: KEY_REGISTRY_OPTIONS, useValue: options },
         KeyRegistryRepository,

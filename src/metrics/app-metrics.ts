@@ -37,6 +37,13 @@ export class AppMetrics {
     registers: [this.registry],
   });
 
+  readonly connectSessions = new Counter({
+    name: 'connectors_connect_sessions_total',
+    help: 'Connect sessions by provider and outcome: created, connected, reconnected, denied, failed, expired, or refused_<reason> on the browser routes',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'connectors_' });
   }

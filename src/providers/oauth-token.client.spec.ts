@@ -27,6 +27,7 @@ describe('OAuthTokenClient', () => {
       clientSecret: 'se:cr%et',
       clientAuth: 'client_secret_basic',
       scope: null,
+      tokenRequestFormat: 'form',
     };
   });
 
@@ -109,5 +110,53 @@ describe('OAuthTokenClient', () => {
     await expect(oauth.refresh(client, 'rt')).rejects.toMatchObject({ reason: 'TIMEOUT' });
     answer(200, '{"token_type":"Bearer"}');
     await expect(oauth.refresh(client, 'rt')).rejects.toMatchObject({ oauthError: 'invalid_response' });
+  });
+
+  it('sends a JSON body with the same fields when the client asks for tokenRequestFormat json', async () => {
+    let seen: { type?: string; body: string } = { body: '' };
+    handler = (request, body, response) => {
+      seen = { type: request.headers['content-type'], body };
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"access_token":"at","token_type":"Bearer"}');
+    };
+    await oauth.refresh({ ...client, tokenRequestFormat: 'json', clientAuth: 'client_secret_post' }, 'rt');
+    expect(seen.type).toBe('application/json');
+    expect(JSON.parse(seen.body)).toEqual({
+      grant_type: 'refresh_token',
+      refresh_token: 'rt',
+      client_id: 'id with space',
+      client_secret: 'se:cr%et',
+    });
+  });
+
+  it('exchanges a code with the redirect URI and the PKCE verifier (RFC 6749 §4.1.3, RFC 7636 §4.5)', async () => {
+    let body = '';
+    handler = (_request, received, response) => {
+      body = received;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"access_token":"at","token_type":"Bearer","refresh_token":"rt"}');
+    };
+    const exchange = {
+      code: 'c0de',
+      redirectUri: 'https://svc.example/oauth/callback',
+      codeVerifier: 'v'.repeat(43),
+    };
+    await expect(oauth.exchangeCode(client, exchange)).resolves.toMatchObject({ refresh_token: 'rt' });
+    expect(Object.fromEntries(new URLSearchParams(body))).toEqual({
+      grant_type: 'authorization_code',
+      code: 'c0de',
+      redirect_uri: 'https://svc.example/oauth/callback',
+      code_verifier: 'v'.repeat(43),
+    });
+  });
+
+  it('names a refused code exchange by its OAuth error code only', async () => {
+    answer(400, '{"error":"invalid_grant","error_description":"PKCE verification failed <script>"}');
+    const exchange = { code: 'c', redirectUri: 'https://svc.example/oauth/callback' };
+    await expect(oauth.exchangeCode(client, exchange)).rejects.toBeInstanceOf(ProviderInvalidGrantError);
+    answer(401, '{"error":"invalid_client","error_description":"<b>no</b>"}');
+    const refused = await oauth.exchangeCode(client, exchange).catch((error: Error) => error);
+    expect(refused).toBeInstanceOf(ProviderRefusedError);
+    expect((refused as Error).message).toBe('Provider notion refused the code exchange (invalid_client)');
   });
 });

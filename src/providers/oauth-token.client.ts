@@ -7,6 +7,13 @@ import { ProviderInvalidGrantError, ProviderRefusedError, ProviderUnavailableErr
 /** A provider's successful token response, as parsed; the caller validates it as a token set. */
 export type TokenResponse = Record<string, unknown>;
 
+/** The RFC 6749 §4.1.3 request: the redirect URI of the authorization request, and the PKCE verifier. */
+export interface CodeExchange {
+  code: string;
+  redirectUri: string;
+  codeVerifier?: string;
+}
+
 // An OAuth error code is ASCII without quotes or backslashes (RFC 6749 §5.2); anything else is not passed on.
 const OAUTH_ERROR_CODE = /^[a-z][a-z0-9_.-]{0,63}$/;
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -35,43 +42,96 @@ async function jsonObjectOf(response: Response): Promise<Record<string, unknown>
   }
 }
 
+interface TokenEndpointRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
 /**
- * The RFC 6749 §6 refresh request. The provider's bodies are parsed here and never logged or
- * handed on: success is a token response, failure a domain error with at most the OAuth error code.
+ * Requests to a provider's token, revocation and userinfo endpoints. The provider's bodies are
+ * parsed here and never logged or handed on: success is a parsed object, failure a domain error
+ * with at most the OAuth error code.
  */
 @Injectable()
 export class OAuthTokenClient {
   constructor(@Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>) {}
 
+  /** RFC 6749 §6. */
   async refresh(client: ResolvedProviderClient, refreshToken: string): Promise<TokenResponse> {
-    const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
-    if (client.scope) body.set('scope', client.scope);
-    const headers: Record<string, string> = {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'application/json',
-    };
-    if (client.clientAuth === 'client_secret_basic') {
-      const credentials = `${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`;
-      headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
-    } else {
-      body.set('client_id', client.clientId);
-      body.set('client_secret', client.clientSecret);
-    }
-    const response = await this.post(client, headers, body);
-    return this.outcome(client.provider, response);
+    const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken };
+    if (client.scope) params.scope = client.scope;
+    const response = await this.send(
+      client,
+      'refresh the tokens',
+      tokenRequest(client, client.tokenUrl, params),
+    );
+    return this.outcome(client.provider, response, 'refresh request');
   }
 
-  private async post(client: ResolvedProviderClient, headers: Record<string, string>, body: URLSearchParams) {
+  /** RFC 6749 §4.1.3 with RFC 7636 §4.5: the code, the same redirect URI, the verifier. */
+  async exchangeCode(client: ResolvedProviderClient, exchange: CodeExchange): Promise<TokenResponse> {
+    const params: Record<string, string> = {
+      grant_type: 'authorization_code',
+      code: exchange.code,
+      redirect_uri: exchange.redirectUri,
+    };
+    if (exchange.codeVerifier !== undefined) params.code_verifier = exchange.codeVerifier;
+    const request = tokenRequest(client, client.tokenUrl, params);
+    const response = await this.send(client, 'exchange the code', request);
+    return this.outcome(client.provider, response, 'code exchange');
+  }
+
+  /** RFC 7009 (always form-encoded); true when the provider confirmed it. */
+  async revoke(client: ResolvedProviderClient, token: string, hint: 'refresh_token' | 'access_token') {
+    if (!client.revocationUrl) return false;
+    const request = tokenRequest({ ...client, tokenRequestFormat: 'form' }, client.revocationUrl, {
+      token,
+      token_type_hint: hint,
+    });
+    const response = await this.send(client, 'revoke the grant', request);
+    await response.body?.cancel();
+    if (response.status >= 500 || response.status === 429)
+      throw new ProviderUnavailableError(client.provider, `HTTP_${response.status}`, retryAfterOf(response));
+    return response.ok;
+  }
+
+  /** OpenID Connect userinfo with the new access token; a JSON object or a domain error. */
+  async userinfo(client: ResolvedProviderClient, url: string, accessToken: string) {
+    const request = { url, headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } };
+    const response = await this.fetch(client, 'read userinfo', request, 'GET');
+    if (response.status >= 500 || response.status === 429) {
+      await response.body?.cancel();
+      throw new ProviderUnavailableError(client.provider, `HTTP_${response.status}`, 30, 'read userinfo');
+    }
+    const parsed = await this.readBody(client.provider, response);
+    if (!response.ok || !parsed)
+      throw new ProviderRefusedError(client.provider, 'invalid_userinfo', 'userinfo request');
+    return parsed;
+  }
+
+  private send(client: ResolvedProviderClient, action: string, request: TokenEndpointRequest) {
+    return this.fetch(client, action, request, 'POST');
+  }
+
+  private async fetch(
+    client: ResolvedProviderClient,
+    action: string,
+    request: { url: string; headers: Record<string, string>; body?: string },
+    method: 'GET' | 'POST',
+  ) {
     const signal = AbortSignal.timeout(this.config.providerTimeoutMs);
+    const { url, headers, body } = request;
     try {
-      return await fetch(client.tokenUrl, { method: 'POST', headers, body, signal, redirect: 'error' });
+      return await fetch(url, { method, headers, body, signal, redirect: 'error' });
     } catch {
       // fetch's errors can name the URL and its cause, never the body; only the kind is kept.
-      throw new ProviderUnavailableError(client.provider, signal.aborted ? 'TIMEOUT' : 'UNREACHABLE');
+      const reason = signal.aborted ? 'TIMEOUT' : 'UNREACHABLE';
+      throw new ProviderUnavailableError(client.provider, reason, DEFAULT_RETRY_AFTER_SECONDS, action);
     }
   }
 
-  private async outcome(provider: string, response: Response): Promise<TokenResponse> {
+  private async outcome(provider: string, response: Response, request: string): Promise<TokenResponse> {
     if (response.status >= 500 || response.status === 429) {
       await response.body?.cancel();
       throw new ProviderUnavailableError(provider, `HTTP_${response.status}`, retryAfterOf(response));
@@ -79,13 +139,13 @@ export class OAuthTokenClient {
     const parsed = await this.readBody(provider, response);
     if (response.ok) {
       if (!parsed || typeof parsed.access_token !== 'string')
-        throw new ProviderRefusedError(provider, 'invalid_response');
+        throw new ProviderRefusedError(provider, 'invalid_response', request);
       return parsed;
     }
     const code =
       typeof parsed?.error === 'string' && OAUTH_ERROR_CODE.test(parsed.error) ? parsed.error : undefined;
     if (code === 'invalid_grant') throw new ProviderInvalidGrantError(provider);
-    throw new ProviderRefusedError(provider, code ?? `http_${response.status}`);
+    throw new ProviderRefusedError(provider, code ?? `http_${response.status}`, request);
   }
 
   private async readBody(provider: string, response: Response) {
@@ -96,4 +156,27 @@ export class OAuthTokenClient {
       throw new ProviderUnavailableError(provider, 'RESPONSE_INCOMPLETE');
     }
   }
+}
+
+/** The body in the client's format, with its credentials as Basic or in the body (RFC 6749 §2.3.1). */
+function tokenRequest(
+  client: ResolvedProviderClient,
+  url: string,
+  params: Record<string, string>,
+): TokenEndpointRequest {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const fields = { ...params };
+  if (client.clientAuth === 'client_secret_basic') {
+    const credentials = `${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`;
+    headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+  } else {
+    fields.client_id = client.clientId;
+    fields.client_secret = client.clientSecret;
+  }
+  if (client.tokenRequestFormat === 'json') {
+    headers['content-type'] = 'application/json';
+    return { url, headers, body: JSON.stringify(fields) };
+  }
+  headers['content-type'] = 'application/x-www-form-urlencoded';
+  return { url, headers, body: new URLSearchParams(fields).toString() };
 }

@@ -1,5 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ProviderClient } from './provider-client.entity';
+import {
+  CLIENT_AUTH_METHODS,
+  PKCE_METHODS,
+  SCOPE_SEPARATORS,
+  TOKEN_REQUEST_FORMATS,
+  type ClientAuthMethod,
+  type PkceMethod,
+  type ProviderClient,
+  type ScopeSeparator,
+  type TokenRequestFormat,
+} from './provider-client.entity';
 
 /** A provider client as the admin API shows it: never the secret, only how it is stored. */
 export class ProviderClientView {
@@ -9,6 +19,16 @@ export class ProviderClientView {
   @ApiProperty() clientId: string;
   @ApiProperty({ enum: CLIENT_AUTH_METHODS }) clientAuth: ClientAuthMethod;
   @ApiPropertyOptional({ nullable: true }) scope: string | null;
+  @ApiPropertyOptional({ nullable: true }) authorizationUrl: string | null;
+  @ApiPropertyOptional({ nullable: true }) issuer: string | null;
+  @ApiProperty({ description: 'The metadata says the provider sends `iss` in authorization responses' })
+  issuerSendsIss: boolean;
+  @ApiPropertyOptional({ nullable: true }) userinfoUrl: string | null;
+  @ApiProperty({ enum: SCOPE_SEPARATORS }) scopeSeparator: ScopeSeparator;
+  @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: { type: 'string' } })
+  authorizationParams: Record<string, string> | null;
+  @ApiProperty({ enum: PKCE_METHODS }) pkce: PkceMethod;
+  @ApiProperty({ enum: TOKEN_REQUEST_FORMATS }) tokenRequestFormat: TokenRequestFormat;
   @ApiProperty({ description: 'Key id of the sealed client secret, or "plaintext"' })
   secretKeyId: string;
   @ApiProperty() version: number;
@@ -24,6 +44,14 @@ export function toProviderClientView(client: ProviderClient, secretKeyId: string
     clientId: client.clientId,
     clientAuth: client.clientAuth,
     scope: client.scope,
+    authorizationUrl: client.authorizationUrl,
+    issuer: client.issuer,
+    issuerSendsIss: client.issuerSendsIss,
+    userinfoUrl: client.userinfoUrl,
+    scopeSeparator: client.scopeSeparator,
+    authorizationParams: client.authorizationParams,
+    pkce: client.pkce,
+    tokenRequestFormat: client.tokenRequestFormat,
     secretKeyId,
     version: client.version,
     createdAt: new Date(client.createdAt).toISOString(),

@@ -2,17 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { queryRows } from '../database/query-rows';
-import type { ClientAuthMethod, ProviderClient } from './provider-client.entity';
+import type { ProviderClient } from './provider-client.entity';
 
 /** A provider client's columns as a write stores them; the secret is already sealed. */
-export interface ProviderClientColumns {
-  tokenUrl: string;
-  revocationUrl: string | null;
-  clientId: string;
-  clientSecret: string;
-  clientAuth: ClientAuthMethod;
-  scope: string | null;
-}
+export type ProviderClientColumns = Omit<ProviderClient, 'provider' | 'version' | 'createdAt' | 'updatedAt'>;
 
 /** The stored secret of a provider client and the version a re-sealing write expects. */
 export interface ProviderSecretRow {
@@ -22,7 +15,10 @@ export interface ProviderSecretRow {
 }
 
 const CLIENT_COLUMNS = `provider, token_url AS "tokenUrl", revocation_url AS "revocationUrl", client_id AS "clientId",
-  client_auth AS "clientAuth", scope, version, created_at AS "createdAt", updated_at AS "updatedAt"`;
+  client_auth AS "clientAuth", scope, authorization_url AS "authorizationUrl", issuer,
+  issuer_sends_iss AS "issuerSendsIss", userinfo_url AS "userinfoUrl", scope_separator AS "scopeSeparator",
+  authorization_params AS "authorizationParams", pkce, token_request_format AS "tokenRequestFormat",
+  version, created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** Every statement over `provider_clients`. */
 @Injectable()
@@ -32,12 +28,18 @@ export class ProviderClientsRepository {
   async upsert(provider: string, columns: ProviderClientColumns): Promise<ProviderClient> {
     const [row] = await queryRows<ProviderClient>(
       this.dataSource.manager,
-      `INSERT INTO provider_clients (provider, token_url, revocation_url, client_id, client_secret, client_auth, scope)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO provider_clients (provider, token_url, revocation_url, client_id, client_secret, client_auth, scope,
+         authorization_url, issuer, issuer_sends_iss, userinfo_url, scope_separator, authorization_params, pkce,
+         token_request_format)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
        ON CONFLICT (provider) DO UPDATE
          SET token_url = EXCLUDED.token_url, revocation_url = EXCLUDED.revocation_url,
              client_id = EXCLUDED.client_id, client_secret = EXCLUDED.client_secret,
              client_auth = EXCLUDED.client_auth, scope = EXCLUDED.scope,
+             authorization_url = EXCLUDED.authorization_url, issuer = EXCLUDED.issuer,
+             issuer_sends_iss = EXCLUDED.issuer_sends_iss, userinfo_url = EXCLUDED.userinfo_url,
+             scope_separator = EXCLUDED.scope_separator, authorization_params = EXCLUDED.authorization_params,
+             pkce = EXCLUDED.pkce, token_request_format = EXCLUDED.token_request_format,
              version = provider_clients.version + 1, updated_at = now()
        RETURNING ${CLIENT_COLUMNS}`,
       [
@@ -48,6 +50,14 @@ export class ProviderClientsRepository {
         columns.clientSecret,
         columns.clientAuth,
         columns.scope,
+        columns.authorizationUrl,
+        columns.issuer,
+        columns.issuerSendsIss,
+        columns.userinfoUrl,
+        columns.scopeSeparator,
+        columns.authorizationParams === null ? null : JSON.stringify(columns.authorizationParams),
+        columns.pkce,
+        columns.tokenRequestFormat,
       ],
     );
     return row;

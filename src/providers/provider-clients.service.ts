@@ -3,7 +3,14 @@ import type { EntityManager } from 'typeorm';
 import { DomainError, errorCodeOf } from '../common/domain-error';
 import { EnvelopeService } from '../crypto/envelope.service';
 import { isEndpointUrl } from './endpoint-url';
-import type { ClientAuthMethod, ProviderClient } from './provider-client.entity';
+import type {
+  ClientAuthMethod,
+  PkceMethod,
+  ProviderClient,
+  ScopeSeparator,
+  TokenRequestFormat,
+} from './provider-client.entity';
+import { ProviderMetadataClient } from './provider-metadata.client';
 import { toProviderClientView, type ProviderClientView } from './provider-client.view';
 import { ProviderClientsRepository, type ProviderSecretRow } from './provider-clients.repository';
 import {
@@ -12,16 +19,24 @@ import {
   ProviderNotConfiguredError,
 } from './provider.errors';
 
+/** A client to store; with `issuer` and no `tokenUrl`, the endpoints come from the provider's metadata. */
 export interface ProviderClientInput {
-  tokenUrl: string;
+  tokenUrl?: string;
   clientId: string;
   clientSecret: string;
   clientAuth?: ClientAuthMethod;
   revocationUrl?: string | null;
   scope?: string | null;
+  authorizationUrl?: string | null;
+  issuer?: string | null;
+  userinfoUrl?: string | null;
+  scopeSeparator?: ScopeSeparator;
+  authorizationParams?: Record<string, string> | null;
+  pkce?: PkceMethod;
+  tokenRequestFormat?: TokenRequestFormat;
 }
 
-/** What a refresh request needs: the client, its secret opened. Held only for the request. */
+/** What a request to the provider needs: the client, its secret opened. Held only for the request. */
 export interface ResolvedProviderClient {
   provider: string;
   tokenUrl: string;
@@ -29,7 +44,23 @@ export interface ResolvedProviderClient {
   clientSecret: string;
   clientAuth: ClientAuthMethod;
   scope: string | null;
+  tokenRequestFormat: TokenRequestFormat;
+  revocationUrl?: string | null;
 }
+
+/** The whole client for the authorization-code flow, secret opened; held only for one step of it. */
+export type ResolvedFlowClient = ResolvedProviderClient &
+  Pick<
+    ProviderClient,
+    | 'revocationUrl'
+    | 'authorizationUrl'
+    | 'issuer'
+    | 'issuerSendsIss'
+    | 'userinfoUrl'
+    | 'scopeSeparator'
+    | 'authorizationParams'
+    | 'pkce'
+  >;
 
 export interface SecretKeyCount {
   keyId: string;
@@ -53,19 +84,39 @@ export class ProviderClientsService {
   constructor(
     private readonly clients: ProviderClientsRepository,
     private readonly envelopes: EnvelopeService,
+    private readonly metadata: ProviderMetadataClient,
   ) {}
 
+  /** Typed endpoints win over discovered ones; every URL, typed or discovered, passes the endpoint rule. */
   async put(provider: string, input: ProviderClientInput): Promise<ProviderClientView> {
-    if (!isEndpointUrl(input.tokenUrl)) throw new ProviderClientInvalidError('tokenUrl');
-    if (input.revocationUrl != null && !isEndpointUrl(input.revocationUrl))
-      throw new ProviderClientInvalidError('revocationUrl');
+    const issuer = input.issuer ?? null;
+    if (issuer !== null && !isEndpointUrl(issuer)) throw new ProviderClientInvalidError('issuer');
+    const discovered =
+      issuer !== null && input.tokenUrl === undefined
+        ? await this.metadata.discover(provider, issuer)
+        : undefined;
+    const endpoints = {
+      tokenUrl: input.tokenUrl ?? discovered?.tokenUrl,
+      revocationUrl: input.revocationUrl ?? discovered?.revocationUrl ?? null,
+      authorizationUrl: input.authorizationUrl ?? discovered?.authorizationUrl ?? null,
+      userinfoUrl: input.userinfoUrl ?? discovered?.userinfoUrl ?? null,
+    };
+    for (const [field, url] of Object.entries(endpoints)) {
+      if (url !== null && !isEndpointUrl(url)) throw new ProviderClientInvalidError(field);
+    }
     const stored = await this.clients.upsert(provider, {
-      tokenUrl: input.tokenUrl,
-      revocationUrl: input.revocationUrl ?? null,
+      ...endpoints,
+      tokenUrl: endpoints.tokenUrl as string,
       clientId: input.clientId,
       clientSecret: this.seal(provider, input.clientSecret),
       clientAuth: input.clientAuth ?? 'client_secret_basic',
       scope: input.scope ?? null,
+      issuer,
+      issuerSendsIss: discovered?.issuerSendsIss ?? false,
+      scopeSeparator: input.scopeSeparator ?? ' ',
+      authorizationParams: input.authorizationParams ?? null,
+      pkce: input.pkce ?? 'S256',
+      tokenRequestFormat: input.tokenRequestFormat ?? 'form',
     });
     return this.view(stored);
   }
@@ -88,8 +139,8 @@ export class ProviderClientsService {
     if (!(await this.clients.delete(provider))) throw new ProviderClientNotFoundError(provider);
   }
 
-  /** The client with its secret opened, for one refresh request. */
-  async resolve(provider: string): Promise<ResolvedProviderClient> {
+  /** The client with its secret opened, for one request to the provider. */
+  async resolve(provider: string): Promise<ResolvedFlowClient> {
     const [client, secret] = await Promise.all([
       this.clients.find(provider),
       this.clients.findSecret(provider),
@@ -102,7 +153,21 @@ export class ProviderClientsService {
       clientSecret: this.open(secret),
       clientAuth: client.clientAuth,
       scope: client.scope,
+      tokenRequestFormat: client.tokenRequestFormat,
+      revocationUrl: client.revocationUrl,
+      authorizationUrl: client.authorizationUrl,
+      issuer: client.issuer,
+      issuerSendsIss: client.issuerSendsIss,
+      userinfoUrl: client.userinfoUrl,
+      scopeSeparator: client.scopeSeparator,
+      authorizationParams: client.authorizationParams,
+      pkce: client.pkce,
     };
+  }
+
+  /** The client without its secret, or undefined: for checks made before any secret is needed. */
+  find(provider: string): Promise<ProviderClient | undefined> {
+    return this.clients.find(provider);
   }
 
   configuredProviders(): Promise<string[]> {

@@ -28,8 +28,9 @@ export class ProviderUnavailableError extends DomainError {
     readonly provider: string,
     readonly reason: string,
     readonly retryAfterSeconds = 30,
+    action = 'refresh the tokens',
   ) {
-    super(`Provider ${provider} could not refresh the tokens (${reason}); try again later`);
+    super(`Provider ${provider} could not ${action} (${reason}); try again later`);
   }
 }
 
@@ -41,8 +42,9 @@ export class ProviderRefusedError extends DomainError {
   constructor(
     readonly provider: string,
     readonly oauthError: string,
+    request = 'refresh request',
   ) {
-    super(`Provider ${provider} refused the refresh request (${oauthError})`);
+    super(`Provider ${provider} refused the ${request} (${oauthError})`);
   }
 }
 
@@ -66,5 +68,28 @@ export class ProviderClientInvalidError extends DomainError {
 
   constructor(readonly field: string) {
     super(`${field} ${ENDPOINT_URL_RULE}`);
+  }
+}
+
+/** The provider's metadata could not be read: unreachable, timed out or a 5xx. Nothing was stored. */
+export class ProviderMetadataUnavailableError extends DomainError {
+  readonly code = 'PROVIDER_METADATA_UNAVAILABLE';
+  readonly kind = 'bad_gateway';
+
+  constructor(readonly provider: string) {
+    super(`The metadata of provider ${provider} could not be read at its issuer; try again later`);
+  }
+}
+
+/** The provider's metadata was read but cannot be used; the reason is ours, never its text. */
+export class ProviderMetadataInvalidError extends DomainError {
+  readonly code = 'PROVIDER_METADATA_INVALID';
+  readonly kind = 'invalid';
+
+  constructor(
+    readonly provider: string,
+    readonly reason: string,
+  ) {
+    super(`The metadata of provider ${provider} cannot be used: ${reason}`);
   }
 }

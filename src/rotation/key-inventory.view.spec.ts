@@ -101,6 +101,14 @@ describe('buildKeyInventory', () => {
     });
   });
 
+  it('keeps a previous key that seals the PKCE verifier of a running connect session', () => {
+    const ring = { primaryKeyId: PRIMARY, previousKeyIds: [OLD] };
+    const inventory = buildKeyInventory([], ring, [], [{ keyId: OLD, sessions: 2 }]);
+    expect(inventory.keys[1]).toMatchObject({ keyId: OLD, safeToRetire: false });
+    expect(inventory.connectSessions).toEqual([{ keyId: OLD, sessions: 2 }]);
+    expect(buildKeyInventory([], ring).keys[1]).toMatchObject({ keyId: OLD, safeToRetire: true });
+  });
+
   it('counts malformed rows apart from every key, as to rotate', () => {
     const inventory = buildKeyInventory(
       [

@@ -27,6 +27,11 @@ export class ProviderSecretUsageView {
   @ApiProperty() clients: number;
 }
 
+export class ConnectSessionUsageView {
+  @ApiProperty() keyId: string;
+  @ApiProperty() sessions: number;
+}
+
 /** Accounts per key id, from the indexed column alone: nothing is decrypted. */
 export class KeyInventory {
   @ApiPropertyOptional({ nullable: true }) primaryKeyId: string | null;
@@ -57,6 +62,11 @@ export class KeyInventory {
   providerClients: ProviderSecretUsageView[];
   @ApiProperty({ description: 'Provider client secrets not on the primary key; the rotation re-seals them' })
   providerClientsToRotate: number;
+  @ApiProperty({
+    type: [ConnectSessionUsageView],
+    description: 'PKCE verifiers of running connect sessions per key id; they end with their session',
+  })
+  connectSessions: ConnectSessionUsageView[];
 }
 
 /** Provider client secrets per key id, as the inventory counts them beside the accounts. */
@@ -100,9 +110,10 @@ export function buildKeyInventory(
   counts: KeyIdCount[],
   ring: ConfiguredKeys,
   secrets: SecretCount[] = [],
+  verifiers: ConnectSessionUsageView[] = [],
 ): KeyInventory {
   const { byKid, legacyV1, plaintext, malformed, total } = tally(counts);
-  const secretKeys = new Set(secrets.map((secret) => secret.keyId));
+  const secretKeys = new Set([...secrets, ...verifiers].map((sealed) => sealed.keyId));
   const usage = (keyId: string, role: KeyRole, safeToRetire: boolean | null = null): KeyUsageView => ({
     keyId,
     role,
@@ -141,6 +152,7 @@ export function buildKeyInventory(
     providerClientsToRotate: secrets
       .filter((secret) => secret.keyId !== ring.primaryKeyId)
       .reduce((sum, { clients }) => sum + clients, 0),
+    connectSessions: verifiers.map(({ keyId, sessions }) => ({ keyId, sessions })),
   };
 }
 
@@ -155,6 +167,11 @@ function warningsOf(
     warnings.push(
       `${plaintext} accounts are stored in plaintext although a key is configured: run a rotation to seal ` +
         'them, then set CONNECTORS_REQUIRE_TOKEN_ENCRYPTION=true',
+    );
+  } else if (plaintext > 0) {
+    warnings.push(
+      `${plaintext} accounts are stored in plaintext and no key is configured: set WORKFLOWS_ARTIFACT_ENC_KEY ` +
+        '(npx connectors keys:generate), then run a rotation to seal them',
     );
   }
   if (malformed > 0) {

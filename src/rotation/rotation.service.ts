@@ -3,6 +3,7 @@ import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/configuration';
+import { ConnectKeyUsageService } from '../connect/connect-key-usage.service';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { KeyRing } from '../crypto/key-ring';
 import { ProviderClientsService } from '../providers/provider-clients.service';
@@ -45,6 +46,7 @@ export class RotationService implements OnApplicationBootstrap {
     private readonly jobs: RotationJobsRepository,
     private readonly accounts: ExternalAccountsRepository,
     private readonly providerClients: ProviderClientsService,
+    private readonly connectSessions: ConnectKeyUsageService,
     @Inject(rotationConfig.KEY) private readonly config: ConfigType<typeof rotationConfig>,
   ) {}
 
@@ -77,12 +79,13 @@ export class RotationService implements OnApplicationBootstrap {
   }
 
   async inventory(): Promise<KeyInventory> {
-    const [counts, secrets] = await Promise.all([
+    const [counts, secrets, verifiers] = await Promise.all([
       this.accounts.countByKeyId(),
       this.providerClients.countByKeyId(),
+      this.connectSessions.countByKeyId(),
     ]);
     const ring = { primaryKeyId: this.ring.primaryKeyId, previousKeyIds: this.ring.previousKeyIds() };
-    return buildKeyInventory(counts, ring, secrets);
+    return buildKeyInventory(counts, ring, secrets, verifiers);
   }
 
   /** Creates a pending job; a background worker or `runJob` runs it. One active job at a time. */

@@ -1,13 +1,19 @@
 // A real OAuth 2.0 authorization server (oidc-provider 8) for the end-to-end tests, run as a
 // process of its own: oidc-provider is ESM, which Jest's CommonJS transform does not load.
 //
-// Input (environment): AS_CLIENTS, a JSON array of {client_id, client_secret, token_endpoint_auth_method}.
+// Input (environment): AS_CLIENTS, a JSON array of {client_id, client_secret, token_endpoint_auth_method,
+// redirect_uris?}.
 // Output: one JSON line on stdout once it listens: {"issuer": "http://127.0.0.1:<port>"}.
+// The authorization endpoint is the real one: its own login and consent pages (devInteractions:
+// any login with any password; a login with an @ is the account's email, else <login>@example.com),
+// PKCE S256 required of every client, `iss` in every authorization response (RFC 9207).
 // Test routes under /__test (loopback only, never part of a real provider):
 //   POST /__test/grants {clientId, accountId}  -> {refreshToken} for a new grant
-//   GET  /__test/stats                         -> {tokenRequests}
-//   POST /__test/behaviour {holdMs, failStatus} -> how the token endpoint answers from now on
-//     (holdMs delays the answer, a failure as well as a token issued)
+//   GET  /__test/stats                         -> {tokenRequests, codeExchanges, lastRefreshToken, held}
+//   POST /__test/behaviour {holdMs, failStatus, holdUntilReleased} -> how the token endpoint
+//     answers from now on (holdMs delays the answer, a failure as well as a token issued;
+//     holdUntilReleased keeps it until POST /__test/release, `held` counts those waiting)
+//   POST /__test/release                       -> lets every held answer go
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -20,8 +26,17 @@ const clients = JSON.parse(process.env.AS_CLIENTS ?? '[]').map((client) => ({
   ...client,
 }));
 
-const behaviour = { holdMs: 0, failStatus: 0 };
-const stats = { tokenRequests: 0 };
+const behaviour = { holdMs: 0, failStatus: 0, holdUntilReleased: false };
+const stats = { tokenRequests: 0, codeExchanges: 0, lastRefreshToken: null, held: 0 };
+let releases = [];
+
+async function hold() {
+  if (behaviour.holdMs) await delay(behaviour.holdMs);
+  if (!behaviour.holdUntilReleased) return;
+  stats.held += 1;
+  await new Promise((resolve) => releases.push(resolve));
+  stats.held -= 1;
+}
 
 function readJson(req) {
   return new Promise((resolve, reject) => {
@@ -40,17 +55,30 @@ function readJson(req) {
 }
 
 const server = createServer();
+// The test's fetch keeps connections for reuse; a server closing an idle one just as the test
+// sends on it answers "other side closed" on a loaded machine. Idle connections stay open.
+server.keepAliveTimeout = 0;
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
     clients,
-    findAccount: (_ctx, accountId) => ({ accountId, claims: () => ({ sub: accountId }) }),
-    scopes: ['offline_access', 'files.read'],
+    findAccount: (_ctx, accountId) => ({
+      accountId,
+      claims: () => ({
+        sub: accountId,
+        email: accountId.includes('@') ? accountId : `${accountId}@example.com`,
+        email_verified: true,
+        name: `User ${accountId}`,
+      }),
+    }),
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    scopes: ['openid', 'offline_access', 'files.read'],
+    pkce: { methods: ['S256'], required: () => true },
     rotateRefreshToken: true,
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
     },
@@ -63,14 +91,24 @@ server.listen(0, '127.0.0.1', () => {
     if (ctx.path !== '/token') return next();
     stats.tokenRequests += 1;
     if (behaviour.failStatus) {
-      if (behaviour.holdMs) await delay(behaviour.holdMs);
+      await hold();
       ctx.status = behaviour.failStatus;
       ctx.body = { error: 'temporarily_unavailable' };
       return undefined;
     }
     await next();
-    if (behaviour.holdMs) await delay(behaviour.holdMs);
+    await hold();
     return undefined;
+  });
+
+  // Every authorization_code request reaching the grant handler, answered or refused.
+  const countExchange = (ctx) => {
+    if (ctx.oidc?.params?.grant_type === 'authorization_code') stats.codeExchanges += 1;
+  };
+  provider.on('grant.success', countExchange);
+  provider.on('grant.error', countExchange);
+  provider.on('refresh_token.saved', (token) => {
+    stats.lastRefreshToken = token.jti;
   });
 
   async function mint({ clientId, accountId }) {
@@ -97,9 +135,15 @@ server.listen(0, '127.0.0.1', () => {
       return reply(200, await mint(await readJson(req)));
     if (req.method === 'GET' && req.url === '/__test/stats') return reply(200, stats);
     if (req.method === 'POST' && req.url === '/__test/behaviour') {
-      const { holdMs = 0, failStatus = 0 } = await readJson(req);
-      Object.assign(behaviour, { holdMs, failStatus });
+      const { holdMs = 0, failStatus = 0, holdUntilReleased = false } = await readJson(req);
+      Object.assign(behaviour, { holdMs, failStatus, holdUntilReleased });
       return reply(200, behaviour);
+    }
+    if (req.method === 'POST' && req.url === '/__test/release') {
+      const held = releases;
+      releases = [];
+      held.forEach((release) => release());
+      return reply(200, { released: held.length });
     }
     return reply(404, { error: 'not_found' });
   }

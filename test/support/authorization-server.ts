@@ -7,6 +7,18 @@ export interface OAuthClient {
   clientId: string;
   clientSecret: string;
   auth: 'client_secret_basic' | 'client_secret_post';
+  /** Where the authorization endpoint may send a browser back; the test default otherwise. */
+  redirectUris?: string[];
+}
+
+export interface AuthorizationServerStats {
+  tokenRequests: number;
+  /** authorization_code requests that reached the grant handler, answered or refused. */
+  codeExchanges: number;
+  /** The refresh token issued last, to introspect one the test never saw. */
+  lastRefreshToken: string | null;
+  /** Token responses kept by `holdUntilReleased`. */
+  held: number;
 }
 
 export function newClient(auth: OAuthClient['auth'] = 'client_secret_basic'): OAuthClient {
@@ -22,6 +34,8 @@ export interface Behaviour {
   holdMs?: number;
   /** Answer every token request with this status instead. */
   failStatus?: number;
+  /** Keep each token response until `release()` (after `holdMs`, if both are given). */
+  holdUntilReleased?: boolean;
 }
 
 /**
@@ -43,6 +57,7 @@ export class AuthorizationServer {
             client_id: client.clientId,
             client_secret: client.clientSecret,
             token_endpoint_auth_method: client.auth,
+            ...(client.redirectUris ? { redirect_uris: client.redirectUris } : {}),
           })),
         ),
       },
@@ -67,8 +82,22 @@ export class AuthorizationServer {
   }
 
   async tokenRequests(): Promise<number> {
+    return (await this.stats()).tokenRequests;
+  }
+
+  /** Token responses kept by `holdUntilReleased`, waiting for `release()`. */
+  async held(): Promise<number> {
+    return (await this.stats()).held;
+  }
+
+  /** Lets every held token response go. */
+  async release(): Promise<void> {
+    await this.json('/__test/release', {});
+  }
+
+  async stats(): Promise<AuthorizationServerStats> {
     const answer = await fetch(`${this.issuer}/__test/stats`);
-    return ((await answer.json()) as { tokenRequests: number }).tokenRequests;
+    return (await answer.json()) as AuthorizationServerStats;
   }
 
   async behave(behaviour: Behaviour): Promise<void> {

@@ -3,6 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { poll } from './fixtures';
+import { runCli, type CliResult } from './rotation-cli';
 
 export const ROOT = resolve(__dirname, '..', '..');
 
@@ -30,18 +31,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The built server in a process of its own, with only the settings given; stderr piped, stdout too if asked. */
-export function startBuiltServer(
-  port: number,
-  settings: Record<string, string | undefined>,
-  { stdout = false } = {},
-): ChildProcess {
+/** A built server process, with everything it printed so far on stdout and stderr. */
+export type BuiltServer = ChildProcess & { output(): string };
+
+/** The built server in a process of its own, with only the settings given; its output is kept. */
+export function startBuiltServer(port: number, settings: Record<string, string | undefined>): BuiltServer {
   ensureBuilt();
-  return spawn(process.execPath, ['dist/src/main.js'], {
+  const child = spawn(process.execPath, ['dist/src/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'warn', ...settings },
-    stdio: ['ignore', stdout ? 'pipe' : 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let output = '';
+  const keep = (chunk: Buffer) => (output += chunk.toString('utf8'));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return Object.assign(child, { output: () => output });
 }
 
 /** The built server run to its end: for settings that must stop it at start-up. */
@@ -59,17 +64,11 @@ export function runBuiltServer(settings: Record<string, string | undefined>): Sp
 export function runBuiltCli(
   args: string[],
   settings: Record<string, string | undefined>,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
+): Promise<CliResult> {
   ensureBuilt();
-  const child = spawn(process.execPath, ['dist/src/cli/main.js', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...settings },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let [stdout, stderr] = ['', ''];
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((done) => child.on('close', (status) => done({ status, stdout, stderr })));
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, LOG_LEVEL: 'warn' };
+  for (const [name, value] of Object.entries(settings)) if (value !== undefined) env[name] = value;
+  return runCli(args, env, 'built');
 }
 
 export async function waitReady(base: string, timeoutMs = 60_000): Promise<void> {

@@ -4,11 +4,12 @@ import type { TokenSet } from '../../src/connectors/token-set';
 import { createTestApp, type TestApp, type TestEnv } from '../create-app';
 import type { OAuthClient } from './authorization-server';
 import { keyEnv, newKey, type TestKey } from './rotation-fixtures';
+import { bearer, newApiToken } from './auth';
 
-export const SERVICE_TOKEN = `svc_${randomBytes(24).toString('base64url')}`;
-export const ADMIN_TOKEN = `adm_${randomBytes(24).toString('base64url')}`;
-export const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
-export const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+export const SERVICE_TOKEN = newApiToken('service');
+export const ADMIN_TOKEN = newApiToken('admin');
+export const service = bearer(SERVICE_TOKEN);
+export const admin = bearer(ADMIN_TOKEN);
 
 /** An instance with both API tokens, a key, and short refresh timeouts. */
 export function refreshEnv(key: TestKey = newKey(), extra: TestEnv = {}, previous: TestKey[] = []): TestEnv {

@@ -28,23 +28,30 @@ export function cliEnv(settings: TestEnv = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-/** `npm run cli -- <args>` without npm in between, so signals reach the command itself. */
+/** The command's entry: the TypeScript source (through ts-node), or the built package's bin. */
+export type CliEntry = 'source' | 'built';
+
+const ENTRY: Record<CliEntry, string[]> = {
+  source: ['-r', 'ts-node/register/transpile-only', 'src/cli/main.ts'],
+  built: ['dist/src/cli/main.js'],
+};
+
+/**
+ * The one way the suites run the `connectors` command: `npm run cli -- <args>` without npm in
+ * between, so signals reach the command itself. `built` runs the compiled bin (build it first).
+ */
 export class CliProcess {
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
   readonly exited: Promise<CliResult>;
 
-  constructor(args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(
-      process.execPath,
-      ['-r', 'ts-node/register/transpile-only', 'src/cli/main.ts', ...args],
-      {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+  constructor(args: string[], env: NodeJS.ProcessEnv, entry: CliEntry = 'source') {
+    this.child = spawn(process.execPath, [...ENTRY[entry], ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString('utf8')));
     this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
     this.exited = new Promise((done) =>
@@ -68,6 +75,10 @@ export class CliProcess {
   }
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new CliProcess(args, env).exited;
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  entry: CliEntry = 'source',
+): Promise<CliResult> {
+  return new CliProcess(args, env, entry).exited;
 }

@@ -138,7 +138,8 @@ export class SecretRegistry {
 
 /**
  * What the database holds outside the sealed columns, as text for a leak scan: every table the
- * service writes, with only the token columns of accounts and the sealed client secret left out.
+ * service writes, with only the sealed columns left out (account tokens, the client secret, the
+ * wrapped data keys, a connect session's PKCE verifier).
  */
 export async function storedOutsideSealedColumns(dataSource: DataSource): Promise<string> {
   const tables: { name: string }[] = await dataSource.query(
@@ -149,6 +150,7 @@ export async function storedOutsideSealedColumns(dataSource: DataSource): Promis
     external_accounts: ['access_token', 'refresh_token'],
     provider_clients: ['client_secret'],
     key_registry: ['wrapped_key'],
+    connect_sessions: ['code_verifier'],
   };
   const dump: Record<string, unknown[]> = {};
   for (const { name: table } of tables) {
