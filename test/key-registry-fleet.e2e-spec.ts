@@ -187,7 +187,7 @@ describeIfPostgres('key registry fleet (server processes and the command line)',
 
     expect(await cli(['rotate'], cliEnv)).toMatch(/completed/);
     const retired = await cli(['keys:retire', first], cliEnv);
-    expect(retired).toContain(`key ${first} is retired`);
+    expect(retired).toBe(`retired key ${first}: it is no longer loaded and opens nothing\n`);
     for (const server of [one, two])
       await poll(async () => ((await loadedOn(server, first)) ? undefined : true));
     const settled = [...rounds];
