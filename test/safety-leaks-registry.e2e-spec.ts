@@ -11,8 +11,9 @@ import { KmsServer, kmsEnv } from './support/kms-server';
 import { OutputCapture } from './support/output-capture';
 import { CliProcess, cliEnv, type CliResult } from './support/rotation-cli';
 import { newKey, type TestKey } from './support/rotation-fixtures';
-import { randomTokens } from './support/safety-fixtures';
+import { randomSecret, randomTokens } from './support/safety-fixtures';
 import { ResponseLog } from './support/safety-http';
+import { AuthorizationServer, newClient } from './support/authorization-server';
 import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-secrets';
 import { TcpProxy } from './support/tcp-proxy';
 import { bearer, newApiToken } from './support/auth';
@@ -429,6 +430,59 @@ describeIfPostgres('no registry secret in any output, at LOG_LEVEL=trace', () =>
         foreign.kid,
         disguised.kid,
       ]);
+    }
+  });
+
+  it('seals a provider client secret under a registry key and refreshes through it, without printing a secret', async () => {
+    const client = newClient();
+    secrets.addClientCredentials('provider client', client.clientId, client.clientSecret);
+    const as = await AuthorizationServer.start([client]);
+    try {
+      const put = record(
+        'put a provider client in registry mode',
+        await http().put('/admin/providers/google_drive').set(admin).send({
+          tokenUrl: as.tokenUrl,
+          clientId: client.clientId,
+          clientSecret: client.clientSecret,
+          clientAuth: client.auth,
+        }),
+      );
+      expect(put.status).toBe(200);
+      const [{ client_secret: sealed }] = await app.dataSource.query(
+        `SELECT client_secret FROM provider_clients WHERE provider = 'google_drive'`,
+      );
+      secrets.addEnvelope('sealed client secret', sealed);
+      const tokens = {
+        access_token: randomSecret('ya29.'),
+        refresh_token: await as.mint(client),
+        token_type: 'Bearer',
+        expires_at: Math.floor(Date.now() / 1000) - 60,
+      };
+      secrets.addTokens('expired account', tokens);
+      const created = record(
+        'create an expired account in registry mode',
+        await http().post('/users/41/accounts').set(auth).send({ provider: 'google_drive', tokens }),
+      );
+      expect(created.status).toBe(201);
+      const refreshed = await http()
+        .get(`/users/41/accounts/${created.body.id}/tokens?minValidity=60`)
+        .set(auth);
+      expect(refreshed.status).toBe(200);
+      secrets.addTokens('refreshed account', refreshed.body);
+      accounts.set(created.body.id as number, { userId: 41, tokens: refreshed.body as TokenSet });
+      record(
+        'refresh in registry mode',
+        refreshed,
+        Object.values(refreshed.body).filter((value): value is string => typeof value === 'string'),
+      );
+      await snapshotRegistry();
+      const removed = record(
+        'delete the provider client',
+        await http().delete('/admin/providers/google_drive').set(admin),
+      );
+      expect(removed.status).toBe(204);
+    } finally {
+      await as.stop();
     }
   });
 

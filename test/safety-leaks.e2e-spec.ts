@@ -723,7 +723,7 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     }
   });
 
-  it('runs keys:status and rotate from the command line, listing the failing row', async () => {
+  it('runs keys:status, rotate and migrate from the command line, listing the failing row', async () => {
     await testApp.close();
     const env = cliEnv({
       ...(directUrl ? { DATABASE_URL: directUrl } : {}),
@@ -737,12 +737,14 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       ['keys:status --json', ['keys:status', '--json'], 0],
       ['rotate --dry-run', ['rotate', '--dry-run'], 1],
       ['rotate', ['rotate', '--batch-size', '3'], 1],
+      ['migrate', ['migrate'], 0],
     ] as const) {
       const result = await new CliProcess([...args], env).exited;
       cliRuns.push({ name, result });
       expect({ name, status: result.status }).toEqual({ name, status });
     }
     const rotated = cliRuns[3].result.stdout;
+    expect(cliRuns[4].result.stdout).toContain('no migrations are pending');
     expect(rotated).toContain(`account ${corruptId}: ENVELOPE_AUTH_FAILED`);
     expect(cliRuns.map(({ result }) => result.stderr).join('')).toContain('parameterCount');
 

@@ -135,4 +135,22 @@ describe('AuditBuffer', () => {
     buffer.putBack(failed);
     expect(buffer.take(10).map((row) => row.requestId)).toEqual(['a', 'b', 'c']);
   });
+
+  it('keeps the count of a drop report whose write failed for the next report', () => {
+    const buffer = new AuditBuffer({ maxBuckets: 1_000, maxPending: 1 });
+    buffer.record(event({ requestId: 'a' }), at(1));
+    buffer.record(event({ requestId: 'b' }), at(2));
+    buffer.record(event({ requestId: 'c' }), at(3));
+    expect(buffer.take(10).map((row) => row.requestId)).toEqual(['a']);
+    const report = buffer.take(10);
+    expect(report).toMatchObject([{ action: DROPPED_ACTION, count: 2 }]);
+    buffer.putBack(report);
+    buffer.record(event({ requestId: 'd' }), at(4));
+    buffer.take(10);
+    buffer.record(event({ requestId: 'e' }), at(5));
+    buffer.record(event({ requestId: 'f' }), at(6));
+    buffer.take(10);
+    expect(buffer.take(10)).toMatchObject([{ action: DROPPED_ACTION, count: 3 }]);
+    expect(buffer.empty).toBe(true);
+  });
 });

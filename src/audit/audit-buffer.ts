@@ -82,8 +82,12 @@ export class AuditBuffer {
     return this.pending.splice(0, max);
   }
 
-  /** Rows whose write failed wait again, ahead of newer ones; a drop report is not kept. */
+  /**
+   * Rows whose write failed wait again, ahead of newer ones; a failed drop report gives its count
+   * back, so the next report includes it.
+   */
   putBack(rows: AuditEventRow[]): void {
+    for (const row of rows) if (row.action === DROPPED_ACTION) this.dropped += row.count;
     this.pending.unshift(...rows.filter((row) => row.action !== DROPPED_ACTION));
   }
 

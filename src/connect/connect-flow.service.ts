@@ -212,6 +212,9 @@ export class ConnectFlowService {
 
   private async store(session: TakenSession, tokens: TokenSet, claims: UserinfoClaims) {
     if (session.reconnect && session.accountId !== null) {
+      const stored = await this.accounts.getAccount(session.userId, session.accountId);
+      if (!sameAccountEmail(stored.email, claims.email))
+        throw new FlowFailure('connect_account_mismatch', 'denied');
       const account = await this.accounts.reconnectAccount(session.userId, session.accountId, tokens);
       return { account: account.id, outcome: 'reconnected' };
     }
@@ -293,4 +296,14 @@ function failureCodeOf(error: unknown): string {
   if (code === 'ACCOUNT_NOT_FOUND') return 'account_not_found';
   if (code === 'PROVIDER_NOT_CONFIGURED') return 'provider_not_configured';
   return 'connect_failed';
+}
+
+/**
+ * A reconnect must sign in as the account it reconnects: when both the stored email and the
+ * provider's say who the account is, they agree (case-insensitively), so one user's grant is
+ * never stored under another account's id.
+ */
+function sameAccountEmail(stored: string | null, signedIn: string | null): boolean {
+  if (stored === null || signedIn === null) return true;
+  return stored.toLowerCase() === signedIn.toLowerCase();
 }

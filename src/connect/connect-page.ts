@@ -19,6 +19,8 @@ const MESSAGES: Record<string, string> = {
   connect_issuer_missing: 'The provider’s answer did not say who sent it.',
   connect_account_domain_denied:
     'This account is not allowed here: its email domain is not one this service accepts.',
+  connect_account_mismatch:
+    'You signed in at the provider as another account than the one being reconnected. Start again and sign in as that account.',
   connect_provider_incomplete: 'This provider is not fully set up for connecting.',
   provider_access_denied: 'Access was not granted at the provider.',
 };
