@@ -1,4 +1,6 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { ACCOUNT_EVENTS, type AccountEvent } from '../src/connectors/account-events';
 import { ExternalAccountsService } from '../src/connectors/external-accounts.service';
@@ -127,5 +129,49 @@ describe('disconnect revokes the grant at the provider (RFC 7009)', () => {
 
     expect(answer.status).toBe(400);
     await http().get(`/users/7/accounts/${id}`).set(service).expect(200);
+  });
+
+  it('sends the access token when there is no refresh token, in the JSON format the client asks for; a 200 with any body is success', async () => {
+    const received: { type?: string; auth?: string; body: string }[] = [];
+    const provider = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      req.on('end', () => {
+        received.push({ type: req.headers['content-type'], auth: req.headers.authorization, body });
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html>not json</html>');
+      });
+    });
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (provider.address() as AddressInfo).port;
+      const answer = await http()
+        .put('/admin/providers/google_drive')
+        .set(admin)
+        .send({
+          tokenUrl: as.tokenUrl,
+          revocationUrl: `http://127.0.0.1:${port}/revoke`,
+          clientId: postClient.clientId,
+          clientSecret: postClient.clientSecret,
+          clientAuth: 'client_secret_post',
+          tokenRequestFormat: 'json',
+        });
+      expect(answer.status).toBe(200);
+      const { id, tokens } = await createExpiredAccount(testApp, 7, 'google_drive', undefined);
+
+      const deleted = await http().delete(`/users/7/accounts/${id}`).set(service);
+
+      expect(deleted.body).toEqual({ id, revocation: 'revoked' });
+      expect(received).toHaveLength(1);
+      expect(received[0].type).toBe('application/json');
+      expect(JSON.parse(received[0].body)).toEqual({
+        token: tokens.access_token,
+        token_type_hint: 'access_token',
+        client_id: postClient.clientId,
+        client_secret: postClient.clientSecret,
+      });
+    } finally {
+      await new Promise((resolve) => provider.close(resolve));
+    }
   });
 });
