@@ -189,7 +189,7 @@ describe('accounts API with an encryption key', () => {
 
   it('deletes an account, then reports it as not found', async () => {
     const { account } = await create();
-    await http().delete(`/users/7/accounts/${account.id}`).set(auth).expect(204);
+    await http().delete(`/users/7/accounts/${account.id}`).set(auth).expect(200);
     const again = await http().delete(`/users/7/accounts/${account.id}`).set(auth).expect(404);
     expect(again.body.error).toBe('ACCOUNT_NOT_FOUND');
     expect(await countAccounts(testApp.dataSource)).toBe(0);

@@ -227,10 +227,11 @@ export class ConnectFlowService {
   private async revoke(client: ResolvedFlowClient, response: TokenResponse): Promise<void> {
     const refresh = typeof response.refresh_token === 'string' ? response.refresh_token : undefined;
     const access = typeof response.access_token === 'string' ? response.access_token : undefined;
-    const token = refresh ?? access;
-    if (token === undefined || !client.revocationUrl) return;
+    if (access === undefined || !client.revocationUrl) return;
     try {
-      await this.oauth.revoke(client, token, refresh ? 'refresh_token' : 'access_token');
+      const result = await this.oauth.revoke(client, { accessToken: access, refreshToken: refresh });
+      if (result.outcome === 'refused')
+        this.logger.warn(`${client.provider} refused to revoke a refused grant (${result.code})`);
     } catch (error) {
       this.logger.warn(`revoking a refused grant at ${client.provider} failed (${errorCodeOf(error)})`);
     }

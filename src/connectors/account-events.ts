@@ -16,17 +16,28 @@ export const ACCOUNT_EVENTS = {
 
 export type AccountEventName = (typeof ACCOUNT_EVENTS)[keyof typeof ACCOUNT_EVENTS];
 
+/**
+ * What a disconnect did at the provider: `revoked` (RFC 7009 answered 200), `not_supported` (no
+ * revocation endpoint configured), `refused` (the provider answered 4xx, say
+ * `unsupported_token_type`: nothing more to try), `skipped` (`revoke=false`: not asked).
+ */
+export const DISCONNECT_OUTCOMES = ['revoked', 'not_supported', 'refused', 'skipped'] as const;
+export type DisconnectOutcome = (typeof DISCONNECT_OUTCOMES)[number];
+
 /** The payload of every account event: ids, provider and the account's metadata as the API shows it. */
 export interface AccountEvent {
   userId: number;
   accountId: number;
   provider: string;
   account: AccountView;
+  /** `account.deleted` only: what happened to the grant at the provider. */
+  revocation?: DisconnectOutcome;
 }
 
 /** Builds the payload from the account row as stored after the change. */
-export function accountEvent(account: ExternalAccount): AccountEvent {
+export function accountEvent(account: ExternalAccount, extra: Partial<AccountEvent> = {}): AccountEvent {
   return {
+    ...extra,
     userId: account.userId,
     accountId: account.id,
     provider: account.provider,
@@ -40,9 +51,10 @@ export function emitAccountEvent(
   logger: Logger,
   name: string,
   account: ExternalAccount,
+  extra: Partial<AccountEvent> = {},
 ): void {
   try {
-    events.emit(name, accountEvent(account));
+    events.emit(name, accountEvent(account, extra));
   } catch (error) {
     logger.warn(`a listener of ${name} failed (${errorCodeOf(error)})`);
   }

@@ -18,12 +18,14 @@ import {
   ApiHeader,
   ApiOkResponse,
   ApiOperation,
+  ApiProperty,
   ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { IdParamPipe } from '../common/id-param.pipe';
 import { requestInvalid } from '../common/validation.pipe';
+import { DISCONNECT_OUTCOMES, type DisconnectOutcome } from './account-events';
 import { AccountView, toAccountView } from './account-view';
 import { CreateExternalAccountDto } from './dto/create-external-account.dto';
 import { TOKEN_SET_SCHEMA } from './dto/token-set.schema';
@@ -52,6 +54,18 @@ function parseMinValidity(value: string | undefined): number | undefined {
     throw requestInvalid([`minValidity: must be a whole number of seconds from 0 to ${MAX_MIN_VALIDITY}`]);
   }
   return Number(value);
+}
+
+function parseRevoke(value: string | undefined): boolean {
+  if (value === undefined || value === 'true') return true;
+  if (value === 'false') return false;
+  throw requestInvalid(['revoke: must be true or false']);
+}
+
+class DisconnectView {
+  @ApiProperty() id: number;
+  @ApiProperty({ enum: DISCONNECT_OUTCOMES, description: 'What happened to the grant at the provider' })
+  revocation: DisconnectOutcome;
 }
 
 function parseStatus(value: string | undefined): AccountStatus | undefined {
@@ -140,9 +154,22 @@ export class ExternalAccountsController {
   }
 
   @Delete(':id')
-  @HttpCode(204)
-  @ApiOperation({ summary: 'Unlink an account and erase its tokens' })
-  async remove(@Param('userId', IdParamPipe) userId: number, @Param('id', IdParamPipe) id: number) {
-    await this.accounts.deleteAccount(userId, id);
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Revoke the grant at the provider (RFC 7009), then unlink the account and erase its tokens',
+  })
+  @ApiQuery({
+    name: 'revoke',
+    required: false,
+    enum: ['true', 'false'],
+    description: 'false: do not ask the provider',
+  })
+  @ApiOkResponse({ type: DisconnectView })
+  async remove(
+    @Param('userId', IdParamPipe) userId: number,
+    @Param('id', IdParamPipe) id: number,
+    @Query('revoke') revoke: string | undefined,
+  ): Promise<DisconnectView> {
+    return this.accounts.deleteAccount(userId, id, { revoke: parseRevoke(revoke) });
   }
 }

@@ -1,6 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { ACCOUNT_EVENTS, emitAccountEvent } from './account-events';
+import { OAuthTokenClient } from '../providers/oauth-token.client';
+import { ProviderClientsService } from '../providers/provider-clients.service';
+import { ACCOUNT_EVENTS, emitAccountEvent, type DisconnectOutcome } from './account-events';
 import { AccountTokenRefresher } from './refresh/account-token-refresher';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import { AccountNotFoundError, AccountVersionConflictError } from './external-account.errors';
@@ -26,6 +28,8 @@ export class ExternalAccountsService {
     private readonly storage: TokenStorage,
     private readonly refresher: AccountTokenRefresher,
     private readonly events: EventEmitter2,
+    private readonly providers: ProviderClientsService,
+    private readonly oauth: OAuthTokenClient,
   ) {}
 
   /** Allocates the id first so the envelope is bound to it, then stores the row in one INSERT. */
@@ -111,10 +115,37 @@ export class ExternalAccountsService {
     });
   }
 
-  async deleteAccount(userId: number, id: number): Promise<void> {
-    const account = await this.accounts.findOne(userId, id);
-    if (!account || !(await this.accounts.delete(userId, id))) throw new AccountNotFoundError(id);
-    emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.deleted, account);
+  /**
+   * Disconnects: revokes the grant at the provider first (RFC 7009), then deletes the row. With
+   * `revoke: false` the provider is not asked (for grants known to be dead). A provider that
+   * cannot be reached leaves the account as it was, and the error says so. `account.deleted`
+   * carries the outcome.
+   */
+  async deleteAccount(
+    userId: number,
+    id: number,
+    options: { revoke?: boolean } = {},
+  ): Promise<{ id: number; revocation: DisconnectOutcome }> {
+    const account = await this.getAccount(userId, id);
+    const revocation = options.revoke === false ? 'skipped' : await this.revokeAtProvider(account);
+    if (!(await this.accounts.delete(userId, id))) throw new AccountNotFoundError(id);
+    this.logger.log(`account ${id} of ${account.provider} deleted (revocation ${revocation})`);
+    emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.deleted, account, { revocation });
+    return { id, revocation };
+  }
+
+  private async revokeAtProvider(account: ExternalAccount): Promise<DisconnectOutcome> {
+    const configured = await this.providers.find(account.provider);
+    if (!configured?.revocationUrl) return 'not_supported';
+    const tokens = await this.getAccountTokens(account.userId, account.id);
+    const client = await this.providers.resolve(account.provider);
+    const result = await this.oauth.revoke(client, {
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token,
+    });
+    if (result.outcome !== 'refused') return result.outcome;
+    this.logger.warn(`${account.provider} refused to revoke account ${account.id} (${result.code})`);
+    return 'refused';
   }
 }
 

@@ -42,6 +42,16 @@ async function jsonObjectOf(response: Response): Promise<Record<string, unknown>
   }
 }
 
+/** The tokens of a grant to revoke, as stored. */
+export interface RevocableTokens {
+  accessToken: string;
+  refreshToken?: string | null;
+}
+
+/** What the provider said to a revocation request (RFC 7009 §2.2). */
+export type RevocationResult =
+  { outcome: 'revoked' } | { outcome: 'not_supported' } | { outcome: 'refused'; code: string };
+
 interface TokenEndpointRequest {
   url: string;
   headers: Record<string, string>;
@@ -82,18 +92,37 @@ export class OAuthTokenClient {
     return this.outcome(client.provider, response, 'code exchange');
   }
 
-  /** RFC 7009 (always form-encoded); true when the provider confirmed it. */
-  async revoke(client: ResolvedProviderClient, token: string, hint: 'refresh_token' | 'access_token') {
-    if (!client.revocationUrl) return false;
-    const request = tokenRequest({ ...client, tokenRequestFormat: 'form' }, client.revocationUrl, {
-      token,
-      token_type_hint: hint,
-    });
+  /**
+   * RFC 7009: the refresh token with its hint when there is one (revoking it ends the grant at
+   * most providers), else the access token; authenticated and encoded as token requests are. A
+   * 200 is success whatever the body; another answer below 500 (`unsupported_token_type`, 4xx)
+   * is a refusal with its OAuth error code; 5xx, 429 and no answer are ProviderUnavailableError,
+   * with the provider's Retry-After.
+   */
+  async revoke(client: ResolvedProviderClient, tokens: RevocableTokens): Promise<RevocationResult> {
+    if (!client.revocationUrl) return { outcome: 'not_supported' };
+    const params: Record<string, string> = tokens.refreshToken
+      ? { token: tokens.refreshToken, token_type_hint: 'refresh_token' }
+      : { token: tokens.accessToken, token_type_hint: 'access_token' };
+    const request = tokenRequest(client, client.revocationUrl, params);
     const response = await this.send(client, 'revoke the grant', request);
-    await response.body?.cancel();
-    if (response.status >= 500 || response.status === 429)
-      throw new ProviderUnavailableError(client.provider, `HTTP_${response.status}`, retryAfterOf(response));
-    return response.ok;
+    if (response.status >= 500 || response.status === 429) {
+      await response.body?.cancel();
+      throw new ProviderUnavailableError(
+        client.provider,
+        `HTTP_${response.status}`,
+        retryAfterOf(response),
+        'revoke the grant',
+      );
+    }
+    if (response.status === 200) {
+      await response.body?.cancel();
+      return { outcome: 'revoked' };
+    }
+    const parsed = await this.readBody(client.provider, response);
+    const code =
+      typeof parsed?.error === 'string' && OAUTH_ERROR_CODE.test(parsed.error) ? parsed.error : undefined;
+    return { outcome: 'refused', code: code ?? `http_${response.status}` };
   }
 
   /** OpenID Connect userinfo with the new access token; a JSON object or a domain error. */
