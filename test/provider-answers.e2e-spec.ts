@@ -210,6 +210,18 @@ describe('token endpoints as real providers answer them', () => {
     expect(endpoint.requests).toBe(before + 1);
   });
 
+  it('stores provider URLs as parsed, and takes names under .localhost for what they are', async () => {
+    const put = (tokenUrl: string) =>
+      http()
+        .put('/admin/providers/numeric')
+        .set(admin)
+        .send({ tokenUrl, clientId: 'client', clientSecret: 'secret' });
+    const stored = await put('http://2130706433/x');
+    expect(stored.status).toBe(200);
+    expect(stored.body).toMatchObject({ tokenUrl: 'http://127.0.0.1/x' });
+    expect((await put('http://api.localhost/token')).status).toBe(400);
+  });
+
   describe('bounded bodies', () => {
     const MB = 1024 * 1024;
 
