@@ -9,11 +9,14 @@ export function isStorableText(value: string): boolean {
   return !UNSTORABLE.test(value);
 }
 
+/** How deep arrays and objects may nest in stored JSON, from a caller or from a provider. */
+export const MAX_JSON_DEPTH = 32;
+
 /** True when every string and every object key inside a JSON value is storable text. */
 export function isStorableJson(value: unknown, depth = 0): boolean {
   if (typeof value === 'string') return isStorableText(value);
   if (value === null || typeof value !== 'object') return true;
-  if (depth > 32) return false;
+  if (depth > MAX_JSON_DEPTH) return false;
   if (Array.isArray(value)) return value.every((item) => isStorableJson(item, depth + 1));
   return Object.entries(value).every(
     ([key, inner]) => isStorableText(key) && isStorableJson(inner, depth + 1),

@@ -106,7 +106,8 @@ export function mergeRefreshed(
   now = new Date(),
 ): TokenSet {
   const next = { ...response } as TokenSet;
-  if (next.refresh_token === undefined || next.refresh_token === null)
+  // A provider that sends no refresh token (or a null or empty one) leaves the grant's as it was.
+  if (next.refresh_token === undefined || next.refresh_token === null || next.refresh_token === '')
     next.refresh_token = stored.refresh_token;
   if (next.scope === undefined && stored.scope !== undefined) next.scope = stored.scope;
   return normalizeTokenSet(next, now);

@@ -37,6 +37,13 @@ export class AppMetrics {
     registers: [this.registry],
   });
 
+  readonly providerMisconfigured = new Counter({
+    name: 'connectors_provider_misconfigured_total',
+    help: "Token requests a provider refused because of this service's client (invalid_client, unauthorized_client), by configured provider and OAuth error",
+    labelNames: ['provider', 'error'] as const,
+    registers: [this.registry],
+  });
+
   readonly connectSessions = new Counter({
     name: 'connectors_connect_sessions_total',
     help: 'Connect sessions by provider and outcome: created, connected, reconnected, denied, failed, expired, or refused_<reason> on the browser routes',

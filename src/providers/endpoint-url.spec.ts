@@ -18,6 +18,7 @@ describe('isEndpointUrl', () => {
     'http://128.0.0.1/token',
     'http://[::2]/token',
     'http://localhost.example.com/token',
+    'http://api.localhost/token',
     'ftp://127.0.0.1/token',
     'https://user:pass@example.com/token',
     'https://example.com/token#x',

@@ -1,11 +1,12 @@
 import { isIP } from 'node:net';
 
 export const ENDPOINT_URL_RULE =
-  'must be an https URL (http only for loopback: 127.0.0.0/8, ::1, localhost), without credentials or fragment';
+  'must be an https URL (http only for loopback: 127.0.0.0/8, ::1, localhost; not names under .localhost), without credentials or fragment';
 
 function isLoopback(hostname: string): boolean {
   const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  // Only the name itself: a name under .localhost may resolve anywhere a resolver sends it.
+  if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.split('.')[0] === '127';
   return isIP(host) === 6 && host === '::1';
 }

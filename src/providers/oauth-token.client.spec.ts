@@ -2,7 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { OAuthTokenClient } from './oauth-token.client';
 import type { ResolvedProviderClient } from './provider-clients.service';
-import { ProviderInvalidGrantError, ProviderRefusedError, ProviderUnavailableError } from './provider.errors';
+import {
+  ProviderInvalidGrantError,
+  ProviderMisconfiguredError,
+  ProviderRefusedError,
+  ProviderUnavailableError,
+} from './provider.errors';
 
 type Handler = (request: IncomingMessage, body: string, response: ServerResponse) => void;
 
@@ -156,7 +161,13 @@ describe('OAuthTokenClient', () => {
     await expect(oauth.exchangeCode(client, exchange)).rejects.toBeInstanceOf(ProviderInvalidGrantError);
     answer(401, '{"error":"invalid_client","error_description":"<b>no</b>"}');
     const refused = await oauth.exchangeCode(client, exchange).catch((error: Error) => error);
-    expect(refused).toBeInstanceOf(ProviderRefusedError);
-    expect((refused as Error).message).toBe('Provider notion refused the code exchange (invalid_client)');
+    expect(refused).toBeInstanceOf(ProviderMisconfiguredError);
+    expect((refused as Error).message).toBe(
+      "Provider notion refused this service's client in the code exchange (invalid_client); its client configuration must be fixed",
+    );
+    answer(200, '{"error":"slow_down","access_token":"at"}');
+    const inBody = await oauth.exchangeCode(client, exchange).catch((error: Error) => error);
+    expect(inBody).toBeInstanceOf(ProviderRefusedError);
+    expect((inBody as ProviderRefusedError).oauthError).toBe('slow_down');
   });
 });

@@ -1,8 +1,15 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { refreshConfig } from '../config/configuration';
+import { AppMetrics } from '../metrics/app-metrics';
 import type { ResolvedProviderClient } from './provider-clients.service';
-import { ProviderInvalidGrantError, ProviderRefusedError, ProviderUnavailableError } from './provider.errors';
+import {
+  ProviderInvalidGrantError,
+  ProviderMisconfiguredError,
+  ProviderRefusedError,
+  ProviderUnavailableError,
+} from './provider.errors';
+import { bodyObjectOf, InvalidTokenResponse, readLimited, tokenResponseOf } from './token-response';
 
 /** A provider's successful token response, as parsed; the caller validates it as a token set. */
 export type TokenResponse = Record<string, unknown>;
@@ -16,7 +23,6 @@ export interface CodeExchange {
 
 // An OAuth error code is ASCII without quotes or backslashes (RFC 6749 §5.2); anything else is not passed on.
 const OAUTH_ERROR_CODE = /^[a-z][a-z0-9_.-]{0,63}$/;
-const MAX_RESPONSE_BYTES = 256 * 1024;
 const DEFAULT_RETRY_AFTER_SECONDS = 30;
 
 /** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks of the Basic credentials too. */
@@ -28,18 +34,16 @@ function retryAfterOf(response: Response): number {
   return Math.min(Math.max(seconds, 1), 3600);
 }
 
-async function jsonObjectOf(response: Response): Promise<Record<string, unknown> | undefined> {
-  const text = await response.text();
-  if (text.length > MAX_RESPONSE_BYTES) return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    // The body is not JSON: it is described by a code, never quoted (it may echo a token).
-    return undefined;
-  }
+/** OAuth errors that say this service's client is refused, whatever the grant. */
+const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client']);
+
+/** The error a provider's OAuth error code stands for; the code is the only part of its body kept. */
+function oauthErrorOf(provider: string, error: unknown, fallback: string, request: string): Error {
+  const code = typeof error === 'string' && OAUTH_ERROR_CODE.test(error) ? error : undefined;
+  if (code === 'invalid_grant') return new ProviderInvalidGrantError(provider);
+  if (code !== undefined && CLIENT_ERRORS.has(code))
+    return new ProviderMisconfiguredError(provider, code, request);
+  return new ProviderRefusedError(provider, code ?? fallback, request);
 }
 
 /** The tokens of a grant to revoke, as stored. */
@@ -65,7 +69,10 @@ interface TokenEndpointRequest {
  */
 @Injectable()
 export class OAuthTokenClient {
-  constructor(@Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>) {}
+  constructor(
+    @Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>,
+    @Optional() private readonly metrics?: AppMetrics,
+  ) {}
 
   /** RFC 6749 §6. */
   async refresh(client: ResolvedProviderClient, refreshToken: string): Promise<TokenResponse> {
@@ -127,7 +134,12 @@ export class OAuthTokenClient {
 
   /** OpenID Connect userinfo with the new access token; a JSON object or a domain error. */
   async userinfo(client: ResolvedProviderClient, url: string, accessToken: string) {
-    const request = { url, headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } };
+    const headers = {
+      authorization: `Bearer ${accessToken}`,
+      accept: 'application/json',
+      'accept-encoding': 'identity',
+    };
+    const request = { url, headers };
     const response = await this.fetch(client, 'read userinfo', request, 'GET');
     if (response.status >= 500 || response.status === 429) {
       await response.body?.cancel();
@@ -166,24 +178,38 @@ export class OAuthTokenClient {
       throw new ProviderUnavailableError(provider, `HTTP_${response.status}`, retryAfterOf(response));
     }
     const parsed = await this.readBody(provider, response);
-    if (response.ok) {
-      if (!parsed || typeof parsed.access_token !== 'string')
+    if (!response.ok)
+      throw this.counted(oauthErrorOf(provider, parsed?.error, `http_${response.status}`, request));
+    if (!parsed) throw new ProviderRefusedError(provider, 'invalid_response', request);
+    // Some providers answer an error with a 200.
+    if (parsed.error !== undefined)
+      throw this.counted(oauthErrorOf(provider, parsed.error, 'invalid_response', request));
+    try {
+      return tokenResponseOf(parsed);
+    } catch (error) {
+      if (error instanceof InvalidTokenResponse)
         throw new ProviderRefusedError(provider, 'invalid_response', request);
-      return parsed;
+      throw error;
     }
-    const code =
-      typeof parsed?.error === 'string' && OAUTH_ERROR_CODE.test(parsed.error) ? parsed.error : undefined;
-    if (code === 'invalid_grant') throw new ProviderInvalidGrantError(provider);
-    throw new ProviderRefusedError(provider, code ?? `http_${response.status}`, request);
   }
 
+  /** The provider is the name of a configured client; the error one of two OAuth codes. */
+  private counted(error: Error): Error {
+    if (error instanceof ProviderMisconfiguredError)
+      this.metrics?.providerMisconfigured.inc({ provider: error.provider, error: error.oauthError });
+    return error;
+  }
+
+  /** The body as an object, read no further than the limit; undefined when it cannot be one. */
   private async readBody(provider: string, response: Response) {
+    let bytes: Buffer | undefined;
     try {
-      return await jsonObjectOf(response);
+      bytes = await readLimited(response);
     } catch {
       // The connection dropped or the timeout fired while the body was read.
       throw new ProviderUnavailableError(provider, 'RESPONSE_INCOMPLETE');
     }
+    return bytes && bodyObjectOf(bytes.toString('utf8'), response.headers.get('content-type'));
   }
 }
 
@@ -193,7 +219,8 @@ function tokenRequest(
   url: string,
   params: Record<string, string>,
 ): TokenEndpointRequest {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  // identity: a body is read up to a limit, and a compressed one would be inflated first.
+  const headers: Record<string, string> = { accept: 'application/json', 'accept-encoding': 'identity' };
   const fields = { ...params };
   if (client.clientAuth === 'client_secret_basic') {
     const credentials = `${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`;

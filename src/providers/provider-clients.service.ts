@@ -102,7 +102,10 @@ export class ProviderClientsService {
       userinfoUrl: input.userinfoUrl ?? discovered?.userinfoUrl ?? null,
     };
     for (const [field, url] of Object.entries(endpoints)) {
-      if (url !== null && !isEndpointUrl(url)) throw new ProviderClientInvalidError(field);
+      if (url === null || url === undefined) continue;
+      if (!isEndpointUrl(url)) throw new ProviderClientInvalidError(field);
+      // Stored as parsed: what is shown is where requests go (http://2130706433/ is 127.0.0.1).
+      endpoints[field as keyof typeof endpoints] = new URL(url).href;
     }
     const stored = await this.clients.upsert(provider, {
       ...endpoints,

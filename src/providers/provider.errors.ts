@@ -49,6 +49,25 @@ export class ProviderRefusedError extends DomainError {
 }
 
 /**
+ * The provider refused this service's client (`invalid_client`, `unauthorized_client`): the
+ * platform's configuration is at fault, not the user's grant, so the account stays active.
+ */
+export class ProviderMisconfiguredError extends DomainError {
+  readonly code = 'PROVIDER_MISCONFIGURED';
+  readonly kind = 'bad_gateway';
+
+  constructor(
+    readonly provider: string,
+    readonly oauthError: string,
+    request = 'refresh request',
+  ) {
+    super(
+      `Provider ${provider} refused this service's client in the ${request} (${oauthError}); its client configuration must be fixed`,
+    );
+  }
+}
+
+/**
  * The provider answered `invalid_grant`: the refresh token is spent, revoked or expired. Not
  * shown to callers as such: the account service re-reads the account first.
  */

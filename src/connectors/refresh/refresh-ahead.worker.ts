@@ -35,6 +35,8 @@ export class RefreshAheadWorker implements OnApplicationBootstrap, BeforeApplica
   private readonly logger = new Logger(RefreshAheadWorker.name);
   private readonly stopping = new AbortController();
   private readonly sent = new Map<string, number[]>();
+  /** Providers that refused this service's client, until when they are left alone. */
+  private readonly misconfigured = new Map<string, number>();
   private loop?: Promise<void>;
 
   constructor(
@@ -70,7 +72,7 @@ export class RefreshAheadWorker implements OnApplicationBootstrap, BeforeApplica
     const candidates = await this.accounts.refreshAheadCandidates(providers, before, backoff, rest, BATCH);
     for (const account of candidates) {
       if (this.stopping.signal.aborted) break;
-      if (!this.allow(account.provider)) {
+      if (this.backingOff(account.provider) || !this.allow(account.provider)) {
         run.deferred += 1;
         continue;
       }
@@ -82,6 +84,8 @@ export class RefreshAheadWorker implements OnApplicationBootstrap, BeforeApplica
       } catch (error) {
         const code = errorCodeOf(error);
         run.failed[code] = (run.failed[code] ?? 0) + 1;
+        // Every account of the provider would be refused alike: one asks, the others wait.
+        if (code === 'PROVIDER_MISCONFIGURED') this.backOff(account.provider);
       }
       await this.leases.take(LEASE_NAME, this.owner, this.leaseSeconds());
     }
@@ -103,6 +107,23 @@ export class RefreshAheadWorker implements OnApplicationBootstrap, BeforeApplica
         this.logger.warn(`refresh-ahead pass failed (${errorCodeOf(error)}), will retry`);
       }
     }
+  }
+
+  /** As long as an account's own backoff after a failure, and at least five minutes. */
+  private backOff(provider: string): void {
+    const seconds = Math.max(this.config.aheadPollSeconds * 10, 300);
+    this.misconfigured.set(provider, Date.now() + seconds * 1000);
+    this.logger.warn(
+      `refresh-ahead: ${provider} refused this service's client; its accounts wait ${seconds}s`,
+    );
+  }
+
+  private backingOff(provider: string): boolean {
+    const until = this.misconfigured.get(provider);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.misconfigured.delete(provider);
+    return false;
   }
 
   /** A sliding minute per provider. */

@@ -1,5 +1,6 @@
 import { errorCodeOf, type DomainError } from '../../common/domain-error';
 import {
+  ProviderMisconfiguredError,
   ProviderNotConfiguredError,
   ProviderRefusedError,
   ProviderUnavailableError,
@@ -14,12 +15,15 @@ export function sharedFailure(row: RefreshRow): DomainError {
   if (code === 'ACCOUNT_NEEDS_REAUTH') return new AccountNeedsReauthError(row.id, row.statusReason);
   if (code === 'PROVIDER_NOT_CONFIGURED') return new ProviderNotConfiguredError(row.provider);
   if (code === 'PROVIDER_REFUSED') return new ProviderRefusedError(row.provider, detail ?? 'unknown');
+  if (code === 'PROVIDER_MISCONFIGURED')
+    return new ProviderMisconfiguredError(row.provider, detail ?? 'invalid_client');
   return new ProviderUnavailableError(row.provider, detail ?? (code || 'UNKNOWN'));
 }
 
 /** How a failed refresh is recorded on the account (`refresh_error`): a code, at most an OAuth error code. */
 export function outcomeCodeOf(error: unknown): string {
   if (error instanceof ProviderRefusedError) return `PROVIDER_REFUSED:${error.oauthError}`;
+  if (error instanceof ProviderMisconfiguredError) return `PROVIDER_MISCONFIGURED:${error.oauthError}`;
   if (error instanceof ProviderUnavailableError) return `PROVIDER_UNAVAILABLE:${error.reason}`;
   return errorCodeOf(error);
 }
