@@ -82,15 +82,7 @@ export class ConnectFlowService {
     const linkHash = sha256Hex(link);
     const session = await this.sessions.findByLink(linkHash);
     if (!session) return { kind: 'refused', reason: 'connect_link_invalid' };
-    if (!session.live) {
-      await this.sessions.finish(session.id, 'expired', 'connect_session_expired');
-      return {
-        kind: 'refused',
-        reason: 'connect_session_expired',
-        provider: session.provider,
-        sessionId: session.id,
-      };
-    }
+    if (!session.live) return this.expire(session);
     const client = await this.providers.resolve(session.provider).catch((error: unknown) => {
       if (error instanceof DomainError) return undefined;
       throw error;
@@ -148,18 +140,20 @@ export class ConnectFlowService {
     }
   }
 
+  private async expire(session: { id: string; provider: string }): Promise<Refused> {
+    await this.sessions.finish(session.id, 'expired', 'connect_session_expired');
+    return {
+      kind: 'refused',
+      reason: 'connect_session_expired',
+      provider: session.provider,
+      sessionId: session.id,
+    };
+  }
+
   private async whyNotTaken(stateHash: string): Promise<Refused> {
     const session = await this.sessions.findByState(stateHash);
     if (!session) return { kind: 'refused', reason: 'connect_state_unknown' };
-    if (!session.live) {
-      await this.sessions.finish(session.id, 'expired', 'connect_session_expired');
-      return {
-        kind: 'refused',
-        reason: 'connect_session_expired',
-        provider: session.provider,
-        sessionId: session.id,
-      };
-    }
+    if (!session.live) return this.expire(session);
     return {
       kind: 'refused',
       reason: 'connect_browser_mismatch',

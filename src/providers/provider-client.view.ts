@@ -36,6 +36,30 @@ export class ProviderClientView {
   @ApiProperty() updatedAt: string;
 }
 
+/** The settings of the authorization-code flow, as stored; read by the view and by the flow. */
+export type ProviderFlowSettings = Pick<
+  ProviderClient,
+  | 'authorizationUrl'
+  | 'issuer'
+  | 'issuerSendsIss'
+  | 'userinfoUrl'
+  | 'scopeSeparator'
+  | 'authorizationParams'
+  | 'pkce'
+>;
+
+export function flowSettingsOf(client: ProviderClient): ProviderFlowSettings {
+  return {
+    authorizationUrl: client.authorizationUrl,
+    issuer: client.issuer,
+    issuerSendsIss: client.issuerSendsIss,
+    userinfoUrl: client.userinfoUrl,
+    scopeSeparator: client.scopeSeparator,
+    authorizationParams: client.authorizationParams,
+    pkce: client.pkce,
+  };
+}
+
 export function toProviderClientView(client: ProviderClient, secretKeyId: string): ProviderClientView {
   return {
     provider: client.provider,
@@ -44,13 +68,7 @@ export function toProviderClientView(client: ProviderClient, secretKeyId: string
     clientId: client.clientId,
     clientAuth: client.clientAuth,
     scope: client.scope,
-    authorizationUrl: client.authorizationUrl,
-    issuer: client.issuer,
-    issuerSendsIss: client.issuerSendsIss,
-    userinfoUrl: client.userinfoUrl,
-    scopeSeparator: client.scopeSeparator,
-    authorizationParams: client.authorizationParams,
-    pkce: client.pkce,
+    ...flowSettingsOf(client),
     tokenRequestFormat: client.tokenRequestFormat,
     secretKeyId,
     version: client.version,

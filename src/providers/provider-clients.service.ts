@@ -11,7 +11,12 @@ import type {
   TokenRequestFormat,
 } from './provider-client.entity';
 import { ProviderMetadataClient } from './provider-metadata.client';
-import { toProviderClientView, type ProviderClientView } from './provider-client.view';
+import {
+  flowSettingsOf,
+  toProviderClientView,
+  type ProviderClientView,
+  type ProviderFlowSettings,
+} from './provider-client.view';
 import { ProviderClientsRepository, type ProviderSecretRow } from './provider-clients.repository';
 import {
   ProviderClientInvalidError,
@@ -50,17 +55,8 @@ export interface ResolvedProviderClient {
 
 /** The whole client for the authorization-code flow, secret opened; held only for one step of it. */
 export type ResolvedFlowClient = ResolvedProviderClient &
-  Pick<
-    ProviderClient,
-    | 'revocationUrl'
-    | 'authorizationUrl'
-    | 'issuer'
-    | 'issuerSendsIss'
-    | 'userinfoUrl'
-    | 'scopeSeparator'
-    | 'authorizationParams'
-    | 'pkce'
-  >;
+  Pick<ProviderClient, 'revocationUrl'> &
+  ProviderFlowSettings;
 
 export interface SecretKeyCount {
   keyId: string;
@@ -158,13 +154,7 @@ export class ProviderClientsService {
       scope: client.scope,
       tokenRequestFormat: client.tokenRequestFormat,
       revocationUrl: client.revocationUrl,
-      authorizationUrl: client.authorizationUrl,
-      issuer: client.issuer,
-      issuerSendsIss: client.issuerSendsIss,
-      userinfoUrl: client.userinfoUrl,
-      scopeSeparator: client.scopeSeparator,
-      authorizationParams: client.authorizationParams,
-      pkce: client.pkce,
+      ...flowSettingsOf(client),
     };
   }
 
