@@ -18,6 +18,7 @@ const LAYERS = [
   ['connectors'],
   ['key-lifecycle', 'rotation'],
   ['callers', 'audit'],
+  ['revocation'],
   ['admin', 'connect', 'health'],
   ['cli'],
 ];

@@ -42,6 +42,8 @@ const MANAGED_PREFIXES = [
   'TRUST_PROXY',
   'PROVIDER_',
   'REFRESH_',
+  'REVOCATION_',
+  'INCIDENT_',
   'KEY_',
   'ROOT_KEY',
   'AWS_',

@@ -2,9 +2,12 @@ import { Module } from '@nestjs/common';
 import { CryptoModule } from '../crypto/crypto.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { AccountTokenRefresher } from './refresh/account-token-refresher';
+import { JobLeasesRepository } from './refresh/job-leases.repository';
 import { ExternalAccountsController } from './external-accounts.controller';
 import { ExternalAccountsRepository } from './external-accounts.repository';
 import { ExternalAccountsService } from './external-accounts.service';
+import { GrantRevoker } from './grant-revoker';
+import { RevocationQueue } from './revocation-queue';
 import { TokenStorage } from './token-storage';
 
 /**
@@ -15,7 +18,22 @@ import { TokenStorage } from './token-storage';
 @Module({
   imports: [CryptoModule, ProvidersModule],
   controllers: [ExternalAccountsController],
-  providers: [ExternalAccountsRepository, ExternalAccountsService, TokenStorage, AccountTokenRefresher],
-  exports: [ExternalAccountsRepository, ExternalAccountsService, TokenStorage],
+  providers: [
+    ExternalAccountsRepository,
+    ExternalAccountsService,
+    TokenStorage,
+    AccountTokenRefresher,
+    GrantRevoker,
+    RevocationQueue,
+    JobLeasesRepository,
+  ],
+  exports: [
+    ExternalAccountsRepository,
+    ExternalAccountsService,
+    TokenStorage,
+    GrantRevoker,
+    RevocationQueue,
+    JobLeasesRepository,
+  ],
 })
 export class ConnectorsModule {}

@@ -18,6 +18,11 @@ export interface TokenRow {
   tokenKeyId: string;
 }
 
+/** A token row with the account's status, which a read or a token write checks first. */
+export interface AccountTokenRow extends TokenRow {
+  status: AccountStatus;
+}
+
 /** What a token write stores: `token_key_id` follows from `access_token` in the database. */
 export interface TokenColumns {
   accessToken: string | null;
@@ -62,6 +67,21 @@ export interface RefreshCandidate {
   provider: string;
 }
 
+/** A revoking account whose next attempt is due; `expired` once its give-up time has passed. */
+export interface DueRevocation {
+  id: number;
+  userId: number;
+  provider: string;
+  attempts: number;
+  expired: boolean;
+}
+
+/** When a revoking account is tried again, and the error code of the attempt that failed. */
+export interface RevocationRetry {
+  afterSeconds: number;
+  error: string;
+}
+
 export interface KeyIdCount {
   keyId: string;
   accounts: number;
@@ -74,9 +94,14 @@ const REFRESH_ROW_COLUMNS = `${TOKEN_ROW_COLUMNS}, provider, status, status_reas
   (refresh_lease_owner IS NOT NULL AND refresh_lease_until > now()) AS "leaseActive",
   refresh_error AS "refreshError", refresh_error_at AS "refreshErrorAt"`;
 
-/** Any token write ends a needs_reauth state: the new tokens are the re-authorization. */
+/**
+ * Any token write ends a needs_reauth state: the new tokens are the re-authorization. A revoking
+ * account takes no token write (its grant is being ended): every token write is conditioned on
+ * `NOT_REVOKING`.
+ */
 const ACTIVE_AGAIN = `status = 'active', status_reason = NULL,
   status_changed_at = CASE WHEN status = 'active' THEN status_changed_at ELSE now() END`;
+const NOT_REVOKING = `status <> 'revoking'`;
 
 /**
  * "Not on the target key" as two ranges of ix_external_accounts_token_key_id, so a count finds
@@ -154,9 +179,9 @@ export class ExternalAccountsRepository {
 
   /** `lock` takes the row for the rest of the manager's transaction. */
   async findTokenRow(userId: number, id: number, manager = this.dataSource.manager, lock = false) {
-    const [row] = await queryRows<TokenRow>(
+    const [row] = await queryRows<AccountTokenRow>(
       manager,
-      `SELECT ${TOKEN_ROW_COLUMNS} FROM external_accounts WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
+      `SELECT ${TOKEN_ROW_COLUMNS}, status FROM external_accounts WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
       [id, userId],
     );
     return row;
@@ -219,7 +244,7 @@ export class ExternalAccountsRepository {
       `UPDATE external_accounts
           SET access_token = $1, refresh_token = $2, scopes = COALESCE($3, scopes), token_expires_at = $4,
               version = version + 1, updated_at = CURRENT_TIMESTAMP, ${alsoSet} ${ACTIVE_AGAIN}
-        WHERE id = $5 AND user_id = $6 AND version = $7
+        WHERE id = $5 AND user_id = $6 AND version = $7 AND ${NOT_REVOKING}
         RETURNING id`,
       [
         tokens.accessToken,
@@ -284,6 +309,67 @@ export class ExternalAccountsRepository {
         LIMIT $5`,
       [before, providers, backoffSeconds, restSeconds, limit],
     );
+  }
+
+  /**
+   * A disconnect whose first revocation got no answer: the account stops being served and waits
+   * for the revocation worker, its tokens kept. False when it was already revoking, or is gone.
+   */
+  async markRevoking(userId: number, id: number, retry: RevocationRetry, giveUpHours: number) {
+    const marked = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET status = 'revoking', status_reason = NULL, status_changed_at = now(),
+              revocation_attempts = 1, revocation_started_at = now(),
+              revocation_next_at = now() + make_interval(secs => $1::int),
+              revocation_give_up_at = now() + make_interval(hours => $2::int), revocation_error = $3
+        WHERE id = $4 AND user_id = $5 AND ${NOT_REVOKING}
+        RETURNING id`,
+      [retry.afterSeconds, giveUpHours, retry.error, id, userId],
+    );
+    return marked.length === 1;
+  }
+
+  /** Revoking accounts whose next attempt is due, the longest waiting first. */
+  dueRevocations(limit: number): Promise<DueRevocation[]> {
+    return queryRows(
+      this.dataSource.manager,
+      `SELECT id, user_id AS "userId", provider, revocation_attempts AS attempts,
+              (revocation_give_up_at <= now()) AS expired
+         FROM external_accounts
+        WHERE status = 'revoking' AND revocation_next_at <= now()
+        ORDER BY revocation_next_at, id
+        LIMIT $1`,
+      [limit],
+    );
+  }
+
+  /**
+   * One more attempt failed: the next is due after `retry.afterSeconds`, never after the give-up
+   * time (the account is abandoned on time). A compare-and-set on the attempts counted, so an
+   * attempt is recorded once whoever else looked at the row.
+   */
+  async scheduleRevocation(row: DueRevocation, retry: RevocationRetry): Promise<boolean> {
+    const scheduled = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET revocation_attempts = revocation_attempts + 1, revocation_error = $1,
+              revocation_next_at = LEAST(now() + make_interval(secs => $2::int), revocation_give_up_at)
+        WHERE id = $3 AND user_id = $4 AND status = 'revoking' AND revocation_attempts = $5
+        RETURNING id`,
+      [retry.error, retry.afterSeconds, row.id, row.userId, row.attempts],
+    );
+    return scheduled.length === 1;
+  }
+
+  /** Deletes a revoking account; false when it is gone already (another worker, a DELETE ?revoke=false). */
+  async deleteRevoking(userId: number, id: number): Promise<boolean> {
+    const deleted = await queryRows(
+      this.dataSource.manager,
+      `DELETE FROM external_accounts WHERE id = $1 AND user_id = $2 AND status = 'revoking' RETURNING id`,
+      [id, userId],
+    );
+    return deleted.length === 1;
   }
 
   async delete(userId: number, id: number): Promise<boolean> {

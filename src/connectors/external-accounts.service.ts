@@ -1,16 +1,21 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { OAuthTokenClient } from '../providers/oauth-token.client';
-import { ProviderClientsService } from '../providers/provider-clients.service';
+import { ProviderUnavailableError } from '../providers/provider.errors';
 import { ACCOUNT_EVENTS, emitAccountEvent, type DisconnectOutcome } from './account-events';
 import { AccountTokenRefresher } from './refresh/account-token-refresher';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
-import { AccountNotFoundError, AccountVersionConflictError } from './external-account.errors';
+import {
+  AccountNotFoundError,
+  AccountRevokingError,
+  AccountVersionConflictError,
+} from './external-account.errors';
 import {
   ExternalAccountsRepository,
   type AccountProfile,
-  type TokenRow,
+  type AccountTokenRow,
 } from './external-accounts.repository';
+import { GrantRevoker } from './grant-revoker';
+import { RevocationQueue } from './revocation-queue';
 import { normalizeTokenSet, type TokenSet } from './token-set';
 import { TokenStorage } from './token-storage';
 
@@ -28,8 +33,8 @@ export class ExternalAccountsService {
     private readonly storage: TokenStorage,
     private readonly refresher: AccountTokenRefresher,
     private readonly events: EventEmitter2,
-    private readonly providers: ProviderClientsService,
-    private readonly oauth: OAuthTokenClient,
+    private readonly revoker: GrantRevoker,
+    private readonly revocations: RevocationQueue,
   ) {}
 
   /** Allocates the id first so the envelope is bound to it, then stores the row in one INSERT. */
@@ -52,8 +57,9 @@ export class ExternalAccountsService {
     return account;
   }
 
+  /** The stored tokens; a revoking account serves none (409 ACCOUNT_REVOKING). */
   async getAccountTokens(userId: number, id: number): Promise<TokenSet> {
-    return this.storage.open(requireRow(await this.accounts.findTokenRow(userId, id), id));
+    return this.storage.open(servable(await this.accounts.findTokenRow(userId, id), id));
   }
 
   /**
@@ -79,7 +85,7 @@ export class ExternalAccountsService {
    * Re-seals with the primary key (upgrading older envelopes and plaintext rows) and bumps the
    * version. A missing refresh token keeps the stored one. The row is locked from the read to the
    * write, and the write is a compare-and-set on the version read, so no concurrent writer is
-   * overwritten with stale data. Ends a needs_reauth state.
+   * overwritten with stale data. Ends a needs_reauth state; refused for a revoking account.
    */
   async updateAccountTokens(userId: number, id: number, tokens: TokenSet, expectedVersion?: number) {
     const account = await this.writeTokens(userId, id, tokens, expectedVersion);
@@ -99,7 +105,7 @@ export class ExternalAccountsService {
 
   private writeTokens(userId: number, id: number, tokens: TokenSet, expectedVersion?: number) {
     return this.accounts.transaction(async (manager) => {
-      const row = requireRow(await this.accounts.findTokenRow(userId, id, manager, true), id);
+      const row = servable(await this.accounts.findTokenRow(userId, id, manager, true), id);
       if (expectedVersion !== undefined && row.version !== expectedVersion) {
         throw new AccountVersionConflictError(id, expectedVersion, row.version);
       }
@@ -117,9 +123,10 @@ export class ExternalAccountsService {
 
   /**
    * Disconnects: revokes the grant at the provider first (RFC 7009), then deletes the row. With
-   * `revoke: false` the provider is not asked (for grants known to be dead). A provider that
-   * cannot be reached leaves the account as it was, and the error says so. `account.deleted`
-   * carries the outcome.
+   * `revoke: false` the provider is not asked (for grants known to be dead), whatever the account's
+   * status. A provider that does not answer leaves the account `revoking` (`pending`): it serves no
+   * token and the revocation worker tries again, then deletes it; asking again answers `pending`.
+   * `account.deleted` carries the outcome, once the row is deleted.
    */
   async deleteAccount(
     userId: number,
@@ -127,29 +134,46 @@ export class ExternalAccountsService {
     options: { revoke?: boolean } = {},
   ): Promise<{ id: number; revocation: DisconnectOutcome }> {
     const account = await this.getAccount(userId, id);
-    const revocation = options.revoke === false ? 'skipped' : await this.revokeAtProvider(account);
+    if (options.revoke === false) return this.deleteNow(account, 'skipped');
+    if (account.status === 'revoking') return { id, revocation: 'pending' };
+    let result: Awaited<ReturnType<GrantRevoker['revoke']>>;
+    try {
+      result = await this.revoker.revoke(account);
+    } catch (error) {
+      if (!(error instanceof ProviderUnavailableError)) throw error;
+      return this.pending(account, error);
+    }
+    if (result.outcome === 'refused')
+      this.logger.warn(`${account.provider} refused to revoke account ${account.id} (${result.code})`);
+    return this.deleteNow(account, result.outcome);
+  }
+
+  private async deleteNow(account: ExternalAccount, revocation: Exclude<DisconnectOutcome, 'pending'>) {
+    const { id, userId } = account;
     if (!(await this.accounts.delete(userId, id))) throw new AccountNotFoundError(id);
     this.logger.log(`account ${id} of ${account.provider} deleted (revocation ${revocation})`);
     emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.deleted, account, { revocation });
     return { id, revocation };
   }
 
-  private async revokeAtProvider(account: ExternalAccount): Promise<DisconnectOutcome> {
-    const configured = await this.providers.find(account.provider);
-    if (!configured?.revocationUrl) return 'not_supported';
-    const tokens = await this.getAccountTokens(account.userId, account.id);
-    const client = await this.providers.resolve(account.provider);
-    const result = await this.oauth.revoke(client, {
-      accessToken: tokens.access_token,
-      refreshToken: tokens.refresh_token,
-    });
-    if (result.outcome !== 'refused') return result.outcome;
-    this.logger.warn(`${account.provider} refused to revoke account ${account.id} (${result.code})`);
-    return 'refused';
+  /** Two disconnects at once both find the provider down: one marks the account, both answer pending. */
+  private async pending(account: ExternalAccount, error: ProviderUnavailableError) {
+    if (!(await this.revocations.enter(account, error))) {
+      const current = await this.getAccount(account.userId, account.id);
+      if (current.status !== 'revoking') throw error;
+    }
+    return { id: account.id, revocation: 'pending' as const };
   }
 }
 
-function requireRow<T extends ExternalAccount | TokenRow>(row: T | null | undefined, id: number): T {
+/** A row a token read or write may use: found, and not being revoked. */
+function servable(row: AccountTokenRow | undefined, id: number): AccountTokenRow {
+  if (!row) throw new AccountNotFoundError(id);
+  if (row.status === 'revoking') throw new AccountRevokingError(id);
+  return row;
+}
+
+function requireRow<T>(row: T | null | undefined, id: number): T {
   if (!row) throw new AccountNotFoundError(id);
   return row;
 }

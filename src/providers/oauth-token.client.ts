@@ -28,10 +28,15 @@ const DEFAULT_RETRY_AFTER_SECONDS = 30;
 /** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks of the Basic credentials too. */
 const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+');
 
-function retryAfterOf(response: Response): number {
+/** The provider's `Retry-After` in seconds (1 to 3600), or undefined when it sent none in seconds. */
+function statedRetryAfterOf(response: Response): number | undefined {
   const header = response.headers.get('retry-after');
-  const seconds = header && /^\d{1,5}$/.test(header.trim()) ? Number(header) : DEFAULT_RETRY_AFTER_SECONDS;
-  return Math.min(Math.max(seconds, 1), 3600);
+  if (!header || !/^\d{1,5}$/.test(header.trim())) return undefined;
+  return Math.min(Math.max(Number(header), 1), 3600);
+}
+
+function retryAfterOf(response: Response): number {
+  return statedRetryAfterOf(response) ?? DEFAULT_RETRY_AFTER_SECONDS;
 }
 
 /** OAuth errors that say this service's client is refused, whatever the grant. */
@@ -120,6 +125,7 @@ export class OAuthTokenClient {
         `HTTP_${response.status}`,
         retryAfterOf(response),
         'revoke the grant',
+        statedRetryAfterOf(response),
       );
     }
     if (response.status === 200) {

@@ -36,6 +36,8 @@ export interface Behaviour {
   failStatus?: number;
   /** Keep each token response until `release()` (after `holdMs`, if both are given). */
   holdUntilReleased?: boolean;
+  /** Keep each revocation request, before it is handled, until `release()`. */
+  holdRevocations?: boolean;
 }
 
 /**

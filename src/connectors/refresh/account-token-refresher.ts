@@ -15,6 +15,7 @@ import { ACCOUNT_EVENTS, emitAccountEvent } from '../account-events';
 import {
   AccountNeedsReauthError,
   AccountNotFoundError,
+  AccountRevokingError,
   NoRefreshTokenError,
   RefreshStillRunningError,
 } from '../external-account.errors';
@@ -76,7 +77,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
 
   /** The stored tokens when valid for `minValiditySeconds`, else a refresh's. */
   async fresh(userId: number, id: number, minValiditySeconds: number): Promise<TokenSet> {
-    const row = await this.read(userId, id);
+    const row = await this.readServable(userId, id);
     const tokens = this.storage.open(row);
     if (validFor(tokens, minValiditySeconds)) return tokens;
     return this.flights.run(`${userId}:${id}`, () => this.coordinate(row, { minValiditySeconds }));
@@ -84,7 +85,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
 
   /** Refreshes now, or joins the refresh already in flight, whose result is as new. */
   async refresh(userId: number, id: number): Promise<TokenSet> {
-    const row = await this.read(userId, id);
+    const row = await this.readServable(userId, id);
     return this.flights.run(`${userId}:${id}`, () => this.coordinate(row, 'newer'));
   }
 
@@ -93,6 +94,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     const failureSeen = first.refreshErrorAt?.getTime() ?? null;
     let row = first;
     for (;;) {
+      if (row.status === 'revoking') throw new AccountRevokingError(row.id);
       if (row.version !== first.version) return this.satisfiedBy(row, need);
       if (row.status === 'needs_reauth') throw new AccountNeedsReauthError(row.id, row.statusReason);
       if (row.refreshError && (row.refreshErrorAt?.getTime() ?? null) !== failureSeen)
@@ -168,10 +170,13 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
       await this.publish(ACCOUNT_EVENTS.tokensRefreshed, row);
       return { tokens, outcome: 'refreshed' };
     }
-    // New tokens were written (PUT) while the provider answered: they are the newer intent.
+    // New tokens were written (PUT) while the provider answered: they are the newer intent. Or the
+    // account was disconnected meanwhile and is being revoked: it serves nothing.
+    const current = await this.read(row.userId, row.id);
+    if (current.status === 'revoking') throw new AccountRevokingError(row.id);
     this.logger.warn(`account ${row.id}: tokens written during the refresh are kept`);
     await this.accounts.releaseRefreshLease(row, this.owner, 'SUPERSEDED');
-    return { tokens: this.storage.open(await this.read(row.userId, row.id)), outcome: 'superseded' };
+    return { tokens: this.storage.open(current), outcome: 'superseded' };
   }
 
   /**
@@ -195,6 +200,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
   /** Another instance may have refreshed with a newer refresh token: only an unchanged row is marked. */
   private async onInvalidGrant(row: RefreshRow): Promise<Refreshed> {
     const current = await this.read(row.userId, row.id);
+    if (current.status === 'revoking') throw new AccountRevokingError(row.id);
     if (current.version !== row.version) {
       await this.accounts.releaseRefreshLease(row, this.owner, 'SUPERSEDED');
       return { tokens: this.storage.open(current), outcome: 'superseded' };
@@ -231,6 +237,13 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
   private async read(userId: number, id: number): Promise<RefreshRow> {
     const row = await this.accounts.findRefreshRow(userId, id);
     if (!row) throw new AccountNotFoundError(id);
+    return row;
+  }
+
+  /** The first read of a caller: a revoking account serves no token, stored or refreshed. */
+  private async readServable(userId: number, id: number): Promise<RefreshRow> {
+    const row = await this.read(userId, id);
+    if (row.status === 'revoking') throw new AccountRevokingError(id);
     return row;
   }
 }
