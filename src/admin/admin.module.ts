@@ -2,10 +2,12 @@ import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AuditModule } from '../audit/audit.module';
 import { ProvidersModule } from '../providers/providers.module';
+import { RevocationModule } from '../revocation/revocation.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
+import { GrantIncidentsController } from './grant-incidents.controller';
 import { KeysController } from './keys.controller';
 import { MetricsServer } from './metrics-server';
 import { MetricsController } from './metrics.controller';
@@ -15,13 +17,14 @@ import { ServiceMetrics } from './service-metrics';
 
 /** The operators' HTTP surface: admin token, rate budgets, audit of every request, metrics. */
 @Module({
-  imports: [AuditModule, RotationModule, ProvidersModule],
+  imports: [AuditModule, RotationModule, ProvidersModule, RevocationModule],
   controllers: [
     KeysController,
     RotationsController,
     AdminAuditController,
     MetricsController,
     ProvidersController,
+    GrantIncidentsController,
   ],
   providers: [AdminBudgets, AdminGuard, ServiceMetrics, MetricsServer],
   exports: [AdminBudgets, AdminGuard],
@@ -30,6 +33,12 @@ export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     consumer
       .apply(AdminAuditMiddleware)
-      .forRoutes(KeysController, RotationsController, AdminAuditController, ProvidersController);
+      .forRoutes(
+        KeysController,
+        RotationsController,
+        AdminAuditController,
+        ProvidersController,
+        GrantIncidentsController,
+      );
   }
 }

@@ -95,6 +95,7 @@ export const revocationConfig = namespace('revocation', (env) => {
     pollSeconds: env.REVOCATION_POLL_SECONDS,
     leaseSeconds: env.REVOCATION_LEASE_SECONDS ?? Math.max(30, Math.ceil(env.PROVIDER_TIMEOUT_MS / 1000) * 2),
     workerEnabled: env.REVOCATION_WORKER_ENABLED,
+    incidentPerMinute: env.INCIDENT_REVOKE_PER_MINUTE,
   };
 });
 

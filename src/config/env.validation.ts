@@ -212,6 +212,10 @@ export class EnvironmentVariables {
   @BooleanSetting()
   REVOCATION_WORKER_ENABLED = true;
 
+  /** Revocation requests `incident:grants` sends to one provider in a minute, at most. */
+  @IntegerSetting({ min: 1, max: 60000 })
+  INCIDENT_REVOKE_PER_MINUTE = 600;
+
   /** The service's public origin; the connect flow's redirect URI is `${PUBLIC_BASE_URL}/oauth/callback`. */
   @PublicOriginSetting()
   PUBLIC_BASE_URL?: string;

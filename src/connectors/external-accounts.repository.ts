@@ -82,6 +82,13 @@ export interface RevocationRetry {
   error: string;
 }
 
+/** Accounts of one provider, optionally of one user or one account: what an incident ends. */
+export interface GrantScope {
+  provider: string;
+  userId?: number;
+  accountId?: number;
+}
+
 export interface KeyIdCount {
   keyId: string;
   accounts: number;
@@ -102,6 +109,12 @@ const REFRESH_ROW_COLUMNS = `${TOKEN_ROW_COLUMNS}, provider, status, status_reas
 const ACTIVE_AGAIN = `status = 'active', status_reason = NULL,
   status_changed_at = CASE WHEN status = 'active' THEN status_changed_at ELSE now() END`;
 const NOT_REVOKING = `status <> 'revoking'`;
+
+/** A grant scope's accounts ($1 provider, $2 user or null, $3 account or null); a revoking one is being ended already. */
+const IN_GRANT_SCOPE = `provider = $1 AND ($2::int IS NULL OR user_id = $2::int)
+  AND ($3::int IS NULL OR id = $3::int) AND ${NOT_REVOKING}`;
+/** Marked by an earlier incident run ($4 the reason). */
+const MARKED = `(status = 'needs_reauth' AND status_reason = $4)`;
 
 /**
  * "Not on the target key" as two ranges of ix_external_accounts_token_key_id, so a count finds
@@ -257,6 +270,51 @@ export class ExternalAccountsRepository {
       ],
     );
     return written.length === 1;
+  }
+
+  /** The scope's accounts, and how many of them already carry `reason` (done by an earlier run). */
+  async countGrantScope(scope: GrantScope, reason: string) {
+    const [counts] = await queryRows<{ matched: number; marked: number }>(
+      this.dataSource.manager,
+      `SELECT count(*)::int AS matched, count(*) FILTER (WHERE ${MARKED})::int AS marked
+         FROM external_accounts WHERE ${IN_GRANT_SCOPE}`,
+      [scope.provider, scope.userId ?? null, scope.accountId ?? null, reason],
+    );
+    return counts;
+  }
+
+  /** The scope's accounts after `afterId` not yet marked with `reason`, in id order. */
+  unmarkedInGrantScope(
+    scope: GrantScope,
+    reason: string,
+    afterId: number,
+    limit: number,
+  ): Promise<RefreshCandidate[]> {
+    return queryRows(
+      this.dataSource.manager,
+      `SELECT id, user_id AS "userId", provider FROM external_accounts
+        WHERE ${IN_GRANT_SCOPE} AND NOT ${MARKED} AND id > $5
+        ORDER BY id
+        LIMIT $6`,
+      [scope.provider, scope.userId ?? null, scope.accountId ?? null, reason, afterId, limit],
+    );
+  }
+
+  /**
+   * needs_reauth with a reason of this service's (`revoked_by_operator`), whatever the version:
+   * true when this statement changed the account. A revoking account is left to its worker.
+   */
+  async markNeedsReauthFor(userId: number, id: number, reason: string): Promise<boolean> {
+    const marked = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET status = 'needs_reauth', status_reason = $1, status_changed_at = now()
+        WHERE id = $2 AND user_id = $3 AND ${NOT_REVOKING}
+          AND NOT (status = 'needs_reauth' AND status_reason = $1)
+        RETURNING id`,
+      [reason, id, userId],
+    );
+    return marked.length === 1;
   }
 
   /** True for the one writer that moved the account to needs_reauth: it alone tells the others. */

@@ -122,6 +122,18 @@ export class ExternalAccountsService {
   }
 
   /**
+   * Marks the account `needs_reauth` with `reason` (a code of this service, such as
+   * `revoked_by_operator`) and emits `account.needs_reauth` once, when this call changed it.
+   * A revoking account is left as it is. Its tokens are kept; new ones (PUT, a reconnect) end it.
+   */
+  async markNeedsReauth(userId: number, id: number, reason: string): Promise<boolean> {
+    if (!(await this.accounts.markNeedsReauthFor(userId, id, reason))) return false;
+    const account = await this.accounts.findOne(userId, id);
+    if (account) emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.needsReauth, account);
+    return true;
+  }
+
+  /**
    * Disconnects: revokes the grant at the provider first (RFC 7009), then deletes the row. With
    * `revoke: false` the provider is not asked (for grants known to be dead), whatever the account's
    * status. A provider that does not answer leaves the account `revoking` (`pending`): it serves no

@@ -27,10 +27,15 @@ export class GrantRevoker {
     private readonly oauth: OAuthTokenClient,
   ) {}
 
-  /** `not_supported` when the provider has no client, or a client without a revocation endpoint. */
+  /** False when the provider has no client, or a client without a revocation endpoint. */
+  async canRevoke(provider: string): Promise<boolean> {
+    const configured = await this.providers.find(provider);
+    return Boolean(configured?.revocationUrl);
+  }
+
+  /** `not_supported` when the provider cannot revoke (see `canRevoke`): nothing is sent. */
   async revoke(account: RevocableAccount): Promise<RevocationResult> {
-    const configured = await this.providers.find(account.provider);
-    if (!configured?.revocationUrl) return { outcome: 'not_supported' };
+    if (!(await this.canRevoke(account.provider))) return { outcome: 'not_supported' };
     const row = await this.accounts.findTokenRow(account.userId, account.id);
     if (!row) throw new AccountNotFoundError(account.id);
     const tokens = this.storage.open(row);

@@ -9,6 +9,8 @@
 // PKCE S256 required of every client, `iss` in every authorization response (RFC 9207).
 // Test routes under /__test (loopback only, never part of a real provider):
 //   POST /__test/grants {clientId, accountId}  -> {refreshToken} for a new grant
+//   POST /__test/grants {clientId, accountId, count} -> {refreshTokens}: `count` grants, one each,
+//     for accounts `${accountId}-1`... (seeding many in one request)
 //   GET  /__test/stats                         -> {tokenRequests, codeExchanges, lastRefreshToken, held}
 //   POST /__test/behaviour {holdMs, failStatus, holdUntilReleased, holdRevocations} -> how the token
 //     endpoint answers from now on (holdMs delays the answer, a failure as well as a token issued;
@@ -136,8 +138,14 @@ server.listen(0, '127.0.0.1', () => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(value));
     };
-    if (req.method === 'POST' && req.url === '/__test/grants')
-      return reply(200, await mint(await readJson(req)));
+    if (req.method === 'POST' && req.url === '/__test/grants') {
+      const { clientId, accountId, count } = await readJson(req);
+      if (count === undefined) return reply(200, await mint({ clientId, accountId }));
+      const refreshTokens = [];
+      for (let index = 1; index <= count; index += 1)
+        refreshTokens.push((await mint({ clientId, accountId: `${accountId}-${index}` })).refreshToken);
+      return reply(200, { refreshTokens });
+    }
     if (req.method === 'GET' && req.url === '/__test/stats') return reply(200, stats);
     if (req.method === 'POST' && req.url === '/__test/behaviour') {
       const {

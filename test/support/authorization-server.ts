@@ -83,6 +83,12 @@ export class AuthorizationServer {
     return (answer as { refreshToken: string }).refreshToken;
   }
 
+  /** `count` new grants of `client` in one request, one per account, and their first refresh tokens. */
+  async mintMany(client: OAuthClient, count: number, accountId = 'user'): Promise<string[]> {
+    const answer = await this.json('/__test/grants', { clientId: client.clientId, accountId, count });
+    return (answer as { refreshTokens: string[] }).refreshTokens;
+  }
+
   async tokenRequests(): Promise<number> {
     return (await this.stats()).tokenRequests;
   }
