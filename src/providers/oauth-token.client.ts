@@ -2,6 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { refreshConfig } from '../config/configuration';
 import { AppMetrics } from '../metrics/app-metrics';
+import { ADDRESS_LOOKUP, endpointTarget, systemLookup, type AddressLookup } from './endpoint-url';
 import type { ResolvedProviderClient } from './provider-clients.service';
 import {
   ProviderInvalidGrantError,
@@ -77,6 +78,7 @@ export class OAuthTokenClient {
   constructor(
     @Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>,
     @Optional() private readonly metrics?: AppMetrics,
+    @Optional() @Inject(ADDRESS_LOOKUP) private readonly lookup: AddressLookup = systemLookup,
   ) {}
 
   /** RFC 6749 §6. */
@@ -168,7 +170,16 @@ export class OAuthTokenClient {
     method: 'GET' | 'POST',
   ) {
     const signal = AbortSignal.timeout(this.config.providerTimeoutMs);
-    const { url, headers, body } = request;
+    const { headers, body } = request;
+    // Checked when used, not only when stored: a name under .localhost must still resolve to loopback.
+    const url = await endpointTarget(request.url, this.lookup);
+    if (url === undefined)
+      throw new ProviderUnavailableError(
+        client.provider,
+        'ENDPOINT_NOT_LOOPBACK',
+        DEFAULT_RETRY_AFTER_SECONDS,
+        action,
+      );
     try {
       return await fetch(url, { method, headers, body, signal, redirect: 'error' });
     } catch {
