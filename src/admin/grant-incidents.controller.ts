@@ -7,8 +7,11 @@ import { GrantIncidentReport } from '../revocation/grant-incident.view';
 import { AdminGuard } from './admin.guard';
 import { GrantIncidentDto } from './grant-incident.dto';
 
-/** A request starts no account after this; the operator calls again to go on (the run resumes). */
-export const GRANT_INCIDENT_REQUEST_SECONDS = 20;
+/**
+ * A request starts no account after this; the operator calls again to go on (the run resumes).
+ * Below SHUTDOWN_TIMEOUT_SECONDS' default, so a stop waits for the request to end.
+ */
+export const GRANT_INCIDENT_REQUEST_SECONDS = 15;
 
 @ApiTags('admin')
 @ApiBearerAuth('admin')

@@ -23,8 +23,11 @@ const LEASE_NAME = 'revocation';
 const BATCH = 50;
 const PROVIDER_LABEL = /^[a-z][a-z0-9_-]{1,63}$/;
 
-/** What one pass did: accounts ended per outcome, and attempts that failed again. */
-export type RevocationRun = Partial<Record<DeletedOutcome | 'retrying', number>>;
+/**
+ * What one pass did: accounts ended per outcome, attempts that failed again (`retrying`), and
+ * accounts left for the next pass because their provider did not answer earlier in this one.
+ */
+export type RevocationRun = Partial<Record<DeletedOutcome | 'retrying' | 'deferred', number>>;
 
 /** The audit status of each end: what the grant's end amounts to, as an HTTP status would say it. */
 const AUDIT_STATUS: Record<DeletedOutcome, number> = {
@@ -74,9 +77,13 @@ export class RevocationWorker implements OnApplicationBootstrap, BeforeApplicati
   async runOnce(): Promise<RevocationRun | undefined> {
     if (!(await this.holdLease())) return undefined;
     const run: RevocationRun = {};
+    // A provider that did not answer is asked once a pass: its other accounts would each wait
+    // for the same timeout, and hold up the accounts of providers that answer.
+    const silent = new Set<string>();
     for (const row of await this.queue.due(BATCH)) {
       if (this.stopping.signal.aborted || !(await this.holdLease())) break;
-      const outcome = await this.attempt(row);
+      const outcome = silent.has(row.provider) ? 'deferred' : await this.attempt(row);
+      if (outcome === 'retrying') silent.add(row.provider);
       if (outcome !== undefined) run[outcome] = (run[outcome] ?? 0) + 1;
     }
     return run;
