@@ -8,7 +8,7 @@ import type { ClientsCommand } from '../src/cli/cli-args';
 import { clientsCommand } from '../src/cli/clients.command';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { bearer, newApiToken } from './support/auth';
-import { poll } from './support/fixtures';
+import { itIfPostgres, poll } from './support/fixtures';
 import { routesOf, type Route } from './support/routes';
 import { newKey } from './support/rotation-fixtures';
 
@@ -367,6 +367,21 @@ describe('registered callers', () => {
         )
       )[0].n,
     ).toBe(0);
+  });
+
+  itIfPostgres('applies a disable made on another instance within CLIENT_CACHE_SECONDS', async () => {
+    const other = await createTestApp({ ADMIN_API_TOKEN: ADMIN_TOKEN, CLIENT_CACHE_SECONDS: '1' });
+    try {
+      const secret = await addCaller('cached', ['accounts:read']);
+      const read = () => request(other.app.getHttpServer()).get('/users/6/accounts').set(bearer(secret));
+      await read().expect(200);
+      const disabledAt = Date.now();
+      await http().post('/admin/clients/cached/disable').set(admin).send({}).expect(200);
+      await poll(async () => ((await read()).status === 401 ? true : undefined), 5_000, 50);
+      expect(Date.now() - disabledAt).toBeLessThan(1_000 + 1_000);
+    } finally {
+      await other.close();
+    }
   });
 
   it('lists callers with their secrets by prefix and last use, never a secret or its digest', async () => {

@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import type { EntityManager } from 'typeorm';
 import { databaseErrorCodeOf, sqlStateOf } from '../common/database-errors';
@@ -35,6 +41,7 @@ const TOUCH_EVERY_MS = 60_000;
 /** Verified secrets kept at most; each is a secret some caller holds, so this is rarely reached. */
 const MAX_CACHED = 10_000;
 const PREFIX_ATTEMPTS = 3;
+const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
 /**
  * Registered callers: their lifecycle (add, rotate, finish a rotation, disable, list) and the
@@ -43,15 +50,29 @@ const PREFIX_ATTEMPTS = 3;
  * secret is trusted for CLIENT_CACHE_SECONDS; a change made on this instance applies at once.
  */
 @Injectable()
-export class CallersService {
+export class CallersService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(CallersService.name);
   private readonly verified = new Map<string, Verified>();
   private readonly touchedAt = new Map<number, number>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     private readonly clients: ServiceClientsRepository,
     @Inject(callersConfig.KEY) private readonly config: ConfigType<typeof callersConfig>,
   ) {}
+
+  /** A secret whose overlap ended is refused at once; its digest is erased at start and hourly. */
+  onApplicationBootstrap(): void {
+    this.sweepTimer = setInterval(() => (this.sweeping = this.sweepExpired()), SWEEP_EVERY_MS);
+    this.sweepTimer.unref();
+    this.sweeping = this.sweepExpired();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.sweeping;
+  }
 
   async add(input: NewCaller, actor: string): Promise<CallerWithSecretView> {
     refuseName(input.name);
@@ -168,6 +189,15 @@ export class CallersService {
   }
 
   /** A new secret that replaces the others after the overlap; a prefix already taken (1 in 4 billion) draws again. */
+  private async sweepExpired(): Promise<void> {
+    try {
+      const retired = await this.clients.retireAllExpired();
+      if (retired > 0) this.logger.log(`${retired} caller secrets past their overlap retired`);
+    } catch (error) {
+      this.logger.warn({ errorCode: databaseErrorCodeOf(error) }, 'expired caller secrets not retired');
+    }
+  }
+
   private async addSecret(manager: EntityManager, clientId: number): Promise<string> {
     for (let attempt = 1; attempt <= PREFIX_ATTEMPTS; attempt += 1) {
       const made = newCallerSecret();

@@ -126,6 +126,15 @@ export class ServiceClientsRepository {
     );
   }
 
+  /** Secrets of any caller whose overlap has ended lose their digest; returns how many. */
+  async retireAllExpired(): Promise<number> {
+    const retired = await queryRows(
+      this.dataSource.manager,
+      `UPDATE service_client_secrets SET ${RETIRE} WHERE retired_at IS NULL AND expires_at <= now() RETURNING id`,
+    );
+    return retired.length;
+  }
+
   /** Every other unretired secret of the caller keeps working for `hours` more. */
   async expireOthers(manager: EntityManager, clientId: number, keepId: number, hours: number): Promise<void> {
     await queryRows(
