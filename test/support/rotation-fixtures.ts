@@ -9,6 +9,7 @@ import { RotationWorker } from '../../src/rotation/rotation.worker';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from '../create-app';
 import { legacyV1Envelope } from './legacy-envelope';
 import { poll, storedRows } from './fixtures';
+import { insertSealedAccounts } from './safety-fixtures';
 
 /** A fresh key, made in the test: never a committed secret. */
 export interface TestKey {
@@ -120,8 +121,9 @@ export interface SeedCounts {
 }
 
 /**
- * Empties the database, then writes accounts sealed under `key` through the service (parallel on
- * PostgreSQL), legacy v1 rows under `key` and plaintext rows. Returns the tokens of each account.
+ * Empties the database, then writes accounts sealed under `key` (sealed in the test and written in
+ * bulk, bound to their rows as the service binds them), legacy v1 rows under `key` and plaintext
+ * rows. Returns the tokens of each account.
  */
 export async function seedAccounts(
   key: TestKey,
@@ -132,7 +134,12 @@ export async function seedAccounts(
   try {
     await truncateAll(app.dataSource);
     const expected: ExpectedTokens = new Map();
-    await createSealedAccounts(app, counts.sealed, expected, process.env.TEST_DATABASE_URL ? 8 : 1);
+    const sealed = Array.from({ length: counts.sealed }, (_, index) => ({
+      ...tokensFor('sealed', index),
+      token_type: 'Bearer',
+    }));
+    const seeded = await insertSealedAccounts(app.dataSource, key, sealed, (index) => 1 + (index % 50));
+    for (const account of seeded) expected.set(account.id, account.tokens);
     await insertLegacyRows(app.dataSource, key, counts.legacy ?? 0, expected);
     await insertPlaintextRows(app.dataSource, counts.plaintext ?? 0, expected);
     return expected;
