@@ -15,9 +15,9 @@ const LAYERS = [
   ['database', 'metrics'],
   ['keys'],
   ['providers'],
+  ['callers', 'audit'],
   ['connectors'],
   ['key-lifecycle', 'rotation'],
-  ['callers', 'audit'],
   ['admin', 'connect', 'health'],
   ['cli'],
 ];

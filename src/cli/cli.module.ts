@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ENTITIES } from '../app.entities';
 import { AuditModule } from '../audit/audit.module';
+import { CallersModule } from '../callers/callers.module';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
@@ -28,6 +29,14 @@ export class CliModule {
         RotationModule,
         AuditModule,
       ],
+    };
+  }
+
+  /** Callers and the audit trail: the caller commands need no key. */
+  static callersOnly(): DynamicModule {
+    return {
+      module: CliModule,
+      imports: [configRootModule(), DatabaseModule.forRoot(ENTITIES), CallersModule],
     };
   }
 

@@ -41,6 +41,17 @@ export const auditConfig = namespace('audit', (env) => {
   return {
     retentionDays: env.AUDIT_RETENTION_DAYS,
     refusalWindowSeconds: env.AUDIT_REFUSAL_WINDOW_SECONDS,
+    failClosed: env.AUDIT_FAIL_CLOSED ?? env.NODE_ENV === 'production',
+    maxLagSeconds: env.AUDIT_MAX_LAG_SECONDS,
+    maxPending: env.AUDIT_MAX_PENDING,
+  };
+});
+
+/** Registered callers; CONNECTORS_API_TOKEN, the built-in caller, stays in `authConfig`. */
+export const callersConfig = namespace('callers', (env) => {
+  return {
+    secretOverlapHours: env.CLIENT_SECRET_OVERLAP_HOURS,
+    cacheSeconds: env.CLIENT_CACHE_SECONDS,
   };
 });
 
@@ -150,6 +161,7 @@ const NAMESPACES = [
   databaseConfig,
   authConfig,
   auditConfig,
+  callersConfig,
   metricsConfig,
   connectorsConfig,
   refreshConfig,

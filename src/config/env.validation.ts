@@ -139,6 +139,26 @@ export class EnvironmentVariables {
   @IntegerSetting({ min: 1, max: 3600, unit: 'seconds' })
   AUDIT_REFUSAL_WINDOW_SECONDS = 60;
 
+  /** Unset: true in production. True: token reads stop (503) while their records cannot be written. */
+  @BooleanSetting({ optional: true })
+  AUDIT_FAIL_CLOSED?: boolean;
+
+  /** How old the oldest unwritten token-read record may grow before the trail counts as failing. */
+  @IntegerSetting({ min: 1, max: 3600, unit: 'seconds' })
+  AUDIT_MAX_LAG_SECONDS = 10;
+
+  /** Records waiting for the database, per trail, at most. */
+  @IntegerSetting({ min: 10, max: 1000000 })
+  AUDIT_MAX_PENDING = 10000;
+
+  /** How long a replaced caller secret keeps working after `clients:rotate`, unless finished sooner. */
+  @IntegerSetting({ min: 1, max: 8760, unit: 'hours' })
+  CLIENT_SECRET_OVERLAP_HOURS = 24;
+
+  /** How long an instance trusts a verified caller secret before it reads the caller again. */
+  @IntegerSetting({ min: 0, max: 300, unit: 'seconds' })
+  CLIENT_CACHE_SECONDS = 5;
+
   /** Unset: served outside production only. */
   @BooleanSetting({ optional: true })
   API_DOCS_ENABLED?: boolean;

@@ -24,7 +24,7 @@ export interface IntegerSettingOptions {
   min: number;
   max: number;
   /** Named in the refusal: "must be an integer number of seconds", "... port number". */
-  unit?: 'seconds' | 'milliseconds' | 'days' | 'port';
+  unit?: 'seconds' | 'milliseconds' | 'hours' | 'days' | 'port';
   optional?: boolean;
 }
 

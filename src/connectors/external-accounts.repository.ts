@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { queryRows } from '../database/query-rows';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import { ENVELOPE_SEPARATOR } from './token-columns';
@@ -17,6 +17,9 @@ export interface TokenRow {
   /** Derived by the database from `access_token`; never written by any client. */
   tokenKeyId: string;
 }
+
+/** A token row with the account's provider, which a caller limited to providers is checked against. */
+export type AccountTokenRow = TokenRow & { provider: string };
 
 /** What a token write stores: `token_key_id` follows from `access_token` in the database. */
 export interface TokenColumns {
@@ -143,9 +146,16 @@ export class ExternalAccountsRepository {
     );
   }
 
-  list(userId: number, status?: AccountStatus): Promise<ExternalAccount[]> {
-    const where = status === undefined ? { userId } : { userId, status };
-    return this.dataSource.getRepository(ExternalAccount).find({ where, order: { id: 'ASC' } });
+  /** `providers`: only accounts of these providers (all when undefined). */
+  list(userId: number, status?: AccountStatus, providers?: readonly string[]): Promise<ExternalAccount[]> {
+    return this.dataSource.getRepository(ExternalAccount).find({
+      where: {
+        userId,
+        ...(status === undefined ? {} : { status }),
+        ...(providers === undefined ? {} : { provider: In([...providers]) }),
+      },
+      order: { id: 'ASC' },
+    });
   }
 
   findOne(userId: number, id: number, manager = this.dataSource.manager): Promise<ExternalAccount | null> {
@@ -154,9 +164,9 @@ export class ExternalAccountsRepository {
 
   /** `lock` takes the row for the rest of the manager's transaction. */
   async findTokenRow(userId: number, id: number, manager = this.dataSource.manager, lock = false) {
-    const [row] = await queryRows<TokenRow>(
+    const [row] = await queryRows<AccountTokenRow>(
       manager,
-      `SELECT ${TOKEN_ROW_COLUMNS} FROM external_accounts WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
+      `SELECT ${TOKEN_ROW_COLUMNS}, provider FROM external_accounts WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
       [id, userId],
     );
     return row;

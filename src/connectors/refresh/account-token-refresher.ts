@@ -15,6 +15,7 @@ import { ACCOUNT_EVENTS, emitAccountEvent } from '../account-events';
 import {
   AccountNeedsReauthError,
   AccountNotFoundError,
+  AccountOutsideCallerProvidersError,
   NoRefreshTokenError,
   RefreshStillRunningError,
 } from '../external-account.errors';
@@ -24,7 +25,7 @@ import {
   type TokenColumns,
 } from '../external-accounts.repository';
 import { outcomeCodeOf, sharedFailure } from './refresh-failures';
-import { mergeRefreshed, tokenSetErrors, validFor, type TokenSet } from '../token-set';
+import { mergeRefreshed, tokenSetErrors, validFor, type TokenRead, type TokenSet } from '../token-set';
 import { TokenStorage } from '../token-storage';
 
 /** The tokens a refresh under the lease ends with: its own, or newer ones another writer stored. */
@@ -74,18 +75,30 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     await this.flights.drain();
   }
 
-  /** The stored tokens when valid for `minValiditySeconds`, else a refresh's. */
-  async fresh(userId: number, id: number, minValiditySeconds: number): Promise<TokenSet> {
-    const row = await this.read(userId, id);
+  /**
+   * The stored tokens when valid for `minValiditySeconds`, else a refresh's. `providers`: an
+   * account of another provider is not found, before anything is opened or refreshed.
+   */
+  async fresh(
+    userId: number,
+    id: number,
+    minValiditySeconds: number,
+    providers?: readonly string[],
+  ): Promise<TokenRead> {
+    const row = await this.read(userId, id, providers);
     const tokens = this.storage.open(row);
-    if (validFor(tokens, minValiditySeconds)) return tokens;
-    return this.flights.run(`${userId}:${id}`, () => this.coordinate(row, { minValiditySeconds }));
+    if (validFor(tokens, minValiditySeconds)) return { tokens, provider: row.provider, refreshed: false };
+    const fresh = await this.flights.run(`${userId}:${id}`, () =>
+      this.coordinate(row, { minValiditySeconds }),
+    );
+    return { tokens: fresh, provider: row.provider, refreshed: true };
   }
 
   /** Refreshes now, or joins the refresh already in flight, whose result is as new. */
-  async refresh(userId: number, id: number): Promise<TokenSet> {
-    const row = await this.read(userId, id);
-    return this.flights.run(`${userId}:${id}`, () => this.coordinate(row, 'newer'));
+  async refresh(userId: number, id: number, providers?: readonly string[]): Promise<TokenRead> {
+    const row = await this.read(userId, id, providers);
+    const tokens = await this.flights.run(`${userId}:${id}`, () => this.coordinate(row, 'newer'));
+    return { tokens, provider: row.provider, refreshed: true };
   }
 
   private async coordinate(first: RefreshRow, need: Need): Promise<TokenSet> {
@@ -228,9 +241,11 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     }
   }
 
-  private async read(userId: number, id: number): Promise<RefreshRow> {
+  private async read(userId: number, id: number, providers?: readonly string[]): Promise<RefreshRow> {
     const row = await this.accounts.findRefreshRow(userId, id);
     if (!row) throw new AccountNotFoundError(id);
+    if (providers && !providers.includes(row.provider))
+      throw new AccountOutsideCallerProvidersError(id, row.provider);
     return row;
   }
 }
