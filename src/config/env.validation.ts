@@ -202,6 +202,18 @@ export class EnvironmentVariables {
   @IntegerSetting({ min: 100, max: 900000, unit: 'milliseconds' })
   REFRESH_WAIT_MS = 40000;
 
+  /** PostgreSQL: callers waiting on another instance's refresh are woken by LISTEN/NOTIFY. */
+  @BooleanSetting()
+  REFRESH_NOTICES_ENABLED = true;
+
+  /** How often such a caller re-reads the account when no notice can wake it (up to twice this). */
+  @IntegerSetting({ min: 10, max: 600000, unit: 'milliseconds' })
+  REFRESH_POLL_MS = 100;
+
+  /** With notices: the longest such a caller goes without re-reading the account. */
+  @IntegerSetting({ min: 100, max: 600000, unit: 'milliseconds' })
+  REFRESH_NOTICE_FALLBACK_MS = 2000;
+
   /** Refresh ahead accounts whose access token expires within this many seconds; 0 turns it off. */
   @IntegerSetting({ min: 0, max: 86400, unit: 'seconds' })
   REFRESH_AHEAD_SECONDS = 300;
