@@ -145,6 +145,7 @@ export const rotationConfig = namespace('rotation', (env) => {
     batchSize: env.ROTATION_BATCH_SIZE,
     pollSeconds: env.ROTATION_POLL_SECONDS,
     workerEnabled: env.ROTATION_WORKER_ENABLED,
+    partitionSize: env.ROTATION_PARTITION_SIZE,
     // Threads pay off only with a core to spare for them; one is left for the job's own I/O.
     resealThreads: env.ROTATION_RESEAL_THREADS ?? Math.min(2, availableParallelism() - 1),
   };

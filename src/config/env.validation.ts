@@ -116,6 +116,10 @@ export class EnvironmentVariables {
   @BooleanSetting()
   ROTATION_WORKER_ENABLED = true;
 
+  /** Accounts per partition of a rotation job: workers run a job's partitions side by side. */
+  @IntegerSetting({ min: 1, max: 100000000 })
+  ROTATION_PARTITION_SIZE = 20000;
+
   /** Unset: one fewer than the cores, at most 2. 0 seals in the thread that runs the job. */
   @IntegerSetting({ min: 0, max: 16, optional: true })
   ROTATION_RESEAL_THREADS?: number;

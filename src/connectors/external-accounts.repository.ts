@@ -108,6 +108,9 @@ const ACTIVE_AGAIN = `status = 'active', status_reason = NULL,
 const offTarget = (column: string, parameter: string) =>
   `(${column} < ${parameter} OR ${column} > ${parameter})`;
 
+/** The highest value of the `id` column (int4): the bound of a range with none. */
+const MAX_ID = 2_147_483_647;
+
 /**
  * A batch's id order must come from walking the primary key, never from sorting every
  * candidate. Statistics from before the last rotation (say, back to a key most rows were on)
@@ -348,17 +351,34 @@ export class ExternalAccountsRepository {
     return count;
   }
 
-  /** The next accounts after `cursor`, in id order, that are not yet v3 envelopes under the target key. */
-  offKeyAfter(cursor: number, targetKeyId: string, limit: number): Promise<TokenRow[]> {
+  /** The lowest and highest account ids, from the primary key; undefined without accounts. */
+  async idRange(): Promise<{ first: number; last: number } | undefined> {
+    const [range] = await queryRows<{ first: number | null; last: number | null }>(
+      this.dataSource.manager,
+      `SELECT min(id) AS first, max(id) AS last FROM external_accounts`,
+    );
+    return range.first === null || range.last === null ? undefined : { first: range.first, last: range.last };
+  }
+
+  /**
+   * The next accounts after `cursor` and up to `throughId` (no bound when null), in id order,
+   * that are not yet v3 envelopes under the target key.
+   */
+  offKeyAfter(
+    cursor: number,
+    throughId: number | null,
+    targetKeyId: string,
+    limit: number,
+  ): Promise<TokenRow[]> {
     return this.dataSource.transaction(async (manager) => {
       await queryRows(manager, KEYSET_PLAN);
       return queryRows<TokenRow>(
         manager,
         `SELECT ${TOKEN_ROW_COLUMNS} FROM external_accounts
-          WHERE id > $1 AND token_key_id <> $2
+          WHERE id > $1 AND id <= $2 AND token_key_id <> $3
           ORDER BY id
-          LIMIT $3`,
-        [cursor, targetKeyId, limit],
+          LIMIT $4`,
+        [cursor, throughId ?? MAX_ID, targetKeyId, limit],
       );
     });
   }

@@ -182,24 +182,29 @@ export async function waitForStatus(
 }
 
 /**
- * Holds a rotation job at its next batch: each batch locks the job row FOR UPDATE, which a
- * KEY SHARE lock blocks, while a claim (an UPDATE of other columns) still gets through and finds
- * the lease as it is. Resolves once held (after the batch in flight, if any, has committed).
+ * Holds a rotation job at its next batch: each batch locks its partition's row FOR UPDATE, which
+ * a KEY SHARE lock blocks, while a claim (an UPDATE of other columns) still gets through and
+ * finds the leases as they are. Resolves once held (after the batches in flight, if any, have
+ * committed).
  */
 export async function holdRotationJob(dataSource: DataSource, jobId: number): Promise<() => Promise<void>> {
   const barrier = dataSource.createQueryRunner();
   await barrier.startTransaction();
-  await barrier.query(`SELECT id FROM key_rotation_jobs WHERE id = $1 FOR KEY SHARE`, [jobId]);
+  await barrier.query(`SELECT part FROM key_rotation_partitions WHERE job_id = $1 FOR KEY SHARE`, [jobId]);
   return async () => {
     await barrier.commitTransaction();
     await barrier.release();
   };
 }
 
-/** Sets a job's lease to end `seconds` from now by the database's clock (negative: ended). */
+/**
+ * Sets the leases held on a job's open partitions to end `seconds` from now by the database's
+ * clock (negative: ended).
+ */
 export async function setLease(dataSource: DataSource, jobId: number, seconds: number): Promise<void> {
   await dataSource.query(
-    `UPDATE key_rotation_jobs SET lease_expires_at = now() + make_interval(secs => $2) WHERE id = $1`,
+    `UPDATE key_rotation_partitions SET lease_expires_at = now() + make_interval(secs => $2)
+      WHERE job_id = $1 AND lease_owner IS NOT NULL AND NOT done`,
     [jobId, seconds],
   );
 }
