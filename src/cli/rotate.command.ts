@@ -2,6 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { hostname, userInfo } from 'node:os';
 import type { RotationJobView } from '../rotation/rotation-job.view';
 import { isActive } from '../rotation/key-rotation-job.entity';
+import { RotationAlreadyActiveError } from '../rotation/rotation.errors';
 import { RotationService } from '../rotation/rotation.service';
 import { RotationWorker } from '../rotation/rotation.worker';
 import { ProgressReporter } from './progress-reporter';
@@ -55,28 +56,38 @@ async function outcome(rotation: RotationService, final: RotationJobView, out: O
   return 1;
 }
 
+/** The active job, which this process joins (other workers may run it too), or a new one. */
 async function resumeOrStart(
   rotation: RotationService,
   options: RotateOptions,
   out: Output,
 ): Promise<RotationJobView> {
   const active = await rotation.findActiveJob();
-  if (active) {
+  if (active) return resume(active, options, out);
+  try {
+    const job = await rotation.startRotation({ ...options, requestedBy: cliActor() });
     out.write(
-      `resuming rotation job ${active.id} (${active.status}${active.dryRun ? ', dry run' : ''}, ` +
-        `pass ${active.pass}, ${active.scanned} accounts scanned so far)\n`,
+      `started rotation job ${job.id}${job.dryRun ? ' (dry run)' : ''}: about ${job.totalEstimate} accounts ` +
+        `to key ${job.targetKeyId}, ${job.batchSize} per batch, ${job.partitions.total} partitions\n`,
     );
-    const differs =
-      options.dryRun !== active.dryRun || (options.batchSize ?? active.batchSize) !== active.batchSize;
-    if (differs) out.write('note: the options given apply to new jobs; the interrupted job keeps its own\n');
-    return active;
+    return job;
+  } catch (error) {
+    // Another process started one meanwhile: this one runs it with it.
+    const started = error instanceof RotationAlreadyActiveError && (await rotation.findActiveJob());
+    if (!started) throw error;
+    return resume(started, options, out);
   }
-  const job = await rotation.startRotation({ ...options, requestedBy: cliActor() });
+}
+
+function resume(active: RotationJobView, options: RotateOptions, out: Output): RotationJobView {
   out.write(
-    `started rotation job ${job.id}${job.dryRun ? ' (dry run)' : ''}: about ${job.totalEstimate} accounts ` +
-      `to key ${job.targetKeyId}, ${job.batchSize} per batch\n`,
+    `resuming rotation job ${active.id} (${active.status}${active.dryRun ? ', dry run' : ''}, ` +
+      `pass ${active.pass}, ${active.scanned} accounts scanned so far)\n`,
   );
-  return job;
+  const differs =
+    options.dryRun !== active.dryRun || (options.batchSize ?? active.batchSize) !== active.batchSize;
+  if (differs) out.write('note: the options given apply to new jobs; the running job keeps its own\n');
+  return active;
 }
 
 async function listFailures(rotation: RotationService, job: RotationJobView, out: Output): Promise<void> {

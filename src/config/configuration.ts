@@ -92,6 +92,9 @@ export const refreshConfig = namespace('refresh', (env) => {
     providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
     leaseSeconds: env.REFRESH_LEASE_SECONDS,
     waitMs: env.REFRESH_WAIT_MS,
+    noticesEnabled: env.REFRESH_NOTICES_ENABLED,
+    pollMs: env.REFRESH_POLL_MS,
+    noticeFallbackMs: env.REFRESH_NOTICE_FALLBACK_MS,
     aheadSeconds: env.REFRESH_AHEAD_SECONDS,
     aheadEnabled: env.REFRESH_AHEAD_SECONDS > 0,
     aheadPollSeconds: env.REFRESH_AHEAD_POLL_SECONDS,
@@ -142,6 +145,7 @@ export const rotationConfig = namespace('rotation', (env) => {
     batchSize: env.ROTATION_BATCH_SIZE,
     pollSeconds: env.ROTATION_POLL_SECONDS,
     workerEnabled: env.ROTATION_WORKER_ENABLED,
+    partitionSize: env.ROTATION_PARTITION_SIZE,
     // Threads pay off only with a core to spare for them; one is left for the job's own I/O.
     resealThreads: env.ROTATION_RESEAL_THREADS ?? Math.min(2, availableParallelism() - 1),
   };

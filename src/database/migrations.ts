@@ -10,6 +10,7 @@ import { AddProviderFlowSettings1764600000000 } from '../../migrations/176460000
 import { CreateConnectSessions1764600001000 } from '../../migrations/1764600001000-CreateConnectSessions';
 import { CreateServiceClients1764720000000 } from '../../migrations/1764720000000-CreateServiceClients';
 import { CreateTokenReadAudit1764720001000 } from '../../migrations/1764720001000-CreateTokenReadAudit';
+import { PartitionRotationJobs1764730000000 } from '../../migrations/1764730000000-PartitionRotationJobs';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   CreateConnectSessions1764600001000,
   CreateServiceClients1764720000000,
   CreateTokenReadAudit1764720001000,
+  PartitionRotationJobs1764730000000,
 ];

@@ -10,10 +10,11 @@ import { ProviderClientsService } from '../providers/provider-clients.service';
 import {
   BATCH_SIZE_LIMITS,
   isActive,
-  type KeyRotationJob,
   type RotationFailure,
+  type RotationJobRecord,
 } from './key-rotation-job.entity';
 import { buildKeyInventory, type KeyInventory } from './key-inventory.view';
+import { planPartitions } from './partition-plan';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
 import {
@@ -88,7 +89,11 @@ export class RotationService implements OnApplicationBootstrap {
     return buildKeyInventory(counts, ring, secrets, verifiers);
   }
 
-  /** Creates a pending job; a background worker or `runJob` runs it. One active job at a time. */
+  /**
+   * Creates a pending job, its accounts split by id into partitions of about
+   * ROTATION_PARTITION_SIZE accounts that background workers and `runJob` run side by side.
+   * One active job at a time.
+   */
   async startRotation(request: StartRotationRequest): Promise<RotationJobView> {
     const targetKeyId = this.ring.primaryKeyId;
     if (!targetKeyId) throw new RotationPrimaryKeyMissingError();
@@ -102,10 +107,15 @@ export class RotationService implements OnApplicationBootstrap {
       throw new RotationInvalidRequestError('requestedBy', 'must be 1 to 200 characters');
     }
     const totalEstimate = await this.accounts.countOffKey(targetKeyId);
+    const partitions = planPartitions(
+      totalEstimate,
+      await this.accounts.idRange(),
+      this.config.partitionSize,
+    );
     try {
       const dryRun = request.dryRun === true;
       return toRotationJobView(
-        await this.jobs.insert({ dryRun, batchSize, targetKeyId, totalEstimate, requestedBy }),
+        await this.jobs.insert({ dryRun, batchSize, targetKeyId, totalEstimate, requestedBy }, partitions),
       );
     } catch (error) {
       if (constraintOf(error) !== ONE_ACTIVE_JOB_INDEX) throw error;
@@ -140,28 +150,23 @@ export class RotationService implements OnApplicationBootstrap {
   }
 
   /**
-   * Pending, or running without a live lease: cancelled at once. Running under a live lease:
-   * `cancelling`, and the worker stops at its next batch boundary. Cancelling again is harmless.
+   * Pending, or running without a live lease on any partition: cancelled at once. Running under a
+   * live lease: `cancelling`, and the first worker to reach a batch boundary ends it; the others
+   * stop at theirs. Cancelling again is harmless.
    */
   async cancelJob(id: number): Promise<RotationJobView> {
     const job = await this.dataSource.transaction(async (manager) => {
-      const current = await this.jobs.findById(id, manager, true);
+      const current = await this.jobs.lockJob(manager, id);
       if (!current) throw new RotationNotFoundError(id);
       if (!isActive(current.status)) throw new RotationNotCancellableError(id, current.status);
-      if (current.status === 'pending' || !hasLiveLease(current)) {
-        return this.jobs.finish(manager, id, 'cancelled');
+      // Judged by the database's clock: a worker whose lease ended stops at its next batch anyway.
+      if (current.status === 'pending' || !(await this.jobs.hasLiveLease(manager, id))) {
+        await this.jobs.finish(manager, id, 'cancelled');
+      } else if (current.status === 'running') {
+        await this.jobs.markCancelling(manager, id);
       }
-      return current.status === 'running' ? this.jobs.markCancelling(manager, id) : current;
+      return this.jobs.findById(id, manager);
     });
-    return toRotationJobView(job);
+    return toRotationJobView(job as RotationJobRecord);
   }
-}
-
-/**
- * Judged on this clock: a wrong guess is safe either way. A worker whose lease was taken away
- * stops at its next batch (it checks ownership under the row lock); a job left `cancelling` is
- * finished by the next worker that claims it.
- */
-function hasLiveLease(job: KeyRotationJob): boolean {
-  return job.leaseOwner !== null && job.leaseExpiresAt !== null && job.leaseExpiresAt.getTime() > Date.now();
 }
