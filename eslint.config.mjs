@@ -18,6 +18,7 @@ const LAYERS = [
   ['callers', 'audit'],
   ['connectors'],
   ['key-lifecycle', 'rotation'],
+  ['revocation'],
   ['admin', 'connect', 'health'],
   ['cli'],
 ];

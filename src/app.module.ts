@@ -17,6 +17,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { KeysModule } from './keys/keys.module';
+import { RevocationModule } from './revocation/revocation.module';
 import { RotationModule } from './rotation/rotation.module';
 
 /**
@@ -41,6 +42,7 @@ export class AppModule {
         HealthModule,
         ConnectorsModule,
         RefreshAheadModule,
+        RevocationModule,
         RotationModule,
         AdminModule,
         ConnectModule,

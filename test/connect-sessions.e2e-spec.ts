@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { AdminAuditService } from '../src/audit/admin-audit.service';
 import { truncateAll, type TestApp, type TestEnv } from './create-app';
@@ -230,6 +232,51 @@ describe('connect sessions', () => {
     await http().get(linkOf(created.body.connectUrl));
     const inventory = await http().get('/admin/keys').set(admin);
     expect(inventory.body.connectSessions).toEqual([{ keyId: key.kid, sessions: 1 }]);
+  });
+
+  it('shows the browser connect_failed when the provider refuses this service’s client at the code exchange', async () => {
+    const refusing = createServer((incoming, response) => {
+      incoming.resume();
+      incoming.on('end', () => {
+        response.writeHead(401, { 'content-type': 'application/json' });
+        response.end('{"error":"invalid_client","error_description":"client authentication failed"}');
+      });
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (refusing.address() as AddressInfo).port;
+      const put = await http()
+        .put('/admin/providers/notion')
+        .set(admin)
+        .send({
+          tokenUrl: `http://127.0.0.1:${port}/token`,
+          authorizationUrl: 'https://accounts.example/o/auth',
+          clientId: 'client-1',
+          clientSecret,
+        });
+      expect(put.status).toBe(200);
+      const created = await create({ provider: 'notion', returnTo: 'https://allowed.example/done' });
+      const opened = await http().get(linkOf(created.body.connectUrl));
+      const state = new URL(opened.headers.location).searchParams.get('state');
+      const cookie = String(opened.headers['set-cookie']).split(';')[0];
+
+      const callback = await http().get(`/oauth/callback?state=${state}&code=a-code`).set('Cookie', cookie);
+
+      expect(callback.status).toBe(303);
+      const landed = new URL(callback.headers.location);
+      expect(Object.fromEntries(landed.searchParams)).toEqual({
+        connect_session: created.body.id,
+        status: 'failed',
+        error: 'connect_failed',
+      });
+      const read = await http().get(`/users/7/connect-sessions/${created.body.id}`).set(service);
+      expect(read.body).toMatchObject({ status: 'failed', error: 'connect_failed' });
+      expect((await http().get('/metrics').set(admin)).text).toMatch(
+        /connectors_provider_misconfigured_total\{provider="notion",error="invalid_client"\} 1/,
+      );
+    } finally {
+      await new Promise((resolve) => refusing.close(resolve));
+    }
   });
 
   it('answers CONNECT_NOT_CONFIGURED while PUBLIC_BASE_URL is unset', async () => {

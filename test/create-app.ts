@@ -1,4 +1,4 @@
-import { Test } from '@nestjs/testing';
+import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
@@ -43,6 +43,8 @@ const MANAGED_PREFIXES = [
   'TRUST_PROXY',
   'PROVIDER_',
   'REFRESH_',
+  'REVOCATION_',
+  'INCIDENT_',
   'KEY_',
   'ROOT_KEY',
   'AWS_',
@@ -61,10 +63,14 @@ export function applyEnv(env: TestEnv): void {
   }
 }
 
+/** Replaces what is truly outside the service (a resolver's answers) in one test's app. */
+export type TestOverrides = (builder: TestingModuleBuilder) => TestingModuleBuilder;
+
 /** Compiles the real AppModule with the given settings and serves it on an ephemeral port. */
-export async function createTestApp(env: TestEnv = {}): Promise<TestApp> {
+export async function createTestApp(env: TestEnv = {}, overrides?: TestOverrides): Promise<TestApp> {
   applyEnv(env);
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot()] }).compile();
+  const builder = Test.createTestingModule({ imports: [AppModule.forRoot()] });
+  const moduleRef = await (overrides ? overrides(builder) : builder).compile();
   const http = httpSettings(validateEnvironment(process.env));
   const app = moduleRef.createNestApplication<NestExpressApplication>(createHttpAdapter(http), {
     bodyParser: false,

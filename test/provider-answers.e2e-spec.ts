@@ -5,6 +5,7 @@ import request from 'supertest';
 import { ExternalAccountsRepository } from '../src/connectors/external-accounts.repository';
 import { RefreshAheadWorker } from '../src/connectors/refresh/refresh-ahead.worker';
 import { TokenStorage } from '../src/connectors/token-storage';
+import { ADDRESS_LOOKUP, type AddressLookup } from '../src/providers/endpoint-url';
 import { truncateAll, type TestApp } from './create-app';
 import { newKey } from './support/rotation-fixtures';
 import {
@@ -50,14 +51,29 @@ class TokenEndpoint {
 
 const STORED_REFRESH = 'rt-stored-grant';
 
+/**
+ * What names under .localhost resolve to: the one thing outside the service these cases cannot
+ * make real (a test does not write the machine's hosts file); any other name does not resolve.
+ */
+const resolver = new Map<string, string[]>();
+const lookup: AddressLookup = async (hostname) => {
+  const addresses = resolver.get(hostname);
+  if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND`), { code: 'ENOTFOUND' });
+  return addresses;
+};
+
 describe('token endpoints as real providers answer them', () => {
   const endpoint = new TokenEndpoint();
+  let tokenUrl: string;
   let testApp: TestApp;
   const http = () => request(testApp.app.getHttpServer());
 
   beforeAll(async () => {
-    const tokenUrl = await endpoint.start();
-    testApp = await createRefreshApp(refreshEnv(newKey(), { REFRESH_AHEAD_POLL_SECONDS: '3600' }));
+    tokenUrl = await endpoint.start();
+    testApp = await createRefreshApp(
+      refreshEnv(newKey(), { REFRESH_AHEAD_POLL_SECONDS: '3600' }),
+      (builder) => builder.overrideProvider(ADDRESS_LOOKUP).useValue(lookup),
+    );
     await truncateAll(testApp.dataSource);
     await http()
       .put('/admin/providers/salesforce')
@@ -211,15 +227,46 @@ describe('token endpoints as real providers answer them', () => {
   });
 
   it('stores provider URLs as parsed, and takes names under .localhost for what they are', async () => {
-    const put = (tokenUrl: string) =>
+    const put = (url: string) =>
       http()
         .put('/admin/providers/numeric')
         .set(admin)
-        .send({ tokenUrl, clientId: 'client', clientSecret: 'secret' });
+        .send({ tokenUrl: url, clientId: 'client', clientSecret: 'secret' });
     const stored = await put('http://2130706433/x');
     expect(stored.status).toBe(200);
     expect(stored.body).toMatchObject({ tokenUrl: 'http://127.0.0.1/x' });
     expect((await put('http://api.localhost/token')).status).toBe(400);
+  });
+
+  it('takes plain http to a name under .localhost while it resolves to loopback alone, checked again on every request', async () => {
+    const named = `http://idp.localhost:${new URL(tokenUrl).port}/token`;
+    const put = () =>
+      http()
+        .put('/admin/providers/devidp')
+        .set(admin)
+        .send({ tokenUrl: named, clientId: 'client', clientSecret: 'secret' });
+    resolver.set('idp.localhost', ['10.1.2.3']);
+    expect((await put()).body).toMatchObject({
+      statusCode: 400,
+      message: expect.stringContaining('tokenUrl'),
+    });
+    resolver.set('idp.localhost', ['127.0.0.1', '::1']);
+    expect((await put()).body).toMatchObject({ tokenUrl: named });
+    const { id } = await createExpiredAccount(testApp, 7, 'devidp', STORED_REFRESH);
+    endpoint.answer = json(200, { access_token: 'at-through-the-name' });
+    const refreshed = await http().post(`/users/7/accounts/${id}/tokens/refresh`).set(service);
+    expect(refreshed.body).toMatchObject({ access_token: 'at-through-the-name' });
+
+    // The name now also resolves outside the host: nothing is sent there, the tokens stay.
+    resolver.set('idp.localhost', ['127.0.0.1', '198.51.100.4']);
+    const before = endpoint.requests;
+    const moved = await http().post(`/users/7/accounts/${id}/tokens/refresh`).set(service);
+
+    expect([moved.status, moved.body.error]).toEqual([502, 'PROVIDER_UNAVAILABLE']);
+    expect(moved.body.message).toContain('ENDPOINT_NOT_LOOPBACK');
+    expect(endpoint.requests).toBe(before);
+    expect(await storedTokens(id)).toMatchObject({ access_token: 'at-through-the-name' });
+    resolver.delete('idp.localhost');
   });
 
   describe('bounded bodies', () => {

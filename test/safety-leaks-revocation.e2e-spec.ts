@@ -1,9 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { AdminAuditService } from '../src/audit/admin-audit.service';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
+import { ensureBuilt } from './support/built-server';
+import { poll } from './support/fixtures';
 import { OutputCapture } from './support/output-capture';
+import { cliEnv, runCli } from './support/rotation-cli';
 import { newKey } from './support/rotation-fixtures';
 import { randomSecret, randomTokens } from './support/safety-fixtures';
 import { ResponseLog } from './support/safety-http';
@@ -13,17 +17,27 @@ const key = newKey();
 const SERVICE_TOKEN = randomSecret('svc_', 32);
 const ADMIN_TOKEN = randomSecret('adm_', 32);
 const client = newClient('client_secret_post');
+const settings = {
+  LOG_LEVEL: 'trace',
+  CONNECTORS_API_TOKEN: SERVICE_TOKEN,
+  ADMIN_API_TOKEN: ADMIN_TOKEN,
+  WORKFLOWS_ARTIFACT_ENC_KEY: key.key,
+  PROVIDER_TIMEOUT_MS: '3000',
+  REVOCATION_RETRY_SECONDS: '1',
+  REVOCATION_POLL_SECONDS: '1',
+  INCIDENT_REVOKE_PER_MINUTE: '60000',
+};
 
 /**
- * A revocation endpoint that answers every request with `status` and echoes what it was sent
- * (the refresh token and the client secret) in its body, as a hostile or careless provider might.
+ * A revocation endpoint that echoes what it was sent (the token and the client secret) in its
+ * body, as a hostile or careless provider might, with the status `statusFor` gives that body.
  */
-function startEchoingProvider(status: () => number): Promise<Server> {
+function startEchoingProvider(statusFor: (body: string) => number): Promise<Server> {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
     req.on('end', () => {
-      res.writeHead(status(), { 'content-type': 'application/json', 'retry-after': '1' });
+      res.writeHead(statusFor(body), { 'content-type': 'application/json', 'retry-after': '1' });
       res.end(JSON.stringify({ error: 'unsupported_token_type', error_description: body, echo: body }));
     });
   });
@@ -31,9 +45,11 @@ function startEchoingProvider(status: () => number): Promise<Server> {
 }
 
 /**
- * Disconnects at LOG_LEVEL=trace: revoked by the local oidc-provider, refused and failed by a
- * provider that echoes the request. The refresh and access tokens sent in revocation requests and
- * the client secret must appear in no log line, answer, or stored row outside the sealed columns.
+ * Disconnects and grant incidents at LOG_LEVEL=trace: revoked by the local oidc-provider; refused,
+ * left pending, retried by the worker and failed by a provider that echoes the request. The
+ * refresh and access tokens sent in revocation requests and the client secret must appear in no
+ * log line, answer, audit row or stored row outside the sealed columns, nor in the output of
+ * `connectors incident:grants`.
  */
 describe('no token sent in a revocation request in any output, at LOG_LEVEL=trace', () => {
   const capture = new OutputCapture();
@@ -43,9 +59,10 @@ describe('no token sent in a revocation request in any output, at LOG_LEVEL=trac
   const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
   let as: AuthorizationServer;
   let echo: Server;
-  let echoStatus = 400;
-  let testApp: TestApp;
-  const http = () => request(testApp.app.getHttpServer());
+  /** The status the echoing provider answers, by the refresh token in the request; 503 unless set. */
+  const echoStatus = new Map<string, number>();
+  let testApp: TestApp | undefined;
+  const http = () => request((testApp as TestApp).app.getHttpServer());
 
   beforeAll(async () => {
     secrets.addKey('key', key.key);
@@ -53,15 +70,12 @@ describe('no token sent in a revocation request in any output, at LOG_LEVEL=trac
     secrets.add('admin API token', ADMIN_TOKEN);
     secrets.addClientCredentials('provider', client.clientId, client.clientSecret);
     as = await AuthorizationServer.start([client]);
-    echo = await startEchoingProvider(() => echoStatus);
-    capture.start();
-    testApp = await createTestApp({
-      LOG_LEVEL: 'trace',
-      CONNECTORS_API_TOKEN: SERVICE_TOKEN,
-      ADMIN_API_TOKEN: ADMIN_TOKEN,
-      WORKFLOWS_ARTIFACT_ENC_KEY: key.key,
-      PROVIDER_TIMEOUT_MS: '3000',
+    echo = await startEchoingProvider((body) => {
+      const sent = new URLSearchParams(body).get('token') ?? '';
+      return echoStatus.get(sent) ?? 503;
     });
+    capture.start();
+    testApp = await createTestApp(settings);
     await truncateAll(testApp.dataSource);
   });
 
@@ -71,6 +85,8 @@ describe('no token sent in a revocation request in any output, at LOG_LEVEL=trac
     await as?.stop();
     await new Promise((resolve) => echo?.close(resolve));
   });
+
+  const echoUrl = () => `http://127.0.0.1:${(echo.address() as AddressInfo).port}/revoke`;
 
   async function provider(name: string, revocationUrl: string) {
     const answer = await http().put(`/admin/providers/${name}`).set(admin).send({
@@ -88,42 +104,94 @@ describe('no token sent in a revocation request in any output, at LOG_LEVEL=trac
     secrets.addTokens(name, tokens);
     const created = await http().post('/users/31/accounts').set(auth).send({ provider: name, tokens });
     expect(responses.record(`create ${name}`, created).status).toBe(201);
-    return (created.body as { id: number }).id;
+    return { id: (created.body as { id: number }).id, refreshToken: tokens.refresh_token };
   }
+
+  const view = (id: number) => http().get(`/users/31/accounts/${id}`).set(auth);
 
   it('revokes at the oidc-provider', async () => {
     await provider('oidc', `${as.issuer}/token/revocation`);
-    const id = await account('oidc', await as.mint(client));
+    const { id } = await account('oidc', await as.mint(client));
     const deleted = await http().delete(`/users/31/accounts/${id}`).set(auth);
     expect(responses.record('revoked', deleted).body).toEqual({ id, revocation: 'revoked' });
   });
 
   it('is refused by a provider that echoes the request in its error', async () => {
-    await provider('echo', `http://127.0.0.1:${(echo.address() as AddressInfo).port}/revoke`);
-    echoStatus = 400;
-    const id = await account('echo');
+    await provider('echo', echoUrl());
+    const { id, refreshToken } = await account('echo');
+    echoStatus.set(refreshToken, 400);
     const deleted = await http().delete(`/users/31/accounts/${id}`).set(auth);
     expect(responses.record('refused', deleted).body).toEqual({ id, revocation: 'refused' });
   });
 
-  it('fails against a provider that answers 503 with the request echoed', async () => {
-    echoStatus = 503;
-    const id = await account('echo');
-    const failed = await http().delete(`/users/31/accounts/${id}`).set(auth);
-    expect(responses.record('provider unavailable', failed).status).toBe(502);
+  it('leaves accounts revoking against a provider that answers 503 with the request echoed; the worker retries them, then ends them refused and revoked', async () => {
+    const refusedLater = await account('echo');
+    const revokedLater = await account('echo');
+    for (const { id } of [refusedLater, revokedLater]) {
+      const pending = await http().delete(`/users/31/accounts/${id}`).set(auth);
+      expect(responses.record('pending', pending).body).toEqual({ id, revocation: 'pending' });
+    }
+    await poll(async () => {
+      const views = await Promise.all([view(refusedLater.id), view(revokedLater.id)]);
+      return views.every((answer) => answer.body.revocation?.attempts >= 2) ? true : undefined;
+    }, 20_000);
+    const retried = await view(refusedLater.id);
+    expect(responses.record('retried', retried).body).toMatchObject({
+      status: 'revoking',
+      revocation: { lastError: 'PROVIDER_UNAVAILABLE:HTTP_503' },
+    });
+    const served = await http().get(`/users/31/accounts/${refusedLater.id}/tokens`).set(auth);
+    expect(responses.record('tokens of a revoking account', served).body.error).toBe('ACCOUNT_REVOKING');
+
+    echoStatus.set(refusedLater.refreshToken, 400);
+    echoStatus.set(revokedLater.refreshToken, 200);
+    await poll(async () => {
+      const views = await Promise.all([view(refusedLater.id), view(revokedLater.id)]);
+      return views.every((answer) => answer.status === 404) ? true : undefined;
+    }, 20_000);
+  });
+
+  it('runs incident:grants through the admin route: revoked at the oidc-provider, failed by the echoing one', async () => {
+    for (let index = 0; index < 2; index += 1) await account('oidc', await as.mint(client));
+    const revoked = await http().post('/admin/incidents/grants').set(admin).send({ provider: 'oidc' });
+    expect(responses.record('incident revoked', revoked).body).toMatchObject({ revoked: 2, complete: true });
+
+    const refused = await account('echo');
+    echoStatus.set(refused.refreshToken, 400);
+    const failed = await http().post('/admin/incidents/grants').set(admin).send({ provider: 'echo' });
+    expect(responses.record('incident failed', failed).body).toMatchObject({
+      failed: 1,
+      failures: [{ accountId: refused.id, code: 'PROVIDER_REFUSED:unsupported_token_type' }],
+    });
   });
 
   it('printed, answered and stored no token it sent for revocation', async () => {
-    const persisted = await storedOutsideSealedColumns(testApp.dataSource);
-    const output = capture.stop();
+    const app = testApp as TestApp;
+    await app.app.get(AdminAuditService).flush();
+    const persisted = await storedOutsideSealedColumns(app.dataSource);
+    const output = capture.text();
     expect(output).toContain('request completed');
     expect(output).toContain('refused to revoke');
-    expect(responses.count).toBeGreaterThan(6);
+    expect(output).toContain('did not answer the revocation');
+    expect(output).toContain('incident:grants');
+    expect(persisted).toContain('revocation_refused:echo');
+    expect(persisted).toContain('revocation_revoked:echo');
+    expect(responses.count).toBeGreaterThan(15);
     const leaks = [
       ...secrets.find(output, 'server stdout and stderr'),
       ...responses.leaks(secrets),
       ...secrets.find(persisted, 'tables outside the sealed columns'),
     ];
     expect(leaks).toEqual([]);
+  });
+
+  it('connectors incident:grants prints no token it sent, at LOG_LEVEL=trace', async () => {
+    ensureBuilt();
+    await testApp?.close();
+    testApp = undefined;
+    const result = await runCli(['incident:grants', '--provider', 'echo'], cliEnv(settings), 'built');
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain('PROVIDER_REFUSED:unsupported_token_type');
+    expect(secrets.find(`${result.stdout}${result.stderr}`, 'incident:grants stdout and stderr')).toEqual([]);
   });
 });

@@ -5,11 +5,13 @@ import { AdminChangeAuditInterceptor } from '../audit/admin-change-audit.interce
 import { AuditModule } from '../audit/audit.module';
 import { CallersModule } from '../callers/callers.module';
 import { ProvidersModule } from '../providers/providers.module';
+import { RevocationModule } from '../revocation/revocation.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
 import { ClientsController } from './clients.controller';
+import { GrantIncidentsController } from './grant-incidents.controller';
 import { KeysController } from './keys.controller';
 import { MetricsServer } from './metrics-server';
 import { MetricsController } from './metrics.controller';
@@ -22,7 +24,7 @@ import { ServiceMetrics } from './service-metrics';
  * written before they answer), metrics.
  */
 @Module({
-  imports: [AuditModule, CallersModule, RotationModule, ProvidersModule],
+  imports: [AuditModule, CallersModule, RotationModule, ProvidersModule, RevocationModule],
   controllers: [
     KeysController,
     RotationsController,
@@ -30,6 +32,7 @@ import { ServiceMetrics } from './service-metrics';
     MetricsController,
     ProvidersController,
     ClientsController,
+    GrantIncidentsController,
   ],
   providers: [
     AdminBudgets,
@@ -51,6 +54,7 @@ export class AdminModule implements NestModule {
         AdminAuditController,
         ProvidersController,
         ClientsController,
+        GrantIncidentsController,
       );
   }
 }

@@ -20,6 +20,16 @@ describe('parseCliArgs', () => {
     });
     expect(parseCliArgs(['rotate', '--batch-size=10000'])).toMatchObject({ batchSize: 10000 });
     expect(parseCliArgs(['rotate', '-h'])).toEqual({ name: 'help' });
+    expect(parseCliArgs(['incident:grants', '--provider', 'google_drive'])).toEqual({
+      name: 'incident:grants',
+      json: false,
+      provider: 'google_drive',
+      userId: undefined,
+      accountId: undefined,
+    });
+    expect(
+      parseCliArgs(['incident:grants', '--provider=notion', '--user', '7', '--account', '42', '--json']),
+    ).toEqual({ name: 'incident:grants', json: true, provider: 'notion', userId: 7, accountId: 42 });
   });
 
   it.each([
@@ -31,6 +41,18 @@ describe('parseCliArgs', () => {
     [['rotate', '--batch-size', '0'], '--batch-size must be an integer between 1 and 10000'],
     [['rotate', '--batch-size', '10001'], '--batch-size must be an integer between 1 and 10000'],
     [['rotate', '--batch-size', '1e3'], '--batch-size must be an integer between 1 and 10000'],
+    [['incident:grants'], 'incident:grants needs --provider, a lowercase slug of 2 to 64 characters'],
+    [
+      ['incident:grants', '--provider', 'Google Drive'],
+      'incident:grants needs --provider, a lowercase slug of 2 to 64 characters',
+    ],
+    [['incident:grants', '--provider', 'x1', '--user', '0'], '--user must be a positive integer id'],
+    [
+      ['incident:grants', '--provider', 'x1', '--account', '9999999999'],
+      '--account must be a positive integer id',
+    ],
+    [['incident:grants', '--provider', 'x1', 'now'], 'incident:grants takes no arguments'],
+    [['rotate', '--provider', 'x1'], '--provider does not apply to rotate'],
   ])('refuses %j: %s', (argv, message) => {
     expect(() => parseCliArgs(argv)).toThrow(new UsageError(message));
   });

@@ -25,6 +25,10 @@ Commands:
                                            CLIENT_SECRET_OVERLAP_HOURS); --finish: only the newest works
   clients:disable NAME [--json]            refuse every secret of NAME from now on
   clients:list [--json]                    every caller: scopes, providers, secrets by prefix, last use
+  incident:grants --provider P [--user U] [--account ID] [--json]
+                                           grants believed leaked: revoke each matching account's grant
+                                           at P, mark it needs_reauth (revoked_by_operator); run again
+                                           to retry what failed
 
 Options:
   --json            machine-readable output
@@ -35,12 +39,16 @@ Options:
   --scopes S,...    ${CALLER_SCOPES.join(', ')}
   --providers P,... only accounts of these providers (default: every provider)
   --finish          clients:rotate: end the rotation, retiring the older secret
+  --provider P      incident:grants: the provider whose grants are ended
+  --user U          incident:grants: only this user's accounts
+  --account ID      incident:grants: only this account
   -h, --help        this text
 
-Exit codes: 0 done (rotate: every account is on the primary key), 1 some accounts failed or remain,
-2 bad usage or configuration, 3 another live worker holds the job's lease; keys:* and clients:*
-commands exit 4 when refused (key in use, not loaded everywhere, wrong state; caller exists, not
-found, disabled) and keys:* 5 when KMS is unavailable.
+Exit codes: 0 done (rotate: every account is on the primary key; incident:grants: every matching
+grant ended), 1 some accounts failed or remain, 2 bad usage or configuration, 3 another live worker
+holds the job's lease (incident:grants: another run for the provider), 130 interrupted; keys:* and
+clients:* commands exit 4 when refused (key in use, not loaded everywhere, wrong state; caller
+exists, not found, disabled) and keys:* 5 when KMS is unavailable.
 `;
 
 /** Bad arguments: exit code 2 with the usage hint. */
@@ -60,13 +68,22 @@ export type CliCommand =
   | { name: 'rotate'; dryRun: boolean; batchSize?: number }
   | { name: 'keys:add' | 'keys:rewrap' | 'keys:import'; json: boolean }
   | { name: 'keys:promote' | 'keys:retire'; json: boolean; keyId: string }
-  | ClientsCommand;
+  | ClientsCommand
+  | IncidentGrantsCommand;
 
 export type ClientsCommand =
   | { name: 'clients:add'; json: boolean; client: string; scopes: CallerScope[]; providers?: string[] }
   | { name: 'clients:rotate'; json: boolean; client: string; finish: boolean }
   | { name: 'clients:disable'; json: boolean; client: string }
   | { name: 'clients:list'; json: boolean };
+
+export interface IncidentGrantsCommand {
+  name: 'incident:grants';
+  json: boolean;
+  provider: string;
+  userId?: number;
+  accountId?: number;
+}
 
 export type KeyLifecycleCommand = Extract<
   CliCommand,
@@ -85,6 +102,9 @@ const OPTIONS = {
   scopes: { type: 'string' },
   providers: { type: 'string' },
   finish: { type: 'boolean' },
+  provider: { type: 'string' },
+  user: { type: 'string' },
+  account: { type: 'string' },
 } as const;
 
 const OPTIONS_OF: Record<string, readonly string[]> = {
@@ -102,6 +122,7 @@ const OPTIONS_OF: Record<string, readonly string[]> = {
   'clients:rotate': ['json', 'finish'],
   'clients:disable': ['json'],
   'clients:list': ['json'],
+  'incident:grants': ['json', 'provider', 'user', 'account'],
 };
 
 function parse(argv: string[]) {
@@ -120,6 +141,26 @@ function batchSizeOf(text: string | undefined): number | undefined {
     throw new UsageError(`--batch-size must be an integer between ${min} and ${max}`);
   }
   return value;
+}
+
+function idOf(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,9}$/.test(text) || Number(text) > 2 ** 31 - 1)
+    throw new UsageError(`--${option} must be a positive integer id`);
+  return Number(text);
+}
+
+function incidentGrantsOf(values: ReturnType<typeof parse>['values']): IncidentGrantsCommand {
+  const provider = values.provider;
+  if (provider === undefined || !/^[a-z][a-z0-9_-]{1,63}$/.test(provider))
+    throw new UsageError('incident:grants needs --provider, a lowercase slug of 2 to 64 characters');
+  return {
+    name: 'incident:grants',
+    json: values.json === true,
+    provider,
+    userId: idOf('user', values.user),
+    accountId: idOf('account', values.account),
+  };
 }
 
 export function parseCliArgs(argv: string[]): CliCommand {
@@ -142,6 +183,7 @@ export function parseCliArgs(argv: string[]): CliCommand {
     return { name, dryRun: values['dry-run'] === true, batchSize: batchSizeOf(values['batch-size']) };
   }
   if (name === 'migrate' || name === 'migrate:revert') return { name };
+  if (name === 'incident:grants') return incidentGrantsOf(values);
   if (keyIdCommand) return { name: keyIdCommand, json: values.json === true, keyId: extra[0] };
   const keyCommand = KEY_COMMANDS.find((command) => command === name);
   if (keyCommand) return { name: keyCommand, json: values.json === true };

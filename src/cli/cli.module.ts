@@ -7,6 +7,7 @@ import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
 import { KeysModule } from '../keys/keys.module';
+import { RevocationModule } from '../revocation/revocation.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { configRootModule } from '../config/configuration';
 
@@ -28,6 +29,7 @@ export class CliModule {
         ConnectorsModule,
         RotationModule,
         AuditModule,
+        RevocationModule,
       ],
     };
   }

@@ -16,6 +16,7 @@ import {
   recordAction,
   statusOfFailure,
 } from './keys-lifecycle.command';
+import { incidentGrants } from './incident-grants.command';
 import { keysStatus } from './keys-status.command';
 import { rotate } from './rotate.command';
 
@@ -45,6 +46,8 @@ export async function runDatabaseCommand(
   try {
     if (command.name === 'keys:status') return await keysStatus(context, command, process.stdout);
     if (command.name === 'rotate') return await rotate(context, command, process.stdout, signal);
+    if (command.name === 'incident:grants')
+      return await incidentGrants(context, command, process.stdout, signal);
     return await keysLifecycle(context, command, process.stdout, {
       envRing,
       promotionTimeoutSeconds: env.KEY_PROMOTION_TIMEOUT_SECONDS,
@@ -59,7 +62,7 @@ function isClients(command: DatabaseCommand): command is ClientsCommand {
 }
 
 function isLifecycle(command: DatabaseCommand): command is KeyLifecycleCommand {
-  return command.name !== 'keys:status' && command.name !== 'rotate';
+  return command.name !== 'keys:status' && command.name !== 'rotate' && command.name !== 'incident:grants';
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   RotationPrimaryKeyMissingError,
   RotationTargetKeyMismatchError,
 } from '../rotation/rotation.errors';
+import { GrantIncidentRunningError } from '../revocation/revocation.errors';
 import { parseCliArgs, USAGE, UsageError } from './cli-args';
 import { keysGenerate } from './keys-generate.command';
 
@@ -41,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
   if (command.name === 'rotate') keepHeapNearLiveSize();
   // Jobs run here in the foreground only: a background poller would compete for them.
   process.env.ROTATION_WORKER_ENABLED = 'false';
+  process.env.REVOCATION_WORKER_ENABLED = 'false';
   const envRing = command.name === 'keys:import' ? takeEnvironmentKeys() : undefined;
   const env = validateEnvironment(process.env);
   if (command.name === 'rotate' && env.KEY_WRAPPING === undefined && !env.WORKFLOWS_ARTIFACT_ENC_KEY) {
@@ -54,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
   return runDatabaseCommand(
     command,
     env,
-    command.name === 'rotate' ? interruptSignal() : new AbortController().signal,
+    command.name === 'rotate' || command.name === 'incident:grants'
+      ? interruptSignal()
+      : new AbortController().signal,
     envRing,
   );
 }
@@ -106,7 +110,10 @@ function keepHeapNearLiveSize(): void {
   setFlagsFromString('--heap-growing-percent=50');
 }
 
-/** First Ctrl-C stops at the next batch boundary and releases the lease; a second one exits at once. */
+/**
+ * First Ctrl-C stops at the next batch boundary (incident:grants: the next account) and releases
+ * the lease; a second one exits at once.
+ */
 function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   const stop = () => {
@@ -132,6 +139,10 @@ function exitCodeFor(error: unknown): number {
   if (error instanceof RotationPrimaryKeyMissingError || error instanceof RotationTargetKeyMismatchError) {
     process.stderr.write(`Configuration error: ${error.message}\n`);
     return 2;
+  }
+  if (error instanceof GrantIncidentRunningError) {
+    process.stderr.write(`${error.message}\n`);
+    return 3;
   }
   if (error instanceof RotationLeaseHeldError || error instanceof RotationAlreadyActiveError) {
     process.stderr.write(

@@ -26,15 +26,20 @@ export class ProgressReporter {
   ) {}
 
   update(view: RotationJobView): void {
+    this.show(view.progressPercent, summary(view));
+  }
+
+  /** Any command's progress: how far, in percent, and a one-line summary. */
+  show(percent: number, text: string): void {
     if (this.tty) {
-      const filled = Math.round((view.progressPercent / 100) * BAR_WIDTH);
-      this.out.write(`\r[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${summary(view)}\x1b[K`);
+      const filled = Math.round((Math.min(Math.max(percent, 0), 100) / 100) * BAR_WIDTH);
+      this.out.write(`\r[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${text}\x1b[K`);
       return;
     }
     const now = Date.now();
     if (now - this.lastLineAt < LINE_INTERVAL_MS) return;
     this.lastLineAt = now;
-    this.out.write(`progress: ${summary(view)}\n`);
+    this.out.write(`progress: ${text}\n`);
   }
 
   /** Ends the bar's line so what follows starts on its own. */

@@ -102,6 +102,17 @@ export const refreshConfig = namespace('refresh', (env) => {
   };
 });
 
+export const revocationConfig = namespace('revocation', (env) => {
+  return {
+    retrySeconds: env.REVOCATION_RETRY_SECONDS,
+    maxHours: env.REVOCATION_MAX_HOURS,
+    pollSeconds: env.REVOCATION_POLL_SECONDS,
+    leaseSeconds: env.REVOCATION_LEASE_SECONDS ?? Math.max(30, Math.ceil(env.PROVIDER_TIMEOUT_MS / 1000) * 2),
+    workerEnabled: env.REVOCATION_WORKER_ENABLED,
+    incidentPerMinute: env.INCIDENT_REVOKE_PER_MINUTE,
+  };
+});
+
 /** The connect flow: off while PUBLIC_BASE_URL is unset. Origins and domains are normalized here. */
 export const connectConfig = namespace('connect', (env) => {
   const publicOrigin = originOf(env.PUBLIC_BASE_URL);
@@ -169,6 +180,7 @@ const NAMESPACES = [
   metricsConfig,
   connectorsConfig,
   refreshConfig,
+  revocationConfig,
   connectConfig,
   rotationConfig,
   keysConfig,

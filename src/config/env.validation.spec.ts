@@ -64,6 +64,17 @@ describe('validateEnvironment', () => {
     expect(errorOf(raw).variable).toBe(variable);
   });
 
+  it.each([
+    [{ REVOCATION_RETRY_SECONDS: '0' }, 'REVOCATION_RETRY_SECONDS'],
+    [{ REVOCATION_MAX_HOURS: '1.5' }, 'REVOCATION_MAX_HOURS'],
+    [{ REVOCATION_POLL_SECONDS: 'often' }, 'REVOCATION_POLL_SECONDS'],
+    [{ REVOCATION_WORKER_ENABLED: 'maybe' }, 'REVOCATION_WORKER_ENABLED'],
+    [{ INCIDENT_REVOKE_PER_MINUTE: '0' }, 'INCIDENT_REVOKE_PER_MINUTE'],
+    [{ REVOCATION_LEASE_SECONDS: '10', PROVIDER_TIMEOUT_MS: '10000' }, 'REVOCATION_LEASE_SECONDS'],
+  ])('refuses a bad revocation setting %j, naming %s', (raw, variable) => {
+    expect(errorOf(raw).variable).toBe(variable);
+  });
+
   it('turns refresh-ahead off with REFRESH_AHEAD_SECONDS=0', () => {
     expect(validateEnvironment({ REFRESH_AHEAD_SECONDS: '0' }).REFRESH_AHEAD_SECONDS).toBe(0);
   });

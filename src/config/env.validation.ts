@@ -229,6 +229,29 @@ export class EnvironmentVariables {
   @IntegerSetting({ min: 1, max: 100000 })
   REFRESH_AHEAD_PER_PROVIDER_PER_MINUTE = 60;
 
+  /** A disconnect the provider did not answer is tried again after this, then with a doubling wait. */
+  @IntegerSetting({ min: 1, max: 86400, unit: 'seconds' })
+  REVOCATION_RETRY_SECONDS = 30;
+
+  /** How long the revocation worker keeps trying before it deletes the account anyway. */
+  @IntegerSetting({ min: 1, max: 8760, unit: 'hours' })
+  REVOCATION_MAX_HOURS = 72;
+
+  /** How often the revocation worker looks for accounts due for another attempt. */
+  @IntegerSetting({ min: 1, max: 3600, unit: 'seconds' })
+  REVOCATION_POLL_SECONDS = 10;
+
+  /** How long an instance holds the revocation worker's lease; unset: twice PROVIDER_TIMEOUT_MS, at least 30 s. */
+  @IntegerSetting({ min: 2, max: 3600, unit: 'seconds', optional: true })
+  REVOCATION_LEASE_SECONDS?: number;
+
+  @BooleanSetting()
+  REVOCATION_WORKER_ENABLED = true;
+
+  /** Revocation requests `incident:grants` sends to one provider in a minute, at most. */
+  @IntegerSetting({ min: 1, max: 60000 })
+  INCIDENT_REVOKE_PER_MINUTE = 600;
+
   /** The service's public origin; the connect flow's redirect URI is `${PUBLIC_BASE_URL}/oauth/callback`. */
   @PublicOriginSetting()
   PUBLIC_BASE_URL?: string;
@@ -305,6 +328,11 @@ function refuseUnsafeCombinations(settings: EnvironmentVariables): void {
   // A lease that ends before the provider call's timeout would let a second instance spend the same refresh token.
   if (settings.REFRESH_LEASE_SECONDS * 1000 <= settings.PROVIDER_TIMEOUT_MS) {
     throw new ConfigurationError('REFRESH_LEASE_SECONDS', 'must be longer than PROVIDER_TIMEOUT_MS');
+  }
+  // An attempt must end while its instance still holds the lease, or two instances could send it at once.
+  const revocationLease = settings.REVOCATION_LEASE_SECONDS;
+  if (revocationLease !== undefined && revocationLease * 1000 <= settings.PROVIDER_TIMEOUT_MS) {
+    throw new ConfigurationError('REVOCATION_LEASE_SECONDS', 'must be longer than PROVIDER_TIMEOUT_MS');
   }
   // Registry mode always seals; its keys are in the registry, not in the environment.
   const keyed = settings.WORKFLOWS_ARTIFACT_ENC_KEY !== undefined || settings.KEY_WRAPPING !== undefined;

@@ -288,6 +288,7 @@ function failureCodeOf(error: unknown): string {
   if (code === 'PROVIDER_REFUSED') return 'provider_refused';
   if (code === 'PROVIDER_UNAVAILABLE') return 'provider_unavailable';
   if (code === 'ACCOUNT_NOT_FOUND') return 'account_not_found';
+  if (code === 'ACCOUNT_REVOKING') return 'account_revoking';
   if (code === 'PROVIDER_NOT_CONFIGURED') return 'provider_not_configured';
   return 'connect_failed';
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { connectConfig } from '../config/configuration';
+import { AccountRevokingError } from '../connectors/external-account.errors';
 import { ExternalAccountsService, type ProviderLimit } from '../connectors/external-accounts.service';
 import { ProviderClientsService } from '../providers/provider-clients.service';
 import { ProviderNotConfiguredError } from '../providers/provider.errors';
@@ -64,6 +65,8 @@ export class ConnectSessionsService {
     if (input.accountId !== undefined) {
       const account = await this.accounts.getAccount(userId, input.accountId, limit);
       if (account.provider !== input.provider) throw new ConnectAccountProviderMismatchError(input.accountId);
+      // Its grant is being ended at the provider: a reconnect would make it active again.
+      if (account.status === 'revoking') throw new AccountRevokingError(input.accountId);
     }
     await this.sessions.expire();
     const link = oneTimeValue();

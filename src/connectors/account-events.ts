@@ -19,10 +19,17 @@ export type AccountEventName = (typeof ACCOUNT_EVENTS)[keyof typeof ACCOUNT_EVEN
 /**
  * What a disconnect did at the provider: `revoked` (RFC 7009 answered 200), `not_supported` (no
  * revocation endpoint configured), `refused` (the provider answered 4xx, say
- * `unsupported_token_type`: nothing more to try), `skipped` (`revoke=false`: not asked).
+ * `unsupported_token_type`: nothing more to try), `skipped` (`revoke=false`: not asked),
+ * `pending` (the provider did not answer: the account is `revoking` and the worker tries again).
  */
-export const DISCONNECT_OUTCOMES = ['revoked', 'not_supported', 'refused', 'skipped'] as const;
+export const DISCONNECT_OUTCOMES = ['revoked', 'not_supported', 'refused', 'skipped', 'pending'] as const;
 export type DisconnectOutcome = (typeof DISCONNECT_OUTCOMES)[number];
+
+/**
+ * What `account.deleted` says happened to the grant: a disconnect's outcome, never `pending` (the
+ * row is deleted only once that ends), or `abandoned` (REVOCATION_MAX_HOURS passed without an answer).
+ */
+export type DeletedOutcome = Exclude<DisconnectOutcome, 'pending'> | 'abandoned';
 
 /** The payload of every account event: ids, provider and the account's metadata as the API shows it. */
 export interface AccountEvent {
@@ -31,7 +38,7 @@ export interface AccountEvent {
   provider: string;
   account: AccountView;
   /** `account.deleted` only: what happened to the grant at the provider. */
-  revocation?: DisconnectOutcome;
+  revocation?: DeletedOutcome;
 }
 
 /** Builds the payload from the account row as stored after the change. */

@@ -3,9 +3,12 @@ import { CallersModule } from '../callers/callers.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { AccountTokenRefresher } from './refresh/account-token-refresher';
+import { JobLeasesRepository } from './refresh/job-leases.repository';
 import { ExternalAccountsController } from './external-accounts.controller';
 import { ExternalAccountsRepository } from './external-accounts.repository';
 import { ExternalAccountsService } from './external-accounts.service';
+import { GrantRevoker } from './grant-revoker';
+import { RevocationQueue } from './revocation-queue';
 import { TokenStorage } from './token-storage';
 
 /**
@@ -17,7 +20,22 @@ import { TokenStorage } from './token-storage';
 @Module({
   imports: [CryptoModule, ProvidersModule, CallersModule],
   controllers: [ExternalAccountsController],
-  providers: [ExternalAccountsRepository, ExternalAccountsService, TokenStorage, AccountTokenRefresher],
-  exports: [ExternalAccountsRepository, ExternalAccountsService, TokenStorage],
+  providers: [
+    ExternalAccountsRepository,
+    ExternalAccountsService,
+    TokenStorage,
+    AccountTokenRefresher,
+    GrantRevoker,
+    RevocationQueue,
+    JobLeasesRepository,
+  ],
+  exports: [
+    ExternalAccountsRepository,
+    ExternalAccountsService,
+    TokenStorage,
+    GrantRevoker,
+    RevocationQueue,
+    JobLeasesRepository,
+  ],
 })
 export class ConnectorsModule {}

@@ -1,6 +1,6 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 
-export const ACCOUNT_STATUSES = ['active', 'needs_reauth'] as const;
+export const ACCOUNT_STATUSES = ['active', 'needs_reauth', 'revoking'] as const;
 export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
 
 /**
@@ -48,7 +48,10 @@ export class ExternalAccount {
   @Column({ type: 'integer', default: 1 })
   version: number;
 
-  /** `needs_reauth`: the provider refused the refresh token; cleared by the next token write. */
+  /**
+   * `needs_reauth`: the provider refused the refresh token; cleared by the next token write.
+   * `revoking`: disconnected while the provider did not answer; deleted once revoked or given up.
+   */
   @Column({ type: 'text', default: 'active' })
   status: AccountStatus;
 
@@ -60,6 +63,23 @@ export class ExternalAccount {
 
   @Column({ name: 'last_refreshed_at', type: 'timestamptz', nullable: true })
   lastRefreshedAt: Date | null;
+
+  /** While `revoking`: attempts made, the first one, the next one, and when the worker gives up. */
+  @Column({ name: 'revocation_attempts', type: 'integer', nullable: true })
+  revocationAttempts: number | null;
+
+  @Column({ name: 'revocation_started_at', type: 'timestamptz', nullable: true })
+  revocationStartedAt: Date | null;
+
+  @Column({ name: 'revocation_next_at', type: 'timestamptz', nullable: true })
+  revocationNextAt: Date | null;
+
+  @Column({ name: 'revocation_give_up_at', type: 'timestamptz', nullable: true })
+  revocationGiveUpAt: Date | null;
+
+  /** The last attempt's error code (`PROVIDER_UNAVAILABLE:HTTP_503`), never the provider's text. */
+  @Column({ name: 'revocation_error', type: 'text', nullable: true })
+  revocationError: string | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamp' })
   createdAt: Date;

@@ -91,3 +91,16 @@ export class RefreshStillRunningError extends DomainError {
     super(`A refresh of account ${accountId} is still running; try again shortly`);
   }
 }
+
+/**
+ * The account was disconnected while its provider did not answer the revocation: it serves no
+ * token and takes no new one until the revocation worker has revoked and deleted it.
+ */
+export class AccountRevokingError extends DomainError {
+  readonly code = 'ACCOUNT_REVOKING';
+  readonly kind = 'conflict';
+
+  constructor(readonly accountId: number) {
+    super(`Account ${accountId} is being disconnected (its revocation at the provider is pending)`);
+  }
+}

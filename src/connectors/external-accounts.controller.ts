@@ -232,6 +232,11 @@ export class ExternalAccountsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Revoke the grant at the provider (RFC 7009), then unlink the account and erase its tokens',
+    description:
+      'revocation: revoked, not_supported, refused, skipped (revoke=false), or pending: the provider did ' +
+      'not answer, the account is revoking (no token served) until the revocation worker revokes and ' +
+      'deletes it, or gives up after REVOCATION_MAX_HOURS. A revoking account answers pending again; ' +
+      'revoke=false deletes it at once.',
   })
   @ApiQuery({
     name: 'revoke',

@@ -18,8 +18,14 @@ export interface TokenRow {
   tokenKeyId: string;
 }
 
-/** A token row with the account's provider, which a caller limited to providers is checked against. */
-export type AccountTokenRow = TokenRow & { provider: string };
+/**
+ * A token row with the account's provider (a caller limited to providers is checked against it)
+ * and its status (a read or a token write checks it first).
+ */
+export interface AccountTokenRow extends TokenRow {
+  provider: string;
+  status: AccountStatus;
+}
 
 /** What a token write stores: `token_key_id` follows from `access_token` in the database. */
 export interface TokenColumns {
@@ -67,6 +73,28 @@ export interface RefreshCandidate {
   provider: string;
 }
 
+/** A revoking account whose next attempt is due; `expired` once its give-up time has passed. */
+export interface DueRevocation {
+  id: number;
+  userId: number;
+  provider: string;
+  attempts: number;
+  expired: boolean;
+}
+
+/** When a revoking account is tried again, and the error code of the attempt that failed. */
+export interface RevocationRetry {
+  afterSeconds: number;
+  error: string;
+}
+
+/** Accounts of one provider, optionally of one user or one account: what an incident ends. */
+export interface GrantScope {
+  provider: string;
+  userId?: number;
+  accountId?: number;
+}
+
 export interface KeyIdCount {
   keyId: string;
   accounts: number;
@@ -97,9 +125,20 @@ const notifyingEach = (statement: string) =>
    SELECT id, CASE WHEN notify THEN pg_notify('${REFRESH_CHANNEL}', id::text)::text END AS notified
      FROM changed`;
 
-/** Any token write ends a needs_reauth state: the new tokens are the re-authorization. */
+/**
+ * Any token write ends a needs_reauth state: the new tokens are the re-authorization. A revoking
+ * account takes no token write (its grant is being ended): every token write is conditioned on
+ * `NOT_REVOKING`.
+ */
 const ACTIVE_AGAIN = `status = 'active', status_reason = NULL,
   status_changed_at = CASE WHEN status = 'active' THEN status_changed_at ELSE now() END`;
+const NOT_REVOKING = `status <> 'revoking'`;
+
+/** A grant scope's accounts ($1 provider, $2 user or null, $3 account or null); a revoking one is being ended already. */
+const IN_GRANT_SCOPE = `provider = $1 AND ($2::int IS NULL OR user_id = $2::int)
+  AND ($3::int IS NULL OR id = $3::int) AND ${NOT_REVOKING}`;
+/** Marked by an earlier incident run ($4 the reason). */
+const MARKED = `(status = 'needs_reauth' AND status_reason = $4)`;
 
 /**
  * "Not on the target key" as two ranges of ix_external_accounts_token_key_id, so a count finds
@@ -189,7 +228,7 @@ export class ExternalAccountsRepository {
   async findTokenRow(userId: number, id: number, manager = this.dataSource.manager, lock = false) {
     const [row] = await queryRows<AccountTokenRow>(
       manager,
-      `SELECT ${TOKEN_ROW_COLUMNS}, provider FROM external_accounts WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
+      `SELECT ${TOKEN_ROW_COLUMNS}, provider, status FROM external_accounts WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
       [id, userId],
     );
     return row;
@@ -258,7 +297,7 @@ export class ExternalAccountsRepository {
       notifyingEach(`UPDATE external_accounts
           SET access_token = $1, refresh_token = $2, scopes = COALESCE($3, scopes), token_expires_at = $4,
               version = version + 1, updated_at = CURRENT_TIMESTAMP, ${alsoSet} ${ACTIVE_AGAIN}
-        WHERE id = $5 AND user_id = $6 AND version = $7
+        WHERE id = $5 AND user_id = $6 AND version = $7 AND ${NOT_REVOKING}
         RETURNING id, ${notifyWhen} AS notify`),
       [
         tokens.accessToken,
@@ -271,6 +310,51 @@ export class ExternalAccountsRepository {
       ],
     );
     return written.length === 1;
+  }
+
+  /** The scope's accounts, and how many of them already carry `reason` (done by an earlier run). */
+  async countGrantScope(scope: GrantScope, reason: string) {
+    const [counts] = await queryRows<{ matched: number; marked: number }>(
+      this.dataSource.manager,
+      `SELECT count(*)::int AS matched, count(*) FILTER (WHERE ${MARKED})::int AS marked
+         FROM external_accounts WHERE ${IN_GRANT_SCOPE}`,
+      [scope.provider, scope.userId ?? null, scope.accountId ?? null, reason],
+    );
+    return counts;
+  }
+
+  /** The scope's accounts after `afterId` not yet marked with `reason`, in id order. */
+  unmarkedInGrantScope(
+    scope: GrantScope,
+    reason: string,
+    afterId: number,
+    limit: number,
+  ): Promise<RefreshCandidate[]> {
+    return queryRows(
+      this.dataSource.manager,
+      `SELECT id, user_id AS "userId", provider FROM external_accounts
+        WHERE ${IN_GRANT_SCOPE} AND NOT ${MARKED} AND id > $5
+        ORDER BY id
+        LIMIT $6`,
+      [scope.provider, scope.userId ?? null, scope.accountId ?? null, reason, afterId, limit],
+    );
+  }
+
+  /**
+   * needs_reauth with a reason of this service's (`revoked_by_operator`), whatever the version:
+   * true when this statement changed the account. A revoking account is left to its worker.
+   */
+  async markNeedsReauthFor(userId: number, id: number, reason: string): Promise<boolean> {
+    const marked = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET status = 'needs_reauth', status_reason = $1, status_changed_at = now()
+        WHERE id = $2 AND user_id = $3 AND ${NOT_REVOKING}
+          AND NOT (status = 'needs_reauth' AND status_reason = $1)
+        RETURNING id`,
+      [reason, id, userId],
+    );
+    return marked.length === 1;
   }
 
   /** True for the one writer that moved the account to needs_reauth: it alone tells the others. */
@@ -323,6 +407,67 @@ export class ExternalAccountsRepository {
         LIMIT $5`,
       [before, providers, backoffSeconds, restSeconds, limit],
     );
+  }
+
+  /**
+   * A disconnect whose first revocation got no answer: the account stops being served and waits
+   * for the revocation worker, its tokens kept. False when it was already revoking, or is gone.
+   */
+  async markRevoking(userId: number, id: number, retry: RevocationRetry, giveUpHours: number) {
+    const marked = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET status = 'revoking', status_reason = NULL, status_changed_at = now(),
+              revocation_attempts = 1, revocation_started_at = now(),
+              revocation_next_at = now() + make_interval(secs => $1::int),
+              revocation_give_up_at = now() + make_interval(hours => $2::int), revocation_error = $3
+        WHERE id = $4 AND user_id = $5 AND ${NOT_REVOKING}
+        RETURNING id`,
+      [retry.afterSeconds, giveUpHours, retry.error, id, userId],
+    );
+    return marked.length === 1;
+  }
+
+  /** Revoking accounts whose next attempt is due, the longest waiting first. */
+  dueRevocations(limit: number): Promise<DueRevocation[]> {
+    return queryRows(
+      this.dataSource.manager,
+      `SELECT id, user_id AS "userId", provider, revocation_attempts AS attempts,
+              (revocation_give_up_at <= now()) AS expired
+         FROM external_accounts
+        WHERE status = 'revoking' AND revocation_next_at <= now()
+        ORDER BY revocation_next_at, id
+        LIMIT $1`,
+      [limit],
+    );
+  }
+
+  /**
+   * One more attempt failed: the next is due after `retry.afterSeconds`, never after the give-up
+   * time (the account is abandoned on time). A compare-and-set on the attempts counted, so an
+   * attempt is recorded once whoever else looked at the row.
+   */
+  async scheduleRevocation(row: DueRevocation, retry: RevocationRetry): Promise<boolean> {
+    const scheduled = await queryRows(
+      this.dataSource.manager,
+      `UPDATE external_accounts
+          SET revocation_attempts = revocation_attempts + 1, revocation_error = $1,
+              revocation_next_at = LEAST(now() + make_interval(secs => $2::int), revocation_give_up_at)
+        WHERE id = $3 AND user_id = $4 AND status = 'revoking' AND revocation_attempts = $5
+        RETURNING id`,
+      [retry.error, retry.afterSeconds, row.id, row.userId, row.attempts],
+    );
+    return scheduled.length === 1;
+  }
+
+  /** Deletes a revoking account; false when it is gone already (another worker, a DELETE ?revoke=false). */
+  async deleteRevoking(userId: number, id: number): Promise<boolean> {
+    const deleted = await queryRows(
+      this.dataSource.manager,
+      `DELETE FROM external_accounts WHERE id = $1 AND user_id = $2 AND status = 'revoking' RETURNING id`,
+      [id, userId],
+    );
+    return deleted.length === 1;
   }
 
   async delete(userId: number, id: number): Promise<boolean> {

@@ -1,16 +1,22 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { OAuthTokenClient } from '../providers/oauth-token.client';
-import { ProviderClientsService } from '../providers/provider-clients.service';
+import { ProviderUnavailableError } from '../providers/provider.errors';
 import { ACCOUNT_EVENTS, emitAccountEvent, type DisconnectOutcome } from './account-events';
 import { AccountTokenRefresher } from './refresh/account-token-refresher';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import {
   AccountNotFoundError,
   AccountOutsideCallerProvidersError,
+  AccountRevokingError,
   AccountVersionConflictError,
 } from './external-account.errors';
-import { ExternalAccountsRepository, type AccountProfile } from './external-accounts.repository';
+import {
+  ExternalAccountsRepository,
+  type AccountProfile,
+  type AccountTokenRow,
+} from './external-accounts.repository';
+import { GrantRevoker } from './grant-revoker';
+import { RevocationQueue } from './revocation-queue';
 import { normalizeTokenSet, type TokenRead, type TokenSet } from './token-set';
 import { TokenStorage } from './token-storage';
 
@@ -36,8 +42,8 @@ export class ExternalAccountsService {
     private readonly storage: TokenStorage,
     private readonly refresher: AccountTokenRefresher,
     private readonly events: EventEmitter2,
-    private readonly providers: ProviderClientsService,
-    private readonly oauth: OAuthTokenClient,
+    private readonly revoker: GrantRevoker,
+    private readonly revocations: RevocationQueue,
   ) {}
 
   /** Allocates the id first so the envelope is bound to it, then stores the row in one INSERT. */
@@ -62,6 +68,7 @@ export class ExternalAccountsService {
     return requireRow(await this.accounts.findOne(userId, id), id, limit);
   }
 
+  /** The stored tokens; a revoking account serves none (409 ACCOUNT_REVOKING). */
   async getAccountTokens(userId: number, id: number): Promise<TokenSet> {
     return (await this.readTokens(userId, id)).tokens;
   }
@@ -77,7 +84,7 @@ export class ExternalAccountsService {
   ): Promise<TokenRead> {
     if (options.minValiditySeconds !== undefined)
       return this.refresher.fresh(userId, id, options.minValiditySeconds, options.providers);
-    const row = requireRow(await this.accounts.findTokenRow(userId, id), id, options);
+    const row = servable(await this.accounts.findTokenRow(userId, id), id, options);
     return { tokens: this.storage.open(row), provider: row.provider, refreshed: false };
   }
 
@@ -108,7 +115,7 @@ export class ExternalAccountsService {
    * Re-seals with the primary key (upgrading older envelopes and plaintext rows) and bumps the
    * version. A missing refresh token keeps the stored one. The row is locked from the read to the
    * write, and the write is a compare-and-set on the version read, so no concurrent writer is
-   * overwritten with stale data. Ends a needs_reauth state.
+   * overwritten with stale data. Ends a needs_reauth state; refused for a revoking account.
    */
   async updateAccountTokens(
     userId: number,
@@ -140,7 +147,7 @@ export class ExternalAccountsService {
     limit: ProviderLimit = {},
   ) {
     return this.accounts.transaction(async (manager) => {
-      const row = requireRow(await this.accounts.findTokenRow(userId, id, manager, true), id, limit);
+      const row = servable(await this.accounts.findTokenRow(userId, id, manager, true), id, limit);
       if (expectedVersion !== undefined && row.version !== expectedVersion) {
         throw new AccountVersionConflictError(id, expectedVersion, row.version);
       }
@@ -157,10 +164,23 @@ export class ExternalAccountsService {
   }
 
   /**
+   * Marks the account `needs_reauth` with `reason` (a code of this service, such as
+   * `revoked_by_operator`) and emits `account.needs_reauth` once, when this call changed it.
+   * A revoking account is left as it is. Its tokens are kept; new ones (PUT, a reconnect) end it.
+   */
+  async markNeedsReauth(userId: number, id: number, reason: string): Promise<boolean> {
+    if (!(await this.accounts.markNeedsReauthFor(userId, id, reason))) return false;
+    const account = await this.accounts.findOne(userId, id);
+    if (account) emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.needsReauth, account);
+    return true;
+  }
+
+  /**
    * Disconnects: revokes the grant at the provider first (RFC 7009), then deletes the row. With
-   * `revoke: false` the provider is not asked (for grants known to be dead). A provider that
-   * cannot be reached leaves the account as it was, and the error says so. `account.deleted`
-   * carries the outcome.
+   * `revoke: false` the provider is not asked (for grants known to be dead), whatever the account's
+   * status. A provider that does not answer leaves the account `revoking` (`pending`): it serves no
+   * token and the revocation worker tries again, then deletes it; asking again answers `pending`.
+   * `account.deleted` carries the outcome, once the row is deleted.
    */
   async deleteAccount(
     userId: number,
@@ -168,26 +188,43 @@ export class ExternalAccountsService {
     options: { revoke?: boolean } & ProviderLimit = {},
   ): Promise<{ id: number; revocation: DisconnectOutcome }> {
     const account = await this.getAccount(userId, id, options);
-    const revocation = options.revoke === false ? 'skipped' : await this.revokeAtProvider(account);
+    if (options.revoke === false) return this.deleteNow(account, 'skipped');
+    if (account.status === 'revoking') return { id, revocation: 'pending' };
+    let result: Awaited<ReturnType<GrantRevoker['revoke']>>;
+    try {
+      result = await this.revoker.revoke(account);
+    } catch (error) {
+      if (!(error instanceof ProviderUnavailableError)) throw error;
+      return this.pending(account, error);
+    }
+    if (result.outcome === 'refused')
+      this.logger.warn(`${account.provider} refused to revoke account ${account.id} (${result.code})`);
+    return this.deleteNow(account, result.outcome);
+  }
+
+  private async deleteNow(account: ExternalAccount, revocation: Exclude<DisconnectOutcome, 'pending'>) {
+    const { id, userId } = account;
     if (!(await this.accounts.delete(userId, id))) throw new AccountNotFoundError(id);
     this.logger.log(`account ${id} of ${account.provider} deleted (revocation ${revocation})`);
     emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.deleted, account, { revocation });
     return { id, revocation };
   }
 
-  private async revokeAtProvider(account: ExternalAccount): Promise<DisconnectOutcome> {
-    const configured = await this.providers.find(account.provider);
-    if (!configured?.revocationUrl) return 'not_supported';
-    const tokens = await this.getAccountTokens(account.userId, account.id);
-    const client = await this.providers.resolve(account.provider);
-    const result = await this.oauth.revoke(client, {
-      accessToken: tokens.access_token,
-      refreshToken: tokens.refresh_token,
-    });
-    if (result.outcome !== 'refused') return result.outcome;
-    this.logger.warn(`${account.provider} refused to revoke account ${account.id} (${result.code})`);
-    return 'refused';
+  /** Two disconnects at once both find the provider down: one marks the account, both answer pending. */
+  private async pending(account: ExternalAccount, error: ProviderUnavailableError) {
+    if (!(await this.revocations.enter(account, error))) {
+      const current = await this.getAccount(account.userId, account.id);
+      if (current.status !== 'revoking') throw error;
+    }
+    return { id: account.id, revocation: 'pending' as const };
   }
+}
+
+/** A row a token read or write may use: found, within the limit, and not being revoked. */
+function servable(row: AccountTokenRow | undefined, id: number, limit: ProviderLimit = {}): AccountTokenRow {
+  const found = requireRow(row, id, limit);
+  if (found.status === 'revoking') throw new AccountRevokingError(id);
+  return found;
 }
 
 /** The row, or not found: absent, or of a provider outside the limit. */

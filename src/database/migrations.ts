@@ -8,6 +8,7 @@ import { AddTokenRefresh1764400000000 } from '../../migrations/1764400000000-Add
 import { CreateKeyRegistry1764500000000 } from '../../migrations/1764500000000-CreateKeyRegistry';
 import { AddProviderFlowSettings1764600000000 } from '../../migrations/1764600000000-AddProviderFlowSettings';
 import { CreateConnectSessions1764600001000 } from '../../migrations/1764600001000-CreateConnectSessions';
+import { AddRevocationRetry1764700000000 } from '../../migrations/1764700000000-AddRevocationRetry';
 import { CreateServiceClients1764720000000 } from '../../migrations/1764720000000-CreateServiceClients';
 import { CreateTokenReadAudit1764720001000 } from '../../migrations/1764720001000-CreateTokenReadAudit';
 import { PartitionRotationJobs1764730000000 } from '../../migrations/1764730000000-PartitionRotationJobs';
@@ -24,6 +25,7 @@ export const MIGRATIONS = [
   CreateKeyRegistry1764500000000,
   AddProviderFlowSettings1764600000000,
   CreateConnectSessions1764600001000,
+  AddRevocationRetry1764700000000,
   CreateServiceClients1764720000000,
   CreateTokenReadAudit1764720001000,
   PartitionRotationJobs1764730000000,

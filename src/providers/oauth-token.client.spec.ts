@@ -170,4 +170,27 @@ describe('OAuthTokenClient', () => {
     expect(inBody).toBeInstanceOf(ProviderRefusedError);
     expect((inBody as ProviderRefusedError).oauthError).toBe('slow_down');
   });
+  it('sends to a name under .localhost only while it resolves to loopback alone, checked on every request', async () => {
+    let addresses = ['127.0.0.1'];
+    const resolving = new OAuthTokenClient(
+      { providerTimeoutMs: 300 } as never,
+      undefined,
+      async () => addresses,
+    );
+    const port = new URL(client.tokenUrl).port;
+    const named = { ...client, tokenUrl: `http://idp.localhost:${port}/token` };
+    let requests = 0;
+    handler = (_request, _body, response) => {
+      requests += 1;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"access_token":"at"}');
+    };
+    await expect(resolving.refresh(named, 'rt')).resolves.toMatchObject({ access_token: 'at' });
+
+    addresses = ['127.0.0.1', '203.0.113.9'];
+    const moved = await resolving.refresh(named, 'rt').catch((error: Error) => error);
+    expect(moved).toBeInstanceOf(ProviderUnavailableError);
+    expect((moved as ProviderUnavailableError).reason).toBe('ENDPOINT_NOT_LOOPBACK');
+    expect(requests).toBe(1);
+  });
 });

@@ -2,6 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { refreshConfig } from '../config/configuration';
 import { AppMetrics } from '../metrics/app-metrics';
+import { ADDRESS_LOOKUP, endpointTarget, systemLookup, type AddressLookup } from './endpoint-url';
 import type { ResolvedProviderClient } from './provider-clients.service';
 import {
   ProviderInvalidGrantError,
@@ -28,10 +29,15 @@ const DEFAULT_RETRY_AFTER_SECONDS = 30;
 /** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks of the Basic credentials too. */
 const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+');
 
-function retryAfterOf(response: Response): number {
+/** The provider's `Retry-After` in seconds (1 to 3600), or undefined when it sent none in seconds. */
+function statedRetryAfterOf(response: Response): number | undefined {
   const header = response.headers.get('retry-after');
-  const seconds = header && /^\d{1,5}$/.test(header.trim()) ? Number(header) : DEFAULT_RETRY_AFTER_SECONDS;
-  return Math.min(Math.max(seconds, 1), 3600);
+  if (!header || !/^\d{1,5}$/.test(header.trim())) return undefined;
+  return Math.min(Math.max(Number(header), 1), 3600);
+}
+
+function retryAfterOf(response: Response): number {
+  return statedRetryAfterOf(response) ?? DEFAULT_RETRY_AFTER_SECONDS;
 }
 
 /** OAuth errors that say this service's client is refused, whatever the grant. */
@@ -72,6 +78,7 @@ export class OAuthTokenClient {
   constructor(
     @Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>,
     @Optional() private readonly metrics?: AppMetrics,
+    @Optional() @Inject(ADDRESS_LOOKUP) private readonly lookup: AddressLookup = systemLookup,
   ) {}
 
   /** RFC 6749 §6. */
@@ -120,6 +127,7 @@ export class OAuthTokenClient {
         `HTTP_${response.status}`,
         retryAfterOf(response),
         'revoke the grant',
+        statedRetryAfterOf(response),
       );
     }
     if (response.status === 200) {
@@ -162,7 +170,16 @@ export class OAuthTokenClient {
     method: 'GET' | 'POST',
   ) {
     const signal = AbortSignal.timeout(this.config.providerTimeoutMs);
-    const { url, headers, body } = request;
+    const { headers, body } = request;
+    // Checked when used, not only when stored: a name under .localhost must still resolve to loopback.
+    const url = await endpointTarget(request.url, this.lookup);
+    if (url === undefined)
+      throw new ProviderUnavailableError(
+        client.provider,
+        'ENDPOINT_NOT_LOOPBACK',
+        DEFAULT_RETRY_AFTER_SECONDS,
+        action,
+      );
     try {
       return await fetch(url, { method, headers, body, signal, redirect: 'error' });
     } catch {

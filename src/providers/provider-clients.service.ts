@@ -1,8 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { DomainError, errorCodeOf } from '../common/domain-error';
 import { EnvelopeService } from '../crypto/envelope.service';
-import { isEndpointUrl } from './endpoint-url';
+import { ADDRESS_LOOKUP, endpointTarget, systemLookup, type AddressLookup } from './endpoint-url';
 import type {
   ClientAuthMethod,
   PkceMethod,
@@ -81,12 +81,14 @@ export class ProviderClientsService {
     private readonly clients: ProviderClientsRepository,
     private readonly envelopes: EnvelopeService,
     private readonly metadata: ProviderMetadataClient,
+    @Optional() @Inject(ADDRESS_LOOKUP) private readonly lookup: AddressLookup = systemLookup,
   ) {}
 
   /** Typed endpoints win over discovered ones; every URL, typed or discovered, passes the endpoint rule. */
   async put(provider: string, input: ProviderClientInput): Promise<ProviderClientView> {
     const issuer = input.issuer ?? null;
-    if (issuer !== null && !isEndpointUrl(issuer)) throw new ProviderClientInvalidError('issuer');
+    if (issuer !== null && !(await endpointTarget(issuer, this.lookup)))
+      throw new ProviderClientInvalidError('issuer');
     const discovered =
       issuer !== null && input.tokenUrl === undefined
         ? await this.metadata.discover(provider, issuer)
@@ -99,7 +101,8 @@ export class ProviderClientsService {
     };
     for (const [field, url] of Object.entries(endpoints)) {
       if (url === null || url === undefined) continue;
-      if (!isEndpointUrl(url)) throw new ProviderClientInvalidError(field);
+      // A name under .localhost over plain http is checked again on every request.
+      if (!(await endpointTarget(url, this.lookup))) throw new ProviderClientInvalidError(field);
       // Stored as parsed: what is shown is where requests go (http://2130706433/ is 127.0.0.1).
       endpoints[field as keyof typeof endpoints] = new URL(url).href;
     }

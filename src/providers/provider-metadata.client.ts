@@ -1,7 +1,13 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { refreshConfig } from '../config/configuration';
-import { isEndpointUrl } from './endpoint-url';
+import {
+  ADDRESS_LOOKUP,
+  endpointTarget,
+  isEndpointUrl,
+  systemLookup,
+  type AddressLookup,
+} from './endpoint-url';
 import { ProviderMetadataInvalidError, ProviderMetadataUnavailableError } from './provider.errors';
 
 /** What the flow takes from an authorization server's metadata. */
@@ -32,7 +38,10 @@ export function metadataUrls(issuer: string): string[] {
  */
 @Injectable()
 export class ProviderMetadataClient {
-  constructor(@Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>) {}
+  constructor(
+    @Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>,
+    @Optional() @Inject(ADDRESS_LOOKUP) private readonly lookup: AddressLookup = systemLookup,
+  ) {}
 
   async discover(provider: string, issuer: string): Promise<DiscoveredEndpoints> {
     let reachedAny = false;
@@ -50,9 +59,11 @@ export class ProviderMetadataClient {
     provider: string,
     url: string,
   ): Promise<Record<string, unknown> | 'unreachable' | undefined> {
+    const target = await endpointTarget(url, this.lookup);
+    if (target === undefined) return 'unreachable';
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await fetch(target, {
         headers: { accept: 'application/json' },
         redirect: 'error',
         signal: AbortSignal.timeout(this.config.providerTimeoutMs),

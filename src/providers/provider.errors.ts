@@ -29,6 +29,8 @@ export class ProviderUnavailableError extends DomainError {
     readonly reason: string,
     readonly retryAfterSeconds = 30,
     action = 'refresh the tokens',
+    /** The provider's own `Retry-After`, when it sent one: a wait it asked for, not our default. */
+    readonly statedRetryAfterSeconds?: number,
   ) {
     super(`Provider ${provider} could not ${action} (${reason}); try again later`);
   }

@@ -9,10 +9,13 @@
 // PKCE S256 required of every client, `iss` in every authorization response (RFC 9207).
 // Test routes under /__test (loopback only, never part of a real provider):
 //   POST /__test/grants {clientId, accountId}  -> {refreshToken} for a new grant
+//   POST /__test/grants {clientId, accountId, count} -> {refreshTokens}: `count` grants, one each,
+//     for accounts `${accountId}-1`... (seeding many in one request)
 //   GET  /__test/stats                         -> {tokenRequests, codeExchanges, lastRefreshToken, held}
-//   POST /__test/behaviour {holdMs, failStatus, holdUntilReleased} -> how the token endpoint
-//     answers from now on (holdMs delays the answer, a failure as well as a token issued;
-//     holdUntilReleased keeps it until POST /__test/release, `held` counts those waiting)
+//   POST /__test/behaviour {holdMs, failStatus, holdUntilReleased, holdRevocations} -> how the token
+//     endpoint answers from now on (holdMs delays the answer, a failure as well as a token issued;
+//     holdUntilReleased keeps it until POST /__test/release, `held` counts those waiting);
+//     holdRevocations keeps each revocation request, before it is handled, until the release
 //   POST /__test/release                       -> lets every held answer go
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -26,13 +29,16 @@ const clients = JSON.parse(process.env.AS_CLIENTS ?? '[]').map((client) => ({
   ...client,
 }));
 
-const behaviour = { holdMs: 0, failStatus: 0, holdUntilReleased: false };
+const behaviour = { holdMs: 0, failStatus: 0, holdUntilReleased: false, holdRevocations: false };
 const stats = { tokenRequests: 0, codeExchanges: 0, lastRefreshToken: null, held: 0 };
 let releases = [];
 
 async function hold() {
   if (behaviour.holdMs) await delay(behaviour.holdMs);
-  if (!behaviour.holdUntilReleased) return;
+  if (behaviour.holdUntilReleased) await holdUntilReleased();
+}
+
+async function holdUntilReleased() {
   stats.held += 1;
   await new Promise((resolve) => releases.push(resolve));
   stats.held -= 1;
@@ -88,6 +94,7 @@ server.listen(0, '127.0.0.1', () => {
   // Counted and, on demand, held or failed before oidc-provider answers; a hold waits after the
   // token was issued (the refresh token is spent), which is what a crash mid-refresh looks like.
   provider.use(async (ctx, next) => {
+    if (ctx.path === '/token/revocation' && behaviour.holdRevocations) await holdUntilReleased();
     if (ctx.path !== '/token') return next();
     stats.tokenRequests += 1;
     if (behaviour.failStatus) {
@@ -131,12 +138,23 @@ server.listen(0, '127.0.0.1', () => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(value));
     };
-    if (req.method === 'POST' && req.url === '/__test/grants')
-      return reply(200, await mint(await readJson(req)));
+    if (req.method === 'POST' && req.url === '/__test/grants') {
+      const { clientId, accountId, count } = await readJson(req);
+      if (count === undefined) return reply(200, await mint({ clientId, accountId }));
+      const refreshTokens = [];
+      for (let index = 1; index <= count; index += 1)
+        refreshTokens.push((await mint({ clientId, accountId: `${accountId}-${index}` })).refreshToken);
+      return reply(200, { refreshTokens });
+    }
     if (req.method === 'GET' && req.url === '/__test/stats') return reply(200, stats);
     if (req.method === 'POST' && req.url === '/__test/behaviour') {
-      const { holdMs = 0, failStatus = 0, holdUntilReleased = false } = await readJson(req);
-      Object.assign(behaviour, { holdMs, failStatus, holdUntilReleased });
+      const {
+        holdMs = 0,
+        failStatus = 0,
+        holdUntilReleased = false,
+        holdRevocations = false,
+      } = await readJson(req);
+      Object.assign(behaviour, { holdMs, failStatus, holdUntilReleased, holdRevocations });
       return reply(200, behaviour);
     }
     if (req.method === 'POST' && req.url === '/__test/release') {

@@ -36,6 +36,8 @@ export interface Behaviour {
   failStatus?: number;
   /** Keep each token response until `release()` (after `holdMs`, if both are given). */
   holdUntilReleased?: boolean;
+  /** Keep each revocation request, before it is handled, until `release()`. */
+  holdRevocations?: boolean;
 }
 
 /**
@@ -79,6 +81,12 @@ export class AuthorizationServer {
   async mint(client: OAuthClient, accountId = 'user-1'): Promise<string> {
     const answer = await this.json('/__test/grants', { clientId: client.clientId, accountId });
     return (answer as { refreshToken: string }).refreshToken;
+  }
+
+  /** `count` new grants of `client` in one request, one per account, and their first refresh tokens. */
+  async mintMany(client: OAuthClient, count: number, accountId = 'user'): Promise<string[]> {
+    const answer = await this.json('/__test/grants', { clientId: client.clientId, accountId, count });
+    return (answer as { refreshTokens: string[] }).refreshTokens;
   }
 
   async tokenRequests(): Promise<number> {

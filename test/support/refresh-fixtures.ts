@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import type { TokenSet } from '../../src/connectors/token-set';
-import { createTestApp, type TestApp, type TestEnv } from '../create-app';
+import { createTestApp, type TestApp, type TestEnv, type TestOverrides } from '../create-app';
 import type { OAuthClient } from './authorization-server';
 import { keyEnv, newKey, type TestKey } from './rotation-fixtures';
 import { bearer, newApiToken } from './auth';
@@ -23,8 +23,8 @@ export function refreshEnv(key: TestKey = newKey(), extra: TestEnv = {}, previou
   });
 }
 
-export function createRefreshApp(env: TestEnv): Promise<TestApp> {
-  return createTestApp(env);
+export function createRefreshApp(env: TestEnv, overrides?: TestOverrides): Promise<TestApp> {
+  return createTestApp(env, overrides);
 }
 
 export async function putProvider(app: TestApp, provider: string, client: OAuthClient, tokenUrl: string) {

@@ -17,6 +17,7 @@ import {
   AccountNeedsReauthError,
   AccountNotFoundError,
   AccountOutsideCallerProvidersError,
+  AccountRevokingError,
   NoRefreshTokenError,
   RefreshStillRunningError,
 } from '../external-account.errors';
@@ -94,7 +95,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     minValiditySeconds: number,
     providers?: readonly string[],
   ): Promise<TokenRead> {
-    const row = await this.read(userId, id, providers);
+    const row = await this.readServable(userId, id, providers);
     const tokens = this.storage.open(row);
     if (validFor(tokens, minValiditySeconds)) return { tokens, provider: row.provider, refreshed: false };
     const fresh = await this.flights.run(`${userId}:${id}`, () =>
@@ -105,7 +106,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
 
   /** Refreshes now, or joins the refresh already in flight, whose result is as new. */
   async refresh(userId: number, id: number, providers?: readonly string[]): Promise<TokenRead> {
-    const row = await this.read(userId, id, providers);
+    const row = await this.readServable(userId, id, providers);
     const tokens = await this.flights.run(`${userId}:${id}`, () => this.coordinate(row, 'newer'));
     return { tokens, provider: row.provider, refreshed: true };
   }
@@ -121,6 +122,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     let ticket: WakeTicket | undefined;
     try {
       for (;;) {
+        if (row.status === 'revoking') throw new AccountRevokingError(row.id);
         if (row.version !== first.version) return this.satisfiedBy(row, need);
         if (row.status === 'needs_reauth') throw new AccountNeedsReauthError(row.id, row.statusReason);
         if (row.refreshError && (row.refreshErrorAt?.getTime() ?? null) !== failureSeen)
@@ -212,10 +214,13 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
       await this.publish(ACCOUNT_EVENTS.tokensRefreshed, row);
       return { tokens, outcome: 'refreshed' };
     }
-    // New tokens were written (PUT) while the provider answered: they are the newer intent.
+    // New tokens were written (PUT) while the provider answered: they are the newer intent. Or the
+    // account was disconnected meanwhile and is being revoked: it serves nothing.
+    const current = await this.read(row.userId, row.id);
+    if (current.status === 'revoking') throw new AccountRevokingError(row.id);
     this.logger.warn(`account ${row.id}: tokens written during the refresh are kept`);
     await this.accounts.releaseRefreshLease(row, this.owner, 'SUPERSEDED');
-    return { tokens: this.storage.open(await this.read(row.userId, row.id)), outcome: 'superseded' };
+    return { tokens: this.storage.open(current), outcome: 'superseded' };
   }
 
   /**
@@ -239,6 +244,7 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
   /** Another instance may have refreshed with a newer refresh token: only an unchanged row is marked. */
   private async onInvalidGrant(row: RefreshRow): Promise<Refreshed> {
     const current = await this.read(row.userId, row.id);
+    if (current.status === 'revoking') throw new AccountRevokingError(row.id);
     if (current.version !== row.version) {
       await this.accounts.releaseRefreshLease(row, this.owner, 'SUPERSEDED');
       return { tokens: this.storage.open(current), outcome: 'superseded' };
@@ -277,6 +283,13 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     if (!row) throw new AccountNotFoundError(id);
     if (providers && !providers.includes(row.provider))
       throw new AccountOutsideCallerProvidersError(id, row.provider);
+    return row;
+  }
+
+  /** The first read of a caller: a revoking account serves no token, stored or refreshed. */
+  private async readServable(userId: number, id: number, providers?: readonly string[]): Promise<RefreshRow> {
+    const row = await this.read(userId, id, providers);
+    if (row.status === 'revoking') throw new AccountRevokingError(id);
     return row;
   }
 }
