@@ -1,6 +1,7 @@
 import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AuditModule } from '../audit/audit.module';
+import { KeyLifecycleModule } from '../key-lifecycle/key-lifecycle.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
@@ -15,7 +16,7 @@ import { ServiceMetrics } from './service-metrics';
 
 /** The operators' HTTP surface: admin token, rate budgets, audit of every request, metrics. */
 @Module({
-  imports: [AuditModule, RotationModule, ProvidersModule],
+  imports: [AuditModule, RotationModule, ProvidersModule, KeyLifecycleModule],
   controllers: [
     KeysController,
     RotationsController,

@@ -5,6 +5,7 @@ import { AuditModule } from '../audit/audit.module';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
+import { KeyLifecycleModule } from '../key-lifecycle/key-lifecycle.module';
 import { KeysModule } from '../keys/keys.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { configRootModule } from '../config/configuration';
@@ -26,6 +27,7 @@ export class CliModule {
         CryptoModule,
         ConnectorsModule,
         RotationModule,
+        KeyLifecycleModule,
         AuditModule,
       ],
     };
