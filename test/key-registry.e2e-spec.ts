@@ -5,7 +5,7 @@ import request from 'supertest';
 import { TokenStorage, type StoredRow } from '../src/connectors/token-storage';
 import { KeyRing } from '../src/crypto/key-ring';
 import { KeyRegistryLoader } from '../src/keys/key-registry.loader';
-import { KeyRegistryService } from '../src/keys/key-registry.service';
+import { KeyLifecycleService } from '../src/key-lifecycle/key-lifecycle.service';
 import { truncateAll } from './create-app';
 import { onPostgres, poll } from './support/fixtures';
 import { cliEnv, runCli } from './support/rotation-cli';
@@ -49,7 +49,7 @@ describe('key registry', () => {
     apps.splice(apps.indexOf(app), 1);
     await app.close();
   };
-  const registryOf = (app: RotationApp) => app.app.get(KeyRegistryService);
+  const registryOf = (app: RotationApp) => app.app.get(KeyLifecycleService);
   const wrappedBlobs = async (app: RotationApp): Promise<string[]> =>
     (await app.dataSource.query(`SELECT encode(wrapped_key, 'base64') AS b FROM key_registry`)).map(
       (row: { b: string }) => row.b,

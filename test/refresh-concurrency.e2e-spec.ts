@@ -7,6 +7,7 @@ import type { TokenSet } from '../src/connectors/token-set';
 import { RefreshAheadWorker } from '../src/connectors/refresh/refresh-ahead.worker';
 import { TokenStorage } from '../src/connectors/token-storage';
 import { NOTICES_APPLICATION_NAME } from '../src/database/database-notices';
+import { KeyUsageService } from '../src/key-lifecycle/key-usage.service';
 import { RotationService } from '../src/rotation/rotation.service';
 import { truncateAll, type TestApp } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
@@ -283,7 +284,7 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
       expect(stored.access_token).toBe((storm[index].body as TokenSet).access_token);
       expect(await as.introspect(client, stored.refresh_token as string)).toMatchObject({ active: true });
     }
-    const inventory = await rotation.inventory();
+    const inventory = await rotating.app.get(KeyUsageService).inventory();
     expect(inventory).toMatchObject({
       accountsToRotate: 0,
       providerClientsToRotate: 0,

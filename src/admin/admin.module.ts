@@ -4,6 +4,7 @@ import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AdminChangeAuditInterceptor } from '../audit/admin-change-audit.interceptor';
 import { AuditModule } from '../audit/audit.module';
 import { CallersModule } from '../callers/callers.module';
+import { KeyLifecycleModule } from '../key-lifecycle/key-lifecycle.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { RevocationModule } from '../revocation/revocation.module';
 import { RotationModule } from '../rotation/rotation.module';
@@ -24,7 +25,14 @@ import { ServiceMetrics } from './service-metrics';
  * written before they answer), metrics.
  */
 @Module({
-  imports: [AuditModule, CallersModule, RotationModule, ProvidersModule, RevocationModule],
+  imports: [
+    AuditModule,
+    CallersModule,
+    RotationModule,
+    ProvidersModule,
+    RevocationModule,
+    KeyLifecycleModule,
+  ],
   controllers: [
     KeysController,
     RotationsController,

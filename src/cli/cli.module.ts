@@ -6,6 +6,7 @@ import { CallersModule } from '../callers/callers.module';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
+import { KeyLifecycleModule } from '../key-lifecycle/key-lifecycle.module';
 import { KeysModule } from '../keys/keys.module';
 import { RevocationModule } from '../revocation/revocation.module';
 import { RotationModule } from '../rotation/rotation.module';
@@ -28,6 +29,7 @@ export class CliModule {
         CryptoModule,
         ConnectorsModule,
         RotationModule,
+        KeyLifecycleModule,
         AuditModule,
         RevocationModule,
       ],

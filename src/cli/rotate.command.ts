@@ -1,5 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { hostname, userInfo } from 'node:os';
+import { KeyUsageService } from '../key-lifecycle/key-usage.service';
 import type { RotationJobView } from '../rotation/rotation-job.view';
 import { isActive } from '../rotation/key-rotation-job.entity';
 import { RotationAlreadyActiveError } from '../rotation/rotation.errors';
@@ -34,10 +35,16 @@ export async function rotate(
     `rotation job ${final.id} ${final.status}${final.dryRun ? ' (dry run)' : ''}: scanned ${final.scanned}, ` +
       `${rotated} ${final.rotated}, skipped ${final.skipped}, ${failed} ${final.failed}\n`,
   );
-  return outcome(rotation, final, out, signal.aborted);
+  return outcome(rotation, context.get(KeyUsageService), final, out, signal.aborted);
 }
 
-async function outcome(rotation: RotationService, final: RotationJobView, out: Output, interrupted: boolean) {
+async function outcome(
+  rotation: RotationService,
+  keyUsage: KeyUsageService,
+  final: RotationJobView,
+  out: Output,
+  interrupted: boolean,
+) {
   if (isActive(final.status)) {
     if (interrupted) out.write('stopped before the end; run rotate again to resume the job\n');
     else out.write(`the lease was taken over by ${final.leaseOwner ?? 'another worker'}\n`);
@@ -50,7 +57,7 @@ async function outcome(rotation: RotationService, final: RotationJobView, out: O
   }
   await listFailures(rotation, final, out);
   if (final.dryRun) return final.failed > 0 ? 1 : 0;
-  const { accountsToRotate } = await rotation.inventory();
+  const { accountsToRotate } = await keyUsage.inventory();
   if (accountsToRotate === 0) return 0;
   out.write(`${accountsToRotate} accounts are still not on the primary key\n`);
   return 1;

@@ -1,7 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { availableParallelism } from 'node:os';
-import { KeyRing } from '../crypto/key-ring';
 import { EnvironmentVariables, validateEnvironment, type ValidatedEnvironment } from './env.validation';
 import { listOf, originOf } from './connect-settings';
 import { parseTrustProxy } from './trust-proxy';
@@ -165,6 +164,8 @@ export const rotationConfig = namespace('rotation', (env) => {
 /** Registry mode when `wrapping` is set; the keys module reads it, crypto never does. */
 export const keysConfig = namespace('keys', (env) => {
   return {
+    /** Env mode's keys, decoded when the settings were validated; empty in registry mode. */
+    ring: env.keys.ring,
     wrapping: env.keys.wrapping,
     refreshSeconds: env.KEY_REGISTRY_REFRESH_SECONDS,
     promotionTimeoutSeconds: env.KEY_PROMOTION_TIMEOUT_SECONDS,
@@ -192,9 +193,8 @@ const VALIDATED_ENVIRONMENT = 'VALIDATED_ENVIRONMENT';
 class ConfigurationModule {}
 
 /**
- * The one configuration module of the server and the command line: the typed namespaces, and
- * the key ring (decoded from them in env mode, filled by the key registry in registry mode),
- * for CryptoModule and whoever reads key ids.
+ * The one configuration module of the server and the command line: the typed namespaces, each
+ * built from one validation of the environment. The key ring is the keys module's.
  */
 export function configRootModule(): DynamicModule {
   let environment: ValidatedEnvironment | undefined;
@@ -227,13 +227,7 @@ export function configRootModule(): DynamicModule {
         inject: [VALIDATED_ENVIRONMENT],
         useFactory: build,
       })),
-      {
-        provide: KeyRing,
-        inject: [VALIDATED_ENVIRONMENT],
-        // Registry mode: empty until the keys module loads the registry into it.
-        useFactory: (env: ValidatedEnvironment) => (env.keys.wrapping ? KeyRing.unloaded() : env.keys.ring),
-      },
     ],
-    exports: [KeyRing, ...NAMESPACES.map((build) => build.KEY)],
+    exports: [...NAMESPACES.map((build) => build.KEY)],
   };
 }

@@ -1,19 +1,16 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/configuration';
-import { ConnectKeyUsageService } from '../connect/connect-key-usage.service';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { KeyRing } from '../crypto/key-ring';
-import { ProviderClientsService } from '../providers/provider-clients.service';
 import {
   BATCH_SIZE_LIMITS,
   isActive,
   type RotationFailure,
   type RotationJobRecord,
 } from './key-rotation-job.entity';
-import { buildKeyInventory, type KeyInventory } from './key-inventory.view';
 import { planPartitions } from './partition-plan';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
@@ -24,7 +21,7 @@ import {
   RotationNotFoundError,
   RotationPrimaryKeyMissingError,
 } from './rotation.errors';
-import { constraintOf, databaseErrorCodeOf } from '../common/database-errors';
+import { constraintOf } from '../common/database-errors';
 
 export interface StartRotationRequest {
   dryRun?: boolean;
@@ -36,58 +33,16 @@ export interface StartRotationRequest {
 const ONE_ACTIVE_JOB_INDEX = 'ux_key_rotation_jobs_one_active';
 const MAX_LIST_LIMIT = 100;
 
-/** The rotation API the admin routes and the CLI call: inventory, start, watch and cancel jobs. */
+/** The rotation API the admin routes and the CLI call: start, watch and cancel jobs. */
 @Injectable()
-export class RotationService implements OnApplicationBootstrap {
-  private readonly logger = new Logger(RotationService.name);
-
+export class RotationService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly ring: KeyRing,
     private readonly jobs: RotationJobsRepository,
     private readonly accounts: ExternalAccountsRepository,
-    private readonly providerClients: ProviderClientsService,
-    private readonly connectSessions: ConnectKeyUsageService,
     @Inject(rotationConfig.KEY) private readonly config: ConfigType<typeof rotationConfig>,
   ) {}
-
-  /** Accounts that no configured key can open are worth one loud line at start-up. */
-  async onApplicationBootstrap(): Promise<void> {
-    // A registry ring still waiting for its keys (KMS unreachable) would call every key unknown;
-    // readiness reports that case.
-    if (!this.ring.loaded) return;
-    let inventory: KeyInventory;
-    try {
-      inventory = await this.inventory();
-    } catch (error) {
-      this.logger.warn(`key inventory check at start-up failed (${databaseErrorCodeOf(error)})`);
-      return;
-    }
-    // Keys the registry holds but this instance could not unwrap have their own log line and remedy.
-    const unknown = inventory.keys.filter(
-      (key) => key.role === 'unknown' && !this.ring.isWithheld(key.keyId),
-    );
-    const accounts = unknown.reduce((sum, key) => sum + key.accounts, 0);
-    if (accounts === 0) return;
-    const keyIds = unknown.map((key) => key.keyId);
-    this.logger.warn(
-      `${accounts} accounts are sealed with key ids no configured key has ` +
-        `(${keyIds.slice(0, 5).join(', ')}${keyIds.length > 5 ? ', ...' : ''}): their tokens cannot be read ` +
-        (this.ring.managed
-          ? 'until the key registry holds a key with that id (keys:import brings an env-mode key in)'
-          : 'until that key is added to WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS'),
-    );
-  }
-
-  async inventory(): Promise<KeyInventory> {
-    const [counts, secrets, verifiers] = await Promise.all([
-      this.accounts.countByKeyId(),
-      this.providerClients.countByKeyId(),
-      this.connectSessions.countByKeyId(),
-    ]);
-    const ring = { primaryKeyId: this.ring.primaryKeyId, previousKeyIds: this.ring.previousKeyIds() };
-    return buildKeyInventory(counts, ring, secrets, verifiers);
-  }
 
   /**
    * Creates a pending job, its accounts split by id into partitions of about

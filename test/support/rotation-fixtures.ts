@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { ExternalAccountsService } from '../../src/connectors/external-accounts.service';
 import type { TokenSet } from '../../src/connectors/token-set';
 import { keyIdOf } from '../../src/crypto/key-ring';
+import { KeyUsageService } from '../../src/key-lifecycle/key-usage.service';
 import type { RotationJobView } from '../../src/rotation/rotation-job.view';
 import { RotationService } from '../../src/rotation/rotation.service';
 import { RotationWorker } from '../../src/rotation/rotation.worker';
@@ -38,6 +39,7 @@ export interface RotationApp extends TestApp {
   accounts: ExternalAccountsService;
   rotation: RotationService;
   worker: RotationWorker;
+  keyUsage: KeyUsageService;
 }
 
 export async function createRotationApp(env: TestEnv): Promise<RotationApp> {
@@ -47,6 +49,7 @@ export async function createRotationApp(env: TestEnv): Promise<RotationApp> {
     accounts: testApp.app.get(ExternalAccountsService),
     rotation: testApp.app.get(RotationService),
     worker: testApp.app.get(RotationWorker),
+    keyUsage: testApp.app.get(KeyUsageService),
   };
 }
 
