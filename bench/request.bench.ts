@@ -41,7 +41,7 @@ async function load(
   port: number,
   seconds: number,
   firstUser: number | undefined,
-): Promise<{ rps: number; p99: number }> {
+): Promise<{ rps: number; p99: number; requests: number }> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: 16,
@@ -59,10 +59,27 @@ async function load(
   });
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`load run had ${result.non2xx} non-2xx and ${result.errors} errors`);
-  return { rps: result.requests.average, p99: result.latency.p99 };
+  return { rps: result.requests.average, p99: result.latency.p99, requests: result.requests.total };
 }
 
-/** GET tokens under load: encrypted server against the same server in plaintext mode. */
+/**
+ * Every token read of the run, as the servers recorded them (users 1..N read from the encrypted
+ * server, N+1..2N from the plaintext one). Counted once the servers have stopped: a SIGTERM
+ * writes the records still queued.
+ */
+async function recordedReads(query: (sql: string, parameters: unknown[]) => Promise<unknown>) {
+  const [row] = (await query(
+    `SELECT count(*) FILTER (WHERE user_id <= $1)::int AS enc, count(*) FILTER (WHERE user_id > $1)::int AS plain
+       FROM token_read_audit WHERE outcome = 'served'`,
+    [ACCOUNTS],
+  )) as { enc: number; plain: number }[];
+  return row;
+}
+
+/**
+ * GET tokens under load: encrypted server against the same server in plaintext mode. Both record
+ * every read in the token-read trail, failing closed (the production default), as deployed.
+ */
 export async function runRequestBench(): Promise<string> {
   ensureBuilt();
   const database = await createBenchDatabase('request');
@@ -84,7 +101,7 @@ export async function runRequestBench(): Promise<string> {
     // Many short rounds, alternating: drift on a shared machine hits both servers alike.
     const seconds = isQuick() ? 2 : 3;
     const rounds = isQuick() ? 2 : 10;
-    await Promise.all([load(3901, 1, 1), load(3902, 1, ACCOUNTS + 1)]);
+    const warmUp = await Promise.all([load(3901, 1, 1), load(3902, 1, ACCOUNTS + 1)]);
     const result = await alternate(
       rounds,
       () => load(3901, seconds, 1),
@@ -109,6 +126,15 @@ export async function runRequestBench(): Promise<string> {
       },
     ]);
     console.log(`${rounds} rounds × ${seconds} s per server, ${ACCOUNTS} accounts each, 16 connections`);
+    await stopServers(servers.splice(0));
+    const sent = {
+      enc: warmUp[0].requests + result.project.reduce((sum, r) => sum + r.requests, 0),
+      plain: warmUp[1].requests + result.reference.reduce((sum, r) => sum + r.requests, 0),
+    };
+    const recorded = await recordedReads((sql, parameters) => database.dataSource.query(sql, parameters));
+    console.log(
+      `token reads recorded: encrypted ${recorded.enc} of ${sent.enc}, plaintext ${recorded.plain} of ${sent.plain}`,
+    );
     const summary =
       `request throughput enc/plain = ${formatNumber(rps.enc / rps.plain)}, ` +
       `p99 enc/plain = ${formatNumber(p99.enc / p99.plain)}`;

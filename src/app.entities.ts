@@ -1,4 +1,7 @@
 import { AdminAuditEvent } from './audit/admin-audit-event.entity';
+import { TokenReadRecord } from './audit/token-read.entity';
+import { ServiceClientSecret } from './callers/service-client-secret.entity';
+import { ServiceClient } from './callers/service-client.entity';
 import { ConnectSession } from './connect/connect-session.entity';
 import { ExternalAccount } from './connectors/external-account.entity';
 import { JobLease } from './connectors/refresh/job-lease.entity';
@@ -20,4 +23,7 @@ export const ENTITIES = [
   ProviderClient,
   RegistryKey,
   RegistryInstance,
+  ServiceClient,
+  ServiceClientSecret,
+  TokenReadRecord,
 ];

@@ -16,6 +16,7 @@ import { RefreshAheadModule } from './connectors/refresh/refresh-ahead.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { KeyLifecycleModule } from './key-lifecycle/key-lifecycle.module';
 import { KeysModule } from './keys/keys.module';
 import { RevocationModule } from './revocation/revocation.module';
 import { RotationModule } from './rotation/rotation.module';
@@ -44,6 +45,7 @@ export class AppModule {
         RefreshAheadModule,
         RevocationModule,
         RotationModule,
+        KeyLifecycleModule,
         AdminModule,
         ConnectModule,
       ],

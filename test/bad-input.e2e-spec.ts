@@ -6,7 +6,7 @@ import { validateEnvironment } from '../src/config/env.validation';
 import { AccountTokensUnreadableError } from '../src/connectors/external-account.errors';
 import { ExternalAccountsService } from '../src/connectors/external-accounts.service';
 import { createTestApp, type TestApp, type TestEnv, truncateAll } from './create-app';
-import { countAccounts, itIfPostgres, sleep, tokenColumnsOf } from './support/fixtures';
+import { countAccounts, describeIfEmbedded, itIfPostgres, sleep, tokenColumnsOf } from './support/fixtures';
 import { newKey } from './support/rotation-fixtures';
 import { directClient, randomSecret } from './support/safety-fixtures';
 import { bearer, newApiToken } from './support/auth';
@@ -58,7 +58,9 @@ async function appWithAccount(env: TestEnv): Promise<{ testApp: TestApp; account
   return { testApp, accountId: created.body.id };
 }
 
-describe('bad input', () => {
+// Input handling does not depend on the database behind it: the PostgreSQL pass skips all but the
+// shutdown case, which needs a server of its own on PostgreSQL.
+describeIfEmbedded('bad input', () => {
   let testApp: TestApp;
   let ownAccountId: number;
   const auth = bearer(SERVICE_TOKEN);
@@ -149,7 +151,7 @@ describe('bad input', () => {
   });
 });
 
-describe('bad key settings', () => {
+describeIfEmbedded('bad key settings', () => {
   it('either accepts a random key string or refuses it without echoing it', () => {
     fc.assert(
       fc.property(
@@ -237,7 +239,7 @@ function plant(root: unknown, steps: number[], token: string, asKey: boolean): u
  * that PostgreSQL refuses), secrets planted anywhere in a rejected body, and the admin credentials
  * against the service routes and state-changing admin routes.
  */
-describe('hostile input', () => {
+describeIfEmbedded('hostile input', () => {
   let testApp: TestApp;
   let accountId: number;
   const auth = bearer(SERVICE_TOKEN);
@@ -331,7 +333,7 @@ describe('hostile input', () => {
   });
 });
 
-describe('credentials across the two surfaces', () => {
+describeIfEmbedded('credentials across the two surfaces', () => {
   let testApp: TestApp;
   const http = () => request(testApp.app.getHttpServer());
   const admin = bearer(ADMIN_TOKEN);

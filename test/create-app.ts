@@ -37,6 +37,7 @@ const MANAGED_PREFIXES = [
   'DB_',
   'LOG_',
   'AUDIT_',
+  'CLIENT_',
   'HTTP_',
   'API_DOCS_',
   'TRUST_PROXY',

@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, runBuiltCli, runBuiltServer, startBuiltServer, waitReady } from './support/built-server';
+import { describeIfEmbedded } from './support/fixtures';
 import { newKey } from './support/rotation-fixtures';
 import { freshDataDir } from './test-database';
 
 /** The embedded database's directory, as `npm start` uses it: one built server process at a time. */
-describe('the embedded data directory', () => {
+describeIfEmbedded('the embedded data directory', () => {
   const dataDir = freshDataDir('connectors-data-dir-');
   const settings = {
     NODE_ENV: 'test',

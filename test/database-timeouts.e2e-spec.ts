@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
 import { itIfPostgres, onPostgres, poll } from './support/fixtures';
+import { bearer, newApiToken } from './support/auth';
 
-const SERVICE_TOKEN = randomBytes(24).toString('base64url');
-const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+const SERVICE_TOKEN = newApiToken('service');
+const service = bearer(SERVICE_TOKEN);
 const itIfEmbedded = onPostgres ? it.skip : it;
 
 /** Every wait on the database is bounded; a request that runs out answers 503 with a code. */

@@ -7,6 +7,7 @@ import { OutputCapture } from './support/output-capture';
 import { randomSecret } from './support/safety-fixtures';
 import { bearer, newApiToken } from './support/auth';
 import { heldFor } from './support/sockets';
+import { describeIfEmbedded } from './support/fixtures';
 
 const SERVICE_TOKEN = newApiToken('service');
 const ADMIN_TOKEN = newApiToken('admin');
@@ -26,7 +27,8 @@ function portOf(app: TestApp): number {
   return address.port;
 }
 
-describe('HTTP surface hardening', () => {
+// The HTTP surface does not depend on the database behind it: the embedded pass runs it.
+describeIfEmbedded('HTTP surface hardening', () => {
   let app: TestApp;
   const http = () => request(app.app.getHttpServer());
 
@@ -206,7 +208,7 @@ describe('HTTP surface hardening', () => {
   });
 });
 
-describe('connection cap', () => {
+describeIfEmbedded('connection cap', () => {
   it('refuses connections past HTTP_MAX_CONNECTIONS while the others stay served', async () => {
     const app = await createTestApp({ ...BASE_ENV, HTTP_MAX_CONNECTIONS: '2' });
     const open: Socket[] = [];
@@ -239,7 +241,7 @@ describe('connection cap', () => {
   });
 });
 
-describe('API documentation', () => {
+describeIfEmbedded('API documentation', () => {
   it.each([
     ['production', { NODE_ENV: 'production' }, 404],
     ['production with API_DOCS_ENABLED=true', { NODE_ENV: 'production', API_DOCS_ENABLED: 'true' }, 200],

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import request from 'supertest';
 import { runBuiltCli } from './support/built-server';
 import { createRotationApp, newKey } from './support/rotation-fixtures';
 import { freshDataDir } from './test-database';
+import { bearer, newApiToken } from './support/auth';
 
-const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
+const ADMIN_TOKEN = newApiToken('admin');
 
 /**
  * The built `connectors` command in registry mode on an embedded database of its own, with no
@@ -55,7 +55,7 @@ describe('key lifecycle through the built command on the embedded database', () 
     try {
       const trail = await request(app.app.getHttpServer())
         .get('/admin/audit')
-        .set({ Authorization: `Bearer ${ADMIN_TOKEN}` })
+        .set(bearer(ADMIN_TOKEN))
         .expect(200);
       const actions = (trail.body.events as { action: string; outcome: string; statusCode: number }[])
         .filter((event) => event.action.startsWith('CLI keys:retire'))

@@ -1,5 +1,5 @@
 import { KeyRing } from '../src/crypto/key-ring';
-import { KeyRegistryService } from '../src/keys/key-registry.service';
+import { KeyLifecycleService } from '../src/key-lifecycle/key-lifecycle.service';
 import { truncateAll } from './create-app';
 import { poll } from './support/fixtures';
 import { createRotationApp, keyEnv, newKey, tokensFor, type RotationApp } from './support/rotation-fixtures';
@@ -26,7 +26,7 @@ describe('key registry in local mode, periodic re-read', () => {
       KEY_REGISTRY_REFRESH_SECONDS: '1',
     });
     await truncateAll(app.dataSource);
-    const registry = app.app.get(KeyRegistryService);
+    const registry = app.app.get(KeyLifecycleService);
     const first = await registry.add('test');
     await registry.promote(first.keyId, 'test', 5);
     const [early, late] = [tokensFor('reread', 1), tokensFor('reread', 2)];

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { TokenStorage, type StoredRow } from '../src/connectors/token-storage';
 import { KeyRing } from '../src/crypto/key-ring';
 import { KeyRegistryLoader } from '../src/keys/key-registry.loader';
-import { KeyRegistryService } from '../src/keys/key-registry.service';
+import { KeyLifecycleService } from '../src/key-lifecycle/key-lifecycle.service';
 import { truncateAll } from './create-app';
 import { onPostgres, poll } from './support/fixtures';
 import { cliEnv, runCli } from './support/rotation-cli';
@@ -14,10 +14,11 @@ import { KmsServer, kmsEnv } from './support/kms-server';
 import { findLeaks, OutputCapture } from './support/output-capture';
 import { createRotationApp, keyEnv, newKey, tokensFor, type RotationApp } from './support/rotation-fixtures';
 import { TcpProxy } from './support/tcp-proxy';
+import { bearer, newApiToken } from './support/auth';
 
-const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
-const SERVICE_TOKEN = `svc-${randomBytes(12).toString('hex')}`;
-const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const ADMIN_TOKEN = newApiToken('admin');
+const SERVICE_TOKEN = newApiToken('service');
+const admin = bearer(ADMIN_TOKEN);
 
 describe('key registry', () => {
   const kms = new KmsServer();
@@ -48,7 +49,7 @@ describe('key registry', () => {
     apps.splice(apps.indexOf(app), 1);
     await app.close();
   };
-  const registryOf = (app: RotationApp) => app.app.get(KeyRegistryService);
+  const registryOf = (app: RotationApp) => app.app.get(KeyLifecycleService);
   const wrappedBlobs = async (app: RotationApp): Promise<string[]> =>
     (await app.dataSource.query(`SELECT encode(wrapped_key, 'base64') AS b FROM key_registry`)).map(
       (row: { b: string }) => row.b,
@@ -113,7 +114,7 @@ describe('key registry', () => {
       ROTATION_POLL_SECONDS: '1',
     });
     const server = app.app.getHttpServer();
-    const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+    const service = bearer(SERVICE_TOKEN);
     const unused = (await request(server).post('/admin/keys').set(admin).expect(201)).body.keyId as string;
     const retiredUnused = await request(server).post(`/admin/keys/${unused}/retire`).set(admin).expect(200);
     expect(retiredUnused.body).toMatchObject({ keyId: unused, state: 'retired', retiredBy: /^admin:/ });
@@ -198,7 +199,7 @@ describe('key registry', () => {
     const root = newKey().key;
     const first = await start({ ...registryEnv('local'), ROOT_KEY: root });
     const server = first.app.getHttpServer();
-    const service = { Authorization: `Bearer ${SERVICE_TOKEN}` };
+    const service = bearer(SERVICE_TOKEN);
     const codeOf = async () => {
       const ready = await request(server).get('/health/ready').expect(503);
       return ready.body.details.keys.code as string;
@@ -339,7 +340,7 @@ describe('key registry', () => {
       .expect(200);
     const session = await http()
       .post('/users/7/connect-sessions')
-      .set({ Authorization: `Bearer ${SERVICE_TOKEN}` })
+      .set(bearer(SERVICE_TOKEN))
       .send({ provider: 'notion' })
       .expect(201);
     await http().get(new URL(session.body.connectUrl).pathname).expect(303);
@@ -477,7 +478,7 @@ describe('key registry', () => {
     expect(JSON.stringify(notReady.body)).toContain('KMS_UNAVAILABLE');
     const refused = await request(server)
       .get(`/users/5/accounts/${account.id}/tokens`)
-      .set({ Authorization: `Bearer ${SERVICE_TOKEN}` });
+      .set(bearer(SERVICE_TOKEN));
     expect(refused.status).toBe(503);
     await proxy.restore();
     await poll(async () => ((await request(server).get('/health/ready')).status === 200 ? true : undefined));

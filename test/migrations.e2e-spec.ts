@@ -124,6 +124,73 @@ describe('migrations', () => {
     }
   });
 
+  it('moves each rotation job into one partition, a running one resumable where it was, and back', async () => {
+    const { dataSource, drop } = await scratchDataSource();
+    const lastRun = async () =>
+      (await dataSource.query(`SELECT name FROM schema_migrations ORDER BY id DESC LIMIT 1`))[0].name;
+    try {
+      await dataSource.runMigrations();
+      while ((await lastRun()) !== 'PartitionRotationJobs1764730000000') await dataSource.undoLastMigration();
+      await dataSource.undoLastMigration();
+      await dataSource.query(
+        `INSERT INTO key_rotation_jobs (status, batch_size, target_key_id, cursor, pass, total_estimate,
+           scanned, rotated, skipped, failed, failures, lease_owner, lease_expires_at, requested_by)
+         VALUES ('running', 100, 'aaaaaaaaaaaaaaaa', 420, 2, 1000, 1420, 1400, 15, 1,
+                 '[{"accountId": 7, "reason": "ENVELOPE_AUTH_FAILED"}]', 'host:1:ab', '2030-01-01T00:00:00Z', 'test'),
+                ('completed', 100, 'bbbbbbbbbbbbbbbb', 900, 1, 900, 900, 900, 0, 0, '[]', NULL, NULL, 'test')`,
+      );
+      await dataSource.query(
+        `INSERT INTO key_rotation_job_failures (job_id, account_id, reason_code) VALUES (1, 7, 'ENVELOPE_AUTH_FAILED')`,
+      );
+      const jobColumns = `id, status, cursor, pass, scanned, rotated, skipped, failed, failures, lease_owner,
+        lease_expires_at FROM key_rotation_jobs ORDER BY id`;
+      const before = await dataSource.query(`SELECT ${jobColumns}`);
+
+      await dataSource.runMigrations();
+      expect(
+        await dataSource.query(
+          `SELECT job_id, part, after_id, through_id, pass, cursor, done, lease_owner, scanned, rotated, skipped, failed
+             FROM key_rotation_partitions ORDER BY job_id`,
+        ),
+      ).toEqual([
+        {
+          job_id: 1,
+          part: 0,
+          after_id: 0,
+          through_id: null,
+          pass: 2,
+          cursor: 420,
+          done: false,
+          lease_owner: 'host:1:ab',
+          scanned: 1420,
+          rotated: 1400,
+          skipped: 15,
+          failed: 1,
+        },
+        {
+          job_id: 2,
+          part: 0,
+          after_id: 0,
+          through_id: null,
+          pass: 1,
+          cursor: 900,
+          done: true,
+          lease_owner: null,
+          scanned: 900,
+          rotated: 900,
+          skipped: 0,
+          failed: 0,
+        },
+      ]);
+
+      while ((await lastRun()) !== 'PartitionRotationJobs1764730000000') await dataSource.undoLastMigration();
+      await dataSource.undoLastMigration();
+      expect(await dataSource.query(`SELECT ${jobColumns}`)).toEqual(before);
+    } finally {
+      await drop();
+    }
+  });
+
   it('adopts a table created by the original service without changing its rows', async () => {
     const { dataSource, drop } = await scratchDataSource();
     try {

@@ -4,9 +4,8 @@ import { mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, freePort, ROOT, waitReady } from './support/built-server';
-import { onPostgres } from './support/fixtures';
+import { describeIfEmbedded } from './support/fixtures';
 
-const describeIfEmbedded = onPostgres ? describe.skip : describe;
 const BUILT = join(ROOT, 'dist', 'src', 'main.js');
 
 /** `npm start` as a user runs it, in a process group of its own so that npm and node stop together. */

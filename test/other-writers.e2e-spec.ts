@@ -94,7 +94,7 @@ describe('rows written by other programs', () => {
       const read = await http().get(`/users/5/accounts/${id}/tokens`).set(auth).expect(200);
       expect(read.body).toEqual(tokens);
     }
-    expect(await app.rotation.inventory()).toMatchObject({
+    expect(await app.keyUsage.inventory()).toMatchObject({
       legacyV1Accounts: ids.size,
       accountsToRotate: ids.size,
     });
@@ -109,7 +109,7 @@ describe('rows written by other programs', () => {
       expect(await keyIdOfRow(id)).toBe(keyB.kid);
       expect(await app.accounts.getAccountTokens(5, id)).toEqual(tokens);
     }
-    expect(await app.rotation.inventory()).toMatchObject({
+    expect(await app.keyUsage.inventory()).toMatchObject({
       legacyV1Accounts: 0,
       accountsOnPrimary: ids.size,
     });
@@ -123,7 +123,7 @@ describe('rows written by other programs', () => {
     expect([await keyIdOfRow(id), await keyIdOfRow(jsonLooking)]).toEqual(['plaintext', 'plaintext']);
     const read = await http().get(`/users/6/accounts/${id}/tokens`).set(auth).expect(200);
     expect(read.body).toEqual({ access_token: access, refresh_token: refresh });
-    expect(await app.rotation.inventory()).toMatchObject({ plaintextAccounts: 2 });
+    expect(await app.keyUsage.inventory()).toMatchObject({ plaintextAccounts: 2 });
   });
 
   it('counts a v2 envelope inserted by SQL under its key id, reads it, and upgrades it to v3', async () => {
@@ -136,7 +136,7 @@ describe('rows written by other programs', () => {
       v2Envelope(keyBytes(keyA), id, tokens),
     ]);
     expect(await keyIdOfRow(id)).toBe(`v2:${keyA.kid}`);
-    const before = await app.rotation.inventory();
+    const before = await app.keyUsage.inventory();
     expect(before.keys).toContainEqual({
       keyId: keyA.kid,
       role: 'previous',
@@ -232,7 +232,7 @@ describe('rows written by other programs', () => {
       const response = await http().get(`/users/13/accounts/${id}/tokens`).set(auth).expect(500);
       expect(response.body.message).toBe(`Tokens of account ${id} cannot be read (ENVELOPE_MALFORMED)`);
       expect(response.text).not.toContain(stored.slice(20, 40));
-      expect((await app.rotation.inventory()).malformedAccounts).toBe(1);
+      expect((await app.keyUsage.inventory()).malformedAccounts).toBe(1);
     },
   );
 
@@ -250,7 +250,7 @@ describe('rows written by other programs', () => {
     ]);
     expect(await keyIdOfRow(id)).toBe(`v2:${keyA.kid}`);
     expect(await app.accounts.getAccountTokens(12, id)).toEqual(tokens);
-    expect((await app.rotation.inventory()).keys).toContainEqual(
+    expect((await app.keyUsage.inventory()).keys).toContainEqual(
       expect.objectContaining({ keyId: keyA.kid, v2Accounts: 1, safeToRetire: false }),
     );
     const job = await app.rotation.startRotation({ requestedBy: 'test' });

@@ -132,9 +132,12 @@ describeIfPostgres('database outage during a rotation (PostgreSQL)', () => {
 
   async function progress(jobId: number): Promise<Progress> {
     const { rows } = await client.query<Progress>(
-      `SELECT status, scanned, rotated, last_error_code,
+      `SELECT j.status, t.scanned, t.rotated, j.last_error_code,
               (SELECT count(*)::int FROM external_accounts WHERE token_key_id = $2) AS on_new_key
-         FROM key_rotation_jobs WHERE id = $1`,
+         FROM key_rotation_jobs j
+        CROSS JOIN LATERAL (SELECT sum(scanned)::int AS scanned, sum(rotated)::int AS rotated
+                              FROM key_rotation_partitions WHERE job_id = j.id) AS t
+        WHERE j.id = $1`,
       [jobId, keyB.kid],
     );
     return rows[0];

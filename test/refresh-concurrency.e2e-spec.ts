@@ -6,6 +6,8 @@ import { ACCOUNT_EVENTS, type AccountEvent } from '../src/connectors/account-eve
 import type { TokenSet } from '../src/connectors/token-set';
 import { RefreshAheadWorker } from '../src/connectors/refresh/refresh-ahead.worker';
 import { TokenStorage } from '../src/connectors/token-storage';
+import { NOTICES_APPLICATION_NAME } from '../src/database/database-notices';
+import { KeyUsageService } from '../src/key-lifecycle/key-usage.service';
 import { RotationService } from '../src/rotation/rotation.service';
 import { truncateAll, type TestApp } from './create-app';
 import { AuthorizationServer, newClient } from './support/authorization-server';
@@ -77,6 +79,54 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
     expect(stored.access_token).toBe([...accessTokens][0]);
     expect(stored.refresh_token).not.toBe(refreshToken);
     expect(await as.introspect(client, stored.refresh_token as string)).toMatchObject({ active: true });
+  });
+
+  it('wakes the callers waiting on another instance by a notice, and by their poll when notices are lost', async () => {
+    // Nothing but a notice can wake a waiter of `listening` before the test times out: its polls
+    // and the holder's lease are all longer than that.
+    const long = {
+      REFRESH_POLL_MS: '600000',
+      REFRESH_NOTICE_FALLBACK_MS: '600000',
+      REFRESH_LEASE_SECONDS: '300',
+      PROVIDER_TIMEOUT_MS: '120000',
+      REFRESH_WAIT_MS: '600000',
+    };
+    const holder = await open(refreshEnv(keyA, long));
+    const listening = await open(refreshEnv(keyA, long));
+    const deaf = await open(
+      refreshEnv(keyA, { ...long, REFRESH_NOTICES_ENABLED: 'false', REFRESH_POLL_MS: '20' }),
+    );
+    await truncateAll(holder.dataSource);
+    expect((await putProvider(holder, 'google_drive', client, as.tokenUrl)).status).toBe(200);
+    const { id } = await createExpiredAccount(holder, 8, 'google_drive', await as.mint(client));
+    const calls = await as.tokenRequests();
+
+    await as.behave({ holdUntilReleased: true });
+    // A supertest request is sent once something awaits it: `then` sends these at once.
+    const refreshing = tokensVia(holder, 8, id).then((answer) => answer);
+    await poll(async () => ((await as.held()) === 1 ? true : undefined));
+    // Each waiter opens the stored tokens once it has read the row and found the lease held.
+    const opens = [listening, deaf].map((app) => jest.spyOn(app.app.get(TokenStorage), 'open'));
+    const waiting = Array.from({ length: 20 }, (_, index) =>
+      tokensVia(index < 10 ? listening : deaf, 8, id).then((answer) => answer),
+    );
+    await poll(async () => (opens.every((spy) => spy.mock.calls.length === 10) ? true : undefined));
+    // Ten waiters, one connection that listens: waiters hold none of their own.
+    await poll(async () => {
+      const [{ count }] = await holder.dataSource.query(
+        `SELECT count(*)::int AS count FROM pg_stat_activity WHERE application_name = $1`,
+        [NOTICES_APPLICATION_NAME],
+      );
+      return count === 1 ? true : undefined;
+    });
+    opens.forEach((spy) => spy.mockRestore());
+    await as.release();
+    const answers = [await refreshing, ...(await Promise.all(waiting))];
+    await as.behave({});
+
+    expect(answers.map((answer) => answer.status)).toEqual(Array(21).fill(200));
+    expect(new Set(answers.map((answer) => (answer.body as TokenSet).access_token)).size).toBe(1);
+    expect(await as.tokenRequests()).toBe(calls + 1);
   });
 
   it('shares one failure and one needs_reauth event with the callers of both instances', async () => {
@@ -234,7 +284,7 @@ describeIfPostgres('one refresh per account across instances (PostgreSQL)', () =
       expect(stored.access_token).toBe((storm[index].body as TokenSet).access_token);
       expect(await as.introspect(client, stored.refresh_token as string)).toMatchObject({ active: true });
     }
-    const inventory = await rotation.inventory();
+    const inventory = await rotating.app.get(KeyUsageService).inventory();
     expect(inventory).toMatchObject({
       accountsToRotate: 0,
       providerClientsToRotate: 0,

@@ -190,7 +190,7 @@ describeIfPostgres('key rotation with several instances (PostgreSQL)', () => {
               LATERAL (SELECT (ARRAY[$1, $2, NULL, NULL, 'ffffffffffffffff'])[1 + n % 5] AS kid) AS k`,
       [keyA.kid, keyB.kid],
     );
-    expect(await app.rotation.inventory()).toMatchObject({
+    expect(await app.keyUsage.inventory()).toMatchObject({
       totalAccounts: 100000,
       legacyV1Accounts: 20000,
       plaintextAccounts: 20000,

@@ -116,16 +116,16 @@ describe('rotation jobs', () => {
 
   it('runs a pending job in the background worker', async () => {
     await seedAccounts(keyA, { sealed: 40, legacy: 5, plaintext: 5 });
-    const { rotation } = await open(keyB, [keyA], { ROTATION_WORKER_ENABLED: 'true' });
+    const { rotation, keyUsage } = await open(keyB, [keyA], { ROTATION_WORKER_ENABLED: 'true' });
     const job = await rotation.startRotation({ batchSize: 7, requestedBy: 'test' });
     expect(await waitForStatus(rotation, job.id, ['completed'])).toMatchObject({ rotated: 50, failed: 0 });
-    expect((await rotation.inventory()).accountsToRotate).toBe(0);
+    expect((await keyUsage.inventory()).accountsToRotate).toBe(0);
   });
 
   it('warns once at start-up, with the count, when accounts use a key no configured key has', async () => {
     await seedAccounts(keyA, { sealed: 3 });
     const warn = jest.spyOn(Logger.prototype, 'warn');
-    const { rotation } = await open(keyB);
+    const { keyUsage } = await open(keyB);
     const warnings = warn.mock.calls
       .map(([message]) => String(message))
       .filter((text) => text.includes(keyA.kid));
@@ -133,7 +133,7 @@ describe('rotation jobs', () => {
       expect.stringMatching(/^3 accounts are sealed with key ids no configured key has/),
     ]);
     expect(warnings[0]).not.toContain(keyA.key);
-    const inventory = await rotation.inventory();
+    const inventory = await keyUsage.inventory();
     expect(inventory).toMatchObject({ unknownKeyAccounts: 3, accountsToRotate: 3 });
     expect(inventory.keys).toContainEqual({
       keyId: keyA.kid,
@@ -146,13 +146,13 @@ describe('rotation jobs', () => {
 
   it('does not call a previous key safe to retire while legacy v1 accounts remain', async () => {
     await seedAccounts(keyA, { sealed: 0, legacy: 1 });
-    const { rotation, dataSource } = await open(keyB, [keyA]);
+    const { keyUsage, dataSource } = await open(keyB, [keyA]);
     const [row] = await storedRows(dataSource);
-    expect((await rotation.inventory()).keys).toContainEqual(
+    expect((await keyUsage.inventory()).keys).toContainEqual(
       expect.objectContaining({ keyId: keyA.kid, safeToRetire: false }),
     );
     await setToken(dataSource, row.id, 'plain');
-    expect((await rotation.inventory()).keys).toContainEqual(
+    expect((await keyUsage.inventory()).keys).toContainEqual(
       expect.objectContaining({ keyId: keyA.kid, safeToRetire: true }),
     );
   });

@@ -30,8 +30,8 @@ describe('key rotation', () => {
 
   it('moves v3, legacy v1 and plaintext accounts from key A to key B, every token intact', async () => {
     const expected = await seedAccounts(keyA, { sealed: 2000, legacy: 500, plaintext: 500 });
-    const { rotation, worker, dataSource } = await open(keyB, [keyA]);
-    const before = await rotation.inventory();
+    const { rotation, worker, dataSource, keyUsage } = await open(keyB, [keyA]);
+    const before = await keyUsage.inventory();
     expect(before).toMatchObject({ primaryKeyId: keyB.kid, legacyV1Accounts: 500, plaintextAccounts: 500 });
     expect(before.keys).toEqual([
       { keyId: keyB.kid, role: 'primary', accounts: 0, v2Accounts: 0, safeToRetire: null },
@@ -55,7 +55,7 @@ describe('key rotation', () => {
     const rows = await storedRows(dataSource);
     expect(rows.every((row) => row.token_key_id === keyB.kid && row.refresh_token === null)).toBe(true);
     expect(rows.map((row) => [row.id, row.version])).toEqual(versionsBefore);
-    const after = await rotation.inventory();
+    const after = await keyUsage.inventory();
     expect(after.keys).toEqual([
       { keyId: keyB.kid, role: 'primary', accounts: 3000, v2Accounts: 0, safeToRetire: null },
       { keyId: keyA.kid, role: 'previous', accounts: 0, v2Accounts: 0, safeToRetire: true },

@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import type { TokenSet } from '../src/connectors/token-set';
+import { RotationService } from '../src/rotation/rotation.service';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { CliProcess, cliEnv } from './support/rotation-cli';
 import { newKey, tamperedEnvelope } from './support/rotation-fixtures';
@@ -47,20 +48,19 @@ describeIfPostgres('rotation killed at random points (PostgreSQL)', () => {
     await testApp.close();
   });
 
+  /** The newest job as the service reports it: its partitions summed up. */
   async function currentJob(): Promise<JobRow | undefined> {
-    const { rows } = await client.query<JobRow>(
-      `SELECT id, status, scanned, rotated, skipped, failed, pass, cursor FROM key_rotation_jobs ORDER BY id DESC LIMIT 1`,
-    );
-    return rows[0];
+    const [job] = await testApp.app.get(RotationService).listJobs(1);
+    return job;
   }
 
   /** A killed worker's lease must run out before the next command may take the job. */
   async function waitForFreeLease(): Promise<void> {
-    const { rows } = await client.query<{ wait: number }>(
-      `SELECT GREATEST(0, EXTRACT(EPOCH FROM lease_expires_at - now()) * 1000)::int AS wait
-         FROM key_rotation_jobs WHERE lease_owner IS NOT NULL`,
+    const { rows } = await client.query<{ wait: number | null }>(
+      `SELECT GREATEST(0, EXTRACT(EPOCH FROM max(lease_expires_at) - now()) * 1000)::int AS wait
+         FROM key_rotation_partitions WHERE lease_owner IS NOT NULL AND NOT done`,
     );
-    if (rows[0]) await sleep(rows[0].wait + 150);
+    if (rows[0]?.wait !== null) await sleep((rows[0]?.wait ?? 0) + 150);
   }
 
   /** Starts `rotate`, waits until the job has scanned `atLeast` accounts, then kills it mid-work. */

@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import request, { type Response } from 'supertest';
 import { EnvelopeService } from '../src/crypto/envelope.service';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
+import { bearer, newApiToken } from './support/auth';
 import { AuthorizationServer, newClient } from './support/authorization-server';
 import { holdCallback, launchBrowser, signInAndConsent, startReturnServer } from './support/browser';
 import { freePort } from './support/built-server';
@@ -14,8 +15,8 @@ import { ResponseLog } from './support/safety-http';
 import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-secrets';
 
 const key = newKey();
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 const client = newClient('client_secret_post');
 
 /**
@@ -28,8 +29,8 @@ describeIfPostgres('no secret of the connect flow in any output, at LOG_LEVEL=tr
   const capture = new OutputCapture();
   const secrets = new SecretRegistry();
   const responses = new ResponseLog();
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
+  const admin = bearer(ADMIN_TOKEN);
   let as: AuthorizationServer;
   let testApp: TestApp;
   let browser: Browser;

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { RefreshAheadWorker } from '../src/connectors/refresh/refresh-ahead.worker';
 import type { TokenSet } from '../src/connectors/token-set';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from './create-app';
 import { legacyV1Envelope } from './support/legacy-envelope';
@@ -68,6 +69,9 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
       ROTATION_POLL_SECONDS: '1',
       PROVIDER_TIMEOUT_MS: '1500',
       REFRESH_LEASE_SECONDS: '3',
+      // Refresh-ahead runs when the test calls it: a pass of its own would race the other steps.
+      REFRESH_AHEAD_SECONDS: '600',
+      REFRESH_AHEAD_POLL_SECONDS: '3600',
     };
   }
 
@@ -674,6 +678,37 @@ describe('no secret in any output, at LOG_LEVEL=trace', () => {
     expect(responses.record('delete an account', deleted).status).toBe(200);
     accounts.delete(slowId);
     await snapshotEnvelopes();
+  });
+
+  it('refreshes ahead of expiry, a revoked grant included, without echoing a secret', async () => {
+    const aheadId = await expiredAccount(25);
+    const deadId = await expiredAccount(26);
+    const aheadRefresh = (accounts.get(aheadId) as Account).tokens.refresh_token;
+    await as.revoke(oauthClient, (accounts.get(deadId) as Account).tokens.refresh_token as string);
+    const run = await testApp.app.get(RefreshAheadWorker).runOnce();
+    // Earlier steps left other accounts close to expiry: the pass refreshes them too, and their
+    // new tokens become theirs (the revoked grants of this and earlier steps fail alike).
+    expect(Object.keys(run?.failed ?? {})).toEqual(['ACCOUNT_NEEDS_REAUTH']);
+    for (const [id, { userId, tokens }] of accounts) {
+      const served = await http().get(`/users/${userId}/accounts/${id}/tokens`).set(auth);
+      if (served.status === 200 && served.body.access_token !== tokens.access_token) {
+        refreshedTo(id, served.body as TokenSet);
+        responses.record('read tokens refreshed ahead', served, own(id));
+      }
+    }
+    const views = responses.record(
+      'list accounts after refresh-ahead',
+      await http().get('/users/25/accounts').set(auth),
+    );
+    expect(views.body).toEqual([
+      expect.objectContaining({ id: aheadId, status: 'active', lastRefreshedAt: expect.any(String) }),
+    ]);
+    const dead = responses.record(
+      'account whose grant was revoked',
+      await http().get(`/users/26/accounts/${deadId}`).set(auth),
+    );
+    expect(dead.body).toMatchObject({ status: 'needs_reauth' });
+    expect((accounts.get(aheadId) as Account).tokens.refresh_token).not.toBe(aheadRefresh);
   });
 
   it('cancels a rotation without echoing a secret', async () => {

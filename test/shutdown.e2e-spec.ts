@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { freePort, startBuiltServer, waitReady } from './support/built-server';
-import { describeIfPostgres, onPostgres, poll } from './support/fixtures';
+import { describeIfEmbedded, describeIfPostgres, poll } from './support/fixtures';
 
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const service = { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' };
-const describeIfEmbedded = onPostgres ? describe.skip : describe;
 
 interface Running {
   child: ChildProcess;

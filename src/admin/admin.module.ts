@@ -1,12 +1,17 @@
 import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
+import { AdminChangeAuditInterceptor } from '../audit/admin-change-audit.interceptor';
 import { AuditModule } from '../audit/audit.module';
+import { CallersModule } from '../callers/callers.module';
+import { KeyLifecycleModule } from '../key-lifecycle/key-lifecycle.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { RevocationModule } from '../revocation/revocation.module';
 import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
+import { ClientsController } from './clients.controller';
 import { GrantIncidentsController } from './grant-incidents.controller';
 import { KeysController } from './keys.controller';
 import { MetricsServer } from './metrics-server';
@@ -15,18 +20,36 @@ import { ProvidersController } from './providers.controller';
 import { RotationsController } from './rotations.controller';
 import { ServiceMetrics } from './service-metrics';
 
-/** The operators' HTTP surface: admin token, rate budgets, audit of every request, metrics. */
+/**
+ * The operators' HTTP surface: admin token, rate budgets, audit of every request (changes
+ * written before they answer), metrics.
+ */
 @Module({
-  imports: [AuditModule, RotationModule, ProvidersModule, RevocationModule],
+  imports: [
+    AuditModule,
+    CallersModule,
+    RotationModule,
+    ProvidersModule,
+    RevocationModule,
+    KeyLifecycleModule,
+  ],
   controllers: [
     KeysController,
     RotationsController,
     AdminAuditController,
     MetricsController,
     ProvidersController,
+    ClientsController,
     GrantIncidentsController,
   ],
-  providers: [AdminBudgets, AdminGuard, ServiceMetrics, MetricsServer],
+  providers: [
+    AdminBudgets,
+    AdminGuard,
+    ServiceMetrics,
+    MetricsServer,
+    // Global, but acts only on the requests the audit middleware below marks.
+    { provide: APP_INTERCEPTOR, useClass: AdminChangeAuditInterceptor },
+  ],
   exports: [AdminBudgets, AdminGuard],
 })
 export class AdminModule implements NestModule {
@@ -38,6 +61,7 @@ export class AdminModule implements NestModule {
         RotationsController,
         AdminAuditController,
         ProvidersController,
+        ClientsController,
         GrantIncidentsController,
       );
   }

@@ -6,9 +6,9 @@ import { setAuditSubject } from '../audit/admin-audit.middleware';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
 import { keysConfig } from '../config/configuration';
 import { RegistryKeyNotFoundError } from '../keys/keys.errors';
-import { KeyRegistryService } from '../keys/key-registry.service';
-import { RegistryKeyView } from '../keys/key-registry.view';
-import { RotationService } from '../rotation/rotation.service';
+import { KeyLifecycleService } from '../key-lifecycle/key-lifecycle.service';
+import { RegistryKeyView } from '../key-lifecycle/key-registry.view';
+import { KeyUsageService } from '../key-lifecycle/key-usage.service';
 import { AdminGuard } from './admin.guard';
 import { EmptyBodyDto } from './empty-body.dto';
 
@@ -31,8 +31,8 @@ function keyIdOf(text: string, request: Request): string {
 @Controller('admin/keys')
 export class KeysController {
   constructor(
-    private readonly registry: KeyRegistryService,
-    private readonly rotations: RotationService,
+    private readonly registry: KeyLifecycleService,
+    private readonly keyUsage: KeyUsageService,
     @Inject(keysConfig.KEY) private readonly config: ConfigType<typeof keysConfig>,
   ) {}
 
@@ -41,7 +41,7 @@ export class KeysController {
     summary: 'Env mode: accounts per key id. Registry mode: each key, its state, wrapping and accounts',
   })
   keys() {
-    return this.registry.registryMode ? this.registry.status() : this.rotations.inventory();
+    return this.registry.registryMode ? this.registry.status() : this.keyUsage.inventory();
   }
 
   @Post()

@@ -19,7 +19,7 @@ import { AUDIT_OUTCOMES, type AuditOutcome } from '../audit/admin-audit-event.en
  * (`2009-123`) and the basic format (`20200101T000000Z`) are ISO 8601 but would reach the
  * database as an invalid date.
  */
-function IsAuditTime(): PropertyDecorator {
+export function IsAuditTime(): PropertyDecorator {
   return ValidateBy({
     name: 'isAuditTime',
     validator: {
@@ -30,7 +30,7 @@ function IsAuditTime(): PropertyDecorator {
   });
 }
 
-const toInteger = ({ value }: { value: unknown }) =>
+export const toInteger = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^[0-9]{1,4}$/.test(value) ? Number(value) : value;
 
 export class ListAuditDto {

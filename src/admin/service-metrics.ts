@@ -6,7 +6,8 @@ import { DataSource } from 'typeorm';
 import { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { metricsConfig } from '../config/configuration';
 import { AppMetrics } from '../metrics/app-metrics';
-import type { KeyInventory } from '../rotation/key-inventory.view';
+import type { KeyInventory } from '../key-lifecycle/key-inventory.view';
+import { KeyUsageService } from '../key-lifecycle/key-usage.service';
 import { ROTATION_STATUSES } from '../rotation/key-rotation-job.entity';
 import { RotationService } from '../rotation/rotation.service';
 
@@ -29,6 +30,7 @@ export class ServiceMetrics implements OnModuleInit {
   constructor(
     private readonly metrics: AppMetrics,
     private readonly rotations: RotationService,
+    private readonly keyUsage: KeyUsageService,
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(metricsConfig.KEY) private readonly config: ConfigType<typeof metricsConfig>,
   ) {}
@@ -131,7 +133,7 @@ export class ServiceMetrics implements OnModuleInit {
   private async currentInventory(): Promise<KeyInventory> {
     const fresh = this.inventory && Date.now() - this.inventory.at < this.config.inventorySeconds * 1000;
     if (fresh) return (this.inventory as { value: KeyInventory }).value;
-    this.refreshing ??= this.rotations
+    this.refreshing ??= this.keyUsage
       .inventory()
       .then((value) => {
         this.inventory = { value, at: Date.now() };

@@ -2,7 +2,8 @@ import { Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
 import { safePath } from '../common/safe-path';
-import { outcomeOf } from './admin-audit-event.entity';
+import { requestIdFrom } from '../common/error-response';
+import { outcomeOf, type AuditRecord } from './admin-audit-event.entity';
 import { AdminAuditService } from './admin-audit.service';
 
 /**
@@ -19,7 +20,9 @@ function actionOf(request: Request): string {
 }
 
 const AUDIT_SUBJECT = Symbol('auditSubject');
-type AuditedRequest = Request & { [AUDIT_SUBJECT]?: string };
+const AUDITED = Symbol('adminAudited');
+const WRITTEN = Symbol('adminAuditWritten');
+type AuditedRequest = Request & { [AUDIT_SUBJECT]?: string; [AUDITED]?: true; [WRITTEN]?: true };
 
 /**
  * Names what an admin action was about in its audit row (`POST /admin/keys/:kid/retire <key id>`),
@@ -29,26 +32,43 @@ export function setAuditSubject(request: Request, subject: string): void {
   (request as AuditedRequest)[AUDIT_SUBJECT] = subject;
 }
 
+/** True for a request of a route the admin trail records (the middleware below saw it). */
+export function isAdminAudited(request: Request): boolean {
+  return (request as AuditedRequest)[AUDITED] === true;
+}
+
+/** The request's row was written before its answer: the middleware does not record it again. */
+export function markAdminAuditWritten(request: Request): void {
+  (request as AuditedRequest)[WRITTEN] = true;
+}
+
+/** The row of an admin request answered with `statusCode`. */
+export function adminAuditRecordOf(request: Request, statusCode: number): AuditRecord {
+  const token = bearerTokenOf(request);
+  return {
+    action: actionOf(request),
+    outcome: outcomeOf(statusCode),
+    statusCode,
+    actor: token ? fingerprintOf(token) : null,
+    clientAddress: request.ip ?? null,
+    requestId: requestIdFrom(request) ?? null,
+  };
+}
+
 /**
  * Records every admin request once its answer is sent, whatever answered it: the rate budget,
- * the guard, a pipe or the handler.
+ * the guard, a pipe or the handler. Changes made with the admin token were written before
+ * their answer (AdminChangeAuditInterceptor) and are not recorded twice.
  */
 @Injectable()
 export class AdminAuditMiddleware implements NestMiddleware {
   constructor(private readonly audit: AdminAuditService) {}
 
   use(request: Request, response: Response, next: NextFunction): void {
-    const token = bearerTokenOf(request);
+    (request as AuditedRequest)[AUDITED] = true;
     response.on('finish', () => {
-      const requestId = response.getHeader('X-Request-Id');
-      this.audit.record({
-        action: actionOf(request),
-        outcome: outcomeOf(response.statusCode),
-        statusCode: response.statusCode,
-        actor: token ? fingerprintOf(token) : null,
-        clientAddress: request.ip ?? null,
-        requestId: typeof requestId === 'string' ? requestId : null,
-      });
+      if ((request as AuditedRequest)[WRITTEN]) return;
+      this.audit.record(adminAuditRecordOf(request, response.statusCode));
     });
     next();
   }

@@ -12,7 +12,7 @@ import { auditConfig } from '../config/configuration';
 import type { AuditRecord } from './admin-audit-event.entity';
 import { toAuditEventView, type AuditPage } from './admin-audit-event.view';
 import { AdminAuditEventsRepository, type AuditQuery } from './admin-audit-events.repository';
-import { AuditBuffer, DROPPED_ACTION } from './audit-buffer';
+import { AuditBuffer, DEFAULT_LIMITS, DROPPED_ACTION } from './audit-buffer';
 
 const ROWS_PER_INSERT = 500;
 const RETRY_BACKOFF = { firstMs: 500, maxMs: 30_000 };
@@ -31,7 +31,7 @@ const ROWS_PER_PURGE = 10_000;
 @Injectable()
 export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(AdminAuditService.name);
-  private readonly buffer = new AuditBuffer();
+  private readonly buffer: AuditBuffer;
   private draining: Promise<void> | undefined;
   private failedWrites = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -41,7 +41,9 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     private readonly events: AdminAuditEventsRepository,
     @Inject(auditConfig.KEY) private readonly config: ConfigType<typeof auditConfig>,
-  ) {}
+  ) {
+    this.buffer = new AuditBuffer({ ...DEFAULT_LIMITS, maxPending: config.maxPending });
+  }
 
   onApplicationBootstrap(): void {
     const windowTimer = setInterval(() => this.closeWindow(), this.config.refusalWindowSeconds * 1000);
@@ -56,9 +58,21 @@ export class AdminAuditService implements OnApplicationBootstrap, BeforeApplicat
     if (this.buffer.record(event)) this.drainSoon();
   }
 
+  /** Events of another trail counted in one row (its records dropped during an outage). */
+  report(action: string, count: number): void {
+    this.buffer.report(action, count);
+    this.drainSoon();
+  }
+
+  /** Rows waiting to be written. */
+  get waiting(): number {
+    return this.buffer.waiting;
+  }
+
   /**
    * Writes one event now and throws when it cannot: for the command line, which ends right
-   * after its action and has no later moment to retry in.
+   * after its action and has no later moment to retry in, and for admin changes, which are
+   * recorded before they answer.
    */
   async write(event: AuditRecord): Promise<void> {
     await this.events.insert([{ ...event, occurredAt: new Date(), lastOccurredAt: null, count: 1 }]);

@@ -13,7 +13,7 @@ export interface AuditBufferLimits {
   maxPending: number;
 }
 
-const LIMITS: AuditBufferLimits = { maxBuckets: 1_000, maxPending: 10_000 };
+export const DEFAULT_LIMITS: AuditBufferLimits = { maxBuckets: 1_000, maxPending: 10_000 };
 
 interface Bucket {
   row: AuditEventRow;
@@ -33,7 +33,7 @@ export class AuditBuffer {
   private buckets = new Map<string, Bucket>();
   private dropped = 0;
 
-  constructor(private readonly limits: AuditBufferLimits = LIMITS) {}
+  constructor(private readonly limits: AuditBufferLimits = DEFAULT_LIMITS) {}
 
   /** Rows waiting to be written. */
   get waiting(): number {
@@ -71,6 +71,21 @@ export class AuditBuffer {
     }
     this.buckets = new Map();
     return true;
+  }
+
+  /** A row of the trail's own that counts `count` events (records another trail dropped): never coalesced or dropped. */
+  report(action: string, count: number, now = new Date()): void {
+    this.pending.push({
+      action,
+      outcome: 'failed',
+      statusCode: 503,
+      count,
+      actor: null,
+      clientAddress: null,
+      requestId: null,
+      occurredAt: now,
+      lastOccurredAt: null,
+    });
   }
 
   /**

@@ -57,6 +57,71 @@ describe('parseCliArgs', () => {
     expect(() => parseCliArgs(argv)).toThrow(new UsageError(message));
   });
 
+  it('reads the caller commands', () => {
+    expect(
+      parseCliArgs([
+        'clients:add',
+        'sync-worker',
+        '--scopes',
+        'tokens:read,accounts:read',
+        '--providers=notion',
+      ]),
+    ).toEqual({
+      name: 'clients:add',
+      json: false,
+      client: 'sync-worker',
+      scopes: ['tokens:read', 'accounts:read'],
+      providers: ['notion'],
+    });
+    expect(parseCliArgs(['clients:add', 'web', '--scopes', 'accounts:read', '--json'])).toEqual({
+      name: 'clients:add',
+      json: true,
+      client: 'web',
+      scopes: ['accounts:read'],
+    });
+    expect(parseCliArgs(['clients:rotate', 'web', '--finish'])).toEqual({
+      name: 'clients:rotate',
+      json: false,
+      client: 'web',
+      finish: true,
+    });
+    expect(parseCliArgs(['clients:disable', 'web'])).toEqual({
+      name: 'clients:disable',
+      json: false,
+      client: 'web',
+    });
+    expect(parseCliArgs(['clients:list', '--json'])).toEqual({ name: 'clients:list', json: true });
+  });
+
+  it.each([
+    [['clients:add', 'web'], 'clients:add needs --scopes'],
+    [
+      ['clients:add', 'web', '--scopes', 'tokens:write'],
+      '--scopes: each must be one of accounts:read, accounts:write, tokens:read, tokens:refresh, connect',
+    ],
+    [
+      ['clients:add', 'web', '--scopes', 'tokens:read,'],
+      '--scopes: each must be one of accounts:read, accounts:write, tokens:read, tokens:refresh, connect',
+    ],
+    [
+      ['clients:add', 'web', '--scopes', 'connect', '--providers', 'Google'],
+      '--providers: each must be a provider slug',
+    ],
+    [
+      ['clients:add', 'Web', '--scopes', 'connect'],
+      'clients:add takes one caller name (a lowercase slug of 2 to 64 characters)',
+    ],
+    [['clients:rotate'], 'clients:rotate takes one caller name (a lowercase slug of 2 to 64 characters)'],
+    [
+      ['clients:rotate', 'a', 'b'],
+      'clients:rotate takes one caller name (a lowercase slug of 2 to 64 characters)',
+    ],
+    [['clients:disable', 'web', '--finish'], '--finish does not apply to clients:disable'],
+    [['clients:list', 'web'], 'clients:list takes no arguments'],
+  ])('refuses %j: %s', (argv, message) => {
+    expect(() => parseCliArgs(argv)).toThrow(new UsageError(message));
+  });
+
   it('refuses unknown options', () => {
     expect(() => parseCliArgs(['rotate', '--force'])).toThrow(UsageError);
   });

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { CALLER_NAME, CALLER_SCOPES, type CallerScope } from '../callers/caller';
 import { BATCH_SIZE_LIMITS } from '../rotation/key-rotation-job.entity';
 
 export const USAGE = `Usage: connectors <command> [options]     (npx connectors ..., after npm run build)
@@ -18,6 +19,12 @@ Commands:
                                            the registry of KEY_WRAPPING with the same key ids
   rotate [--dry-run] [--batch-size N]      re-seal every account with the primary key, in the foreground;
                                            resumes an interrupted job, otherwise starts one
+  clients:add NAME --scopes S,... [--providers P,...] [--json]
+                                           register a caller of the service routes; prints its secret once
+  clients:rotate NAME [--finish] [--json]  a second secret, printed once (the first works until --finish or
+                                           CLIENT_SECRET_OVERLAP_HOURS); --finish: only the newest works
+  clients:disable NAME [--json]            refuse every secret of NAME from now on
+  clients:list [--json]                    every caller: scopes, providers, secrets by prefix, last use
   incident:grants --provider P [--user U] [--account ID] [--json]
                                            grants believed leaked: revoke each matching account's grant
                                            at P, mark it needs_reauth (revoked_by_operator); run again
@@ -29,6 +36,9 @@ Options:
                     unreadable accounts)
   --dry-run         open every account and count what would be rotated or fail; write nothing
   --batch-size N    accounts per transaction, 1 to 10000 (default ROTATION_BATCH_SIZE)
+  --scopes S,...    ${CALLER_SCOPES.join(', ')}
+  --providers P,... only accounts of these providers (default: every provider)
+  --finish          clients:rotate: end the rotation, retiring the older secret
   --provider P      incident:grants: the provider whose grants are ended
   --user U          incident:grants: only this user's accounts
   --account ID      incident:grants: only this account
@@ -36,9 +46,9 @@ Options:
 
 Exit codes: 0 done (rotate: every account is on the primary key; incident:grants: every matching
 grant ended), 1 some accounts failed or remain, 2 bad usage or configuration, 3 another live worker
-holds the job's lease (incident:grants: another run for the provider), 130 interrupted; keys:*
-commands exit 4 when refused (key in use, not loaded everywhere, wrong state) and 5 when KMS is
-unavailable.
+holds the job's lease (incident:grants: another run for the provider), 130 interrupted; keys:* and
+clients:* commands exit 4 when refused (key in use, not loaded everywhere, wrong state; caller
+exists, not found, disabled) and keys:* 5 when KMS is unavailable.
 `;
 
 /** Bad arguments: exit code 2 with the usage hint. */
@@ -58,7 +68,14 @@ export type CliCommand =
   | { name: 'rotate'; dryRun: boolean; batchSize?: number }
   | { name: 'keys:add' | 'keys:rewrap' | 'keys:import'; json: boolean }
   | { name: 'keys:promote' | 'keys:retire'; json: boolean; keyId: string }
+  | ClientsCommand
   | IncidentGrantsCommand;
+
+export type ClientsCommand =
+  | { name: 'clients:add'; json: boolean; client: string; scopes: CallerScope[]; providers?: string[] }
+  | { name: 'clients:rotate'; json: boolean; client: string; finish: boolean }
+  | { name: 'clients:disable'; json: boolean; client: string }
+  | { name: 'clients:list'; json: boolean };
 
 export interface IncidentGrantsCommand {
   name: 'incident:grants';
@@ -82,6 +99,9 @@ const OPTIONS = {
   check: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'batch-size': { type: 'string' },
+  scopes: { type: 'string' },
+  providers: { type: 'string' },
+  finish: { type: 'boolean' },
   provider: { type: 'string' },
   user: { type: 'string' },
   account: { type: 'string' },
@@ -98,6 +118,10 @@ const OPTIONS_OF: Record<string, readonly string[]> = {
   'keys:retire': ['json'],
   'keys:rewrap': ['json'],
   'keys:import': ['json'],
+  'clients:add': ['json', 'scopes', 'providers'],
+  'clients:rotate': ['json', 'finish'],
+  'clients:disable': ['json'],
+  'clients:list': ['json'],
   'incident:grants': ['json', 'provider', 'user', 'account'],
 };
 
@@ -146,6 +170,7 @@ export function parseCliArgs(argv: string[]): CliCommand {
   if (name === undefined) throw new UsageError('a command is required');
   const allowed = OPTIONS_OF[name];
   if (!allowed) throw new UsageError(`unknown command ${name}`);
+  if (name.startsWith('clients:')) return parseClientsCommand(name, extra, values);
   const keyIdCommand = KEY_ID_COMMANDS.find((command) => command === name);
   if (keyIdCommand) {
     if (extra.length !== 1 || !/^[0-9a-f]{16}$/.test(extra[0])) {
@@ -164,4 +189,48 @@ export function parseCliArgs(argv: string[]): CliCommand {
   if (keyCommand) return { name: keyCommand, json: values.json === true };
   if (name === 'keys:status') return { name, json: values.json === true, check: values.check === true };
   return { name: 'keys:generate', json: values.json === true };
+}
+
+const PROVIDER = /^[a-z][a-z0-9_-]{1,63}$/;
+
+function listOption(text: string, option: string, valid: (item: string) => boolean, rule: string): string[] {
+  const items = text.split(',').map((item) => item.trim());
+  if (items.length === 0 || items.some((item) => !valid(item))) throw new UsageError(`--${option}: ${rule}`);
+  return items;
+}
+
+function parseClientsCommand(
+  name: string,
+  extra: string[],
+  values: ReturnType<typeof parse>['values'],
+): ClientsCommand {
+  const misplaced = Object.keys(values).find((option) => !OPTIONS_OF[name].includes(option));
+  if (misplaced) throw new UsageError(`--${misplaced} does not apply to ${name}`);
+  const json = values.json === true;
+  if (name === 'clients:list') {
+    if (extra.length > 0) throw new UsageError(`${name} takes no arguments`);
+    return { name, json };
+  }
+  if (extra.length !== 1 || !CALLER_NAME.test(extra[0]))
+    throw new UsageError(`${name} takes one caller name (a lowercase slug of 2 to 64 characters)`);
+  const client = extra[0];
+  if (name === 'clients:rotate') return { name, json, client, finish: values.finish === true };
+  if (name === 'clients:disable') return { name, json, client };
+  if (values.scopes === undefined) throw new UsageError('clients:add needs --scopes');
+  const scopes = listOption(
+    values.scopes,
+    'scopes',
+    (scope) => (CALLER_SCOPES as readonly string[]).includes(scope),
+    `each must be one of ${CALLER_SCOPES.join(', ')}`,
+  ) as CallerScope[];
+  const providers =
+    values.providers === undefined
+      ? undefined
+      : listOption(
+          values.providers,
+          'providers',
+          (item) => PROVIDER.test(item),
+          'each must be a provider slug',
+        );
+  return { name: 'clients:add', json, client, scopes, ...(providers ? { providers } : {}) };
 }

@@ -2,9 +2,11 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ENTITIES } from '../app.entities';
 import { AuditModule } from '../audit/audit.module';
+import { CallersModule } from '../callers/callers.module';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { DatabaseModule } from '../database/database.module';
+import { KeyLifecycleModule } from '../key-lifecycle/key-lifecycle.module';
 import { KeysModule } from '../keys/keys.module';
 import { RevocationModule } from '../revocation/revocation.module';
 import { RotationModule } from '../rotation/rotation.module';
@@ -27,9 +29,18 @@ export class CliModule {
         CryptoModule,
         ConnectorsModule,
         RotationModule,
+        KeyLifecycleModule,
         AuditModule,
         RevocationModule,
       ],
+    };
+  }
+
+  /** Callers and the audit trail: the caller commands need no key. */
+  static callersOnly(): DynamicModule {
+    return {
+      module: CliModule,
+      imports: [configRootModule(), DatabaseModule.forRoot(ENTITIES), CallersModule],
     };
   }
 

@@ -5,7 +5,8 @@ import { databaseErrorCodeOf } from '../common/database-errors';
 import { DataDirInUseError } from '../database/data-dir-lock';
 import type { KeyRing } from '../crypto/key-ring';
 import type { EnvironmentVariables } from '../config/env.validation';
-import type { CliCommand, KeyLifecycleCommand } from './cli-args';
+import type { CliCommand, ClientsCommand, KeyLifecycleCommand } from './cli-args';
+import { runClientsCommand } from './clients.command';
 import { CliLogger } from './cli.logger';
 import { CliModule } from './cli.module';
 import {
@@ -31,6 +32,7 @@ export async function runDatabaseCommand(
   signal: AbortSignal,
   envRing?: KeyRing,
 ) {
+  if (isClients(command)) return runClientsCommand(command, env);
   const options = { logger: new CliLogger(env.LOG_LEVEL), abortOnError: false };
   let context: INestApplicationContext;
   try {
@@ -53,6 +55,10 @@ export async function runDatabaseCommand(
   } finally {
     await context.close();
   }
+}
+
+function isClients(command: DatabaseCommand): command is ClientsCommand {
+  return command.name.startsWith('clients:');
 }
 
 function isLifecycle(command: DatabaseCommand): command is KeyLifecycleCommand {

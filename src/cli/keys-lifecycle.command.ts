@@ -6,8 +6,8 @@ import { databaseErrorCodeOf } from '../common/database-errors';
 import { DomainError } from '../common/domain-error';
 import { STATUS_BY_KIND } from '../common/domain-error.filter';
 import type { KeyRing } from '../crypto/key-ring';
-import type { KeyRegistryStatus } from '../keys/key-registry.view';
-import { KeyRegistryService } from '../keys/key-registry.service';
+import { KeyLifecycleService } from '../key-lifecycle/key-lifecycle.service';
+import type { KeyRegistryStatus } from '../key-lifecycle/key-registry.view';
 import type { KeyLifecycleCommand } from './cli-args';
 
 type Output = Pick<NodeJS.WriteStream, 'write'>;
@@ -27,7 +27,7 @@ export async function keysLifecycle(
   const audit = context.get(AdminAuditService);
   let keyId = keyIdOfCommand(command);
   try {
-    keyId = (await runAction(context.get(KeyRegistryService), command, actor, out, options)) ?? keyId;
+    keyId = (await runAction(context.get(KeyLifecycleService), command, actor, out, options)) ?? keyId;
   } catch (error) {
     await recordAction(audit, command, keyId, actor, statusOfFailure(error));
     throw error;
@@ -42,7 +42,7 @@ export function keyIdOfCommand(command: KeyLifecycleCommand): string | undefined
 
 /** Returns the key id the action was about, when one key and not given on the command line. */
 async function runAction(
-  registry: KeyRegistryService,
+  registry: KeyLifecycleService,
   command: KeyLifecycleCommand,
   actor: string,
   out: Output,

@@ -1,7 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import type { KeyInventory } from '../rotation/key-inventory.view';
-import { KeyRegistryService } from '../keys/key-registry.service';
-import { RotationService } from '../rotation/rotation.service';
+import type { KeyInventory } from '../key-lifecycle/key-inventory.view';
+import { KeyLifecycleService } from '../key-lifecycle/key-lifecycle.service';
+import { KeyUsageService } from '../key-lifecycle/key-usage.service';
 import { formatRegistryStatus } from './keys-lifecycle.command';
 
 type Output = Pick<NodeJS.WriteStream, 'write'>;
@@ -12,14 +12,14 @@ export async function keysStatus(
   options: { json: boolean; check: boolean },
   out: Output,
 ): Promise<number> {
-  const registry = context.get(KeyRegistryService);
+  const registry = context.get(KeyLifecycleService);
   if (registry.registryMode) {
     const status = await registry.status();
     out.write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatRegistryStatus(status));
     const refused = status.keys.some((key) => key.refused !== null);
     return options.check && refused ? 1 : 0;
   }
-  const inventory = await context.get(RotationService).inventory();
+  const inventory = await context.get(KeyUsageService).inventory();
   out.write(options.json ? `${JSON.stringify(inventory, null, 2)}\n` : formatInventory(inventory));
   return options.check && inventory.warnings.length > 0 ? 1 : 0;
 }

@@ -1,7 +1,9 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { hostname, userInfo } from 'node:os';
+import { KeyUsageService } from '../key-lifecycle/key-usage.service';
 import type { RotationJobView } from '../rotation/rotation-job.view';
 import { isActive } from '../rotation/key-rotation-job.entity';
+import { RotationAlreadyActiveError } from '../rotation/rotation.errors';
 import { RotationService } from '../rotation/rotation.service';
 import { RotationWorker } from '../rotation/rotation.worker';
 import { ProgressReporter } from './progress-reporter';
@@ -33,10 +35,16 @@ export async function rotate(
     `rotation job ${final.id} ${final.status}${final.dryRun ? ' (dry run)' : ''}: scanned ${final.scanned}, ` +
       `${rotated} ${final.rotated}, skipped ${final.skipped}, ${failed} ${final.failed}\n`,
   );
-  return outcome(rotation, final, out, signal.aborted);
+  return outcome(rotation, context.get(KeyUsageService), final, out, signal.aborted);
 }
 
-async function outcome(rotation: RotationService, final: RotationJobView, out: Output, interrupted: boolean) {
+async function outcome(
+  rotation: RotationService,
+  keyUsage: KeyUsageService,
+  final: RotationJobView,
+  out: Output,
+  interrupted: boolean,
+) {
   if (isActive(final.status)) {
     if (interrupted) out.write('stopped before the end; run rotate again to resume the job\n');
     else out.write(`the lease was taken over by ${final.leaseOwner ?? 'another worker'}\n`);
@@ -49,34 +57,44 @@ async function outcome(rotation: RotationService, final: RotationJobView, out: O
   }
   await listFailures(rotation, final, out);
   if (final.dryRun) return final.failed > 0 ? 1 : 0;
-  const { accountsToRotate } = await rotation.inventory();
+  const { accountsToRotate } = await keyUsage.inventory();
   if (accountsToRotate === 0) return 0;
   out.write(`${accountsToRotate} accounts are still not on the primary key\n`);
   return 1;
 }
 
+/** The active job, which this process joins (other workers may run it too), or a new one. */
 async function resumeOrStart(
   rotation: RotationService,
   options: RotateOptions,
   out: Output,
 ): Promise<RotationJobView> {
   const active = await rotation.findActiveJob();
-  if (active) {
+  if (active) return resume(active, options, out);
+  try {
+    const job = await rotation.startRotation({ ...options, requestedBy: cliActor() });
     out.write(
-      `resuming rotation job ${active.id} (${active.status}${active.dryRun ? ', dry run' : ''}, ` +
-        `pass ${active.pass}, ${active.scanned} accounts scanned so far)\n`,
+      `started rotation job ${job.id}${job.dryRun ? ' (dry run)' : ''}: about ${job.totalEstimate} accounts ` +
+        `to key ${job.targetKeyId}, ${job.batchSize} per batch, ${job.partitions.total} partitions\n`,
     );
-    const differs =
-      options.dryRun !== active.dryRun || (options.batchSize ?? active.batchSize) !== active.batchSize;
-    if (differs) out.write('note: the options given apply to new jobs; the interrupted job keeps its own\n');
-    return active;
+    return job;
+  } catch (error) {
+    // Another process started one meanwhile: this one runs it with it.
+    const started = error instanceof RotationAlreadyActiveError && (await rotation.findActiveJob());
+    if (!started) throw error;
+    return resume(started, options, out);
   }
-  const job = await rotation.startRotation({ ...options, requestedBy: cliActor() });
+}
+
+function resume(active: RotationJobView, options: RotateOptions, out: Output): RotationJobView {
   out.write(
-    `started rotation job ${job.id}${job.dryRun ? ' (dry run)' : ''}: about ${job.totalEstimate} accounts ` +
-      `to key ${job.targetKeyId}, ${job.batchSize} per batch\n`,
+    `resuming rotation job ${active.id} (${active.status}${active.dryRun ? ', dry run' : ''}, ` +
+      `pass ${active.pass}, ${active.scanned} accounts scanned so far)\n`,
   );
-  return job;
+  const differs =
+    options.dryRun !== active.dryRun || (options.batchSize ?? active.batchSize) !== active.batchSize;
+  if (differs) out.write('note: the options given apply to new jobs; the running job keeps its own\n');
+  return active;
 }
 
 async function listFailures(rotation: RotationService, job: RotationJobView, out: Output): Promise<void> {

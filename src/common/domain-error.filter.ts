@@ -6,6 +6,7 @@ import { requestIdFrom, sendError } from './error-response';
 /** Also the status the command line records in the audit trail for a refused action. */
 export const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   invalid: 400,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   precondition_failed: 412,

@@ -1,6 +1,7 @@
 /** How a caller should read a domain error; the error filter turns it into an HTTP status. */
 export type DomainErrorKind =
   | 'invalid'
+  | 'forbidden'
   | 'not_found'
   | 'conflict'
   | 'precondition_failed'

@@ -23,7 +23,14 @@ export function setupOpenApi(app: INestApplication): void {
     .setTitle('Connectors backend')
     .setDescription('OAuth tokens of linked third-party accounts, encrypted at rest with rotatable keys')
     .setVersion('0.1.0')
-    .addBearerAuth({ ...OPAQUE_BEARER, description: 'CONNECTORS_API_TOKEN: an opaque secret' }, 'service')
+    .addBearerAuth(
+      {
+        ...OPAQUE_BEARER,
+        description:
+          'A registered caller secret (ccs_...), or CONNECTORS_API_TOKEN: opaque secrets. Each route needs one scope of the caller',
+      },
+      'service',
+    )
     .addBearerAuth({ ...OPAQUE_BEARER, description: 'ADMIN_API_TOKEN: an opaque secret' }, 'admin')
     .build();
   app.use(oneDocsPage);

@@ -1,7 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { availableParallelism } from 'node:os';
-import { KeyRing } from '../crypto/key-ring';
 import { EnvironmentVariables, validateEnvironment, type ValidatedEnvironment } from './env.validation';
 import { listOf, originOf } from './connect-settings';
 import { parseTrustProxy } from './trust-proxy';
@@ -41,6 +40,17 @@ export const auditConfig = namespace('audit', (env) => {
   return {
     retentionDays: env.AUDIT_RETENTION_DAYS,
     refusalWindowSeconds: env.AUDIT_REFUSAL_WINDOW_SECONDS,
+    failClosed: env.AUDIT_FAIL_CLOSED ?? env.NODE_ENV === 'production',
+    maxLagSeconds: env.AUDIT_MAX_LAG_SECONDS,
+    maxPending: env.AUDIT_MAX_PENDING,
+  };
+});
+
+/** Registered callers; CONNECTORS_API_TOKEN, the built-in caller, stays in `authConfig`. */
+export const callersConfig = namespace('callers', (env) => {
+  return {
+    secretOverlapHours: env.CLIENT_SECRET_OVERLAP_HOURS,
+    cacheSeconds: env.CLIENT_CACHE_SECONDS,
   };
 });
 
@@ -81,6 +91,9 @@ export const refreshConfig = namespace('refresh', (env) => {
     providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
     leaseSeconds: env.REFRESH_LEASE_SECONDS,
     waitMs: env.REFRESH_WAIT_MS,
+    noticesEnabled: env.REFRESH_NOTICES_ENABLED,
+    pollMs: env.REFRESH_POLL_MS,
+    noticeFallbackMs: env.REFRESH_NOTICE_FALLBACK_MS,
     aheadSeconds: env.REFRESH_AHEAD_SECONDS,
     aheadEnabled: env.REFRESH_AHEAD_SECONDS > 0,
     aheadPollSeconds: env.REFRESH_AHEAD_POLL_SECONDS,
@@ -142,6 +155,7 @@ export const rotationConfig = namespace('rotation', (env) => {
     batchSize: env.ROTATION_BATCH_SIZE,
     pollSeconds: env.ROTATION_POLL_SECONDS,
     workerEnabled: env.ROTATION_WORKER_ENABLED,
+    partitionSize: env.ROTATION_PARTITION_SIZE,
     // Threads pay off only with a core to spare for them; one is left for the job's own I/O.
     resealThreads: env.ROTATION_RESEAL_THREADS ?? Math.min(2, availableParallelism() - 1),
   };
@@ -150,6 +164,8 @@ export const rotationConfig = namespace('rotation', (env) => {
 /** Registry mode when `wrapping` is set; the keys module reads it, crypto never does. */
 export const keysConfig = namespace('keys', (env) => {
   return {
+    /** Env mode's keys, decoded when the settings were validated; empty in registry mode. */
+    ring: env.keys.ring,
     wrapping: env.keys.wrapping,
     refreshSeconds: env.KEY_REGISTRY_REFRESH_SECONDS,
     promotionTimeoutSeconds: env.KEY_PROMOTION_TIMEOUT_SECONDS,
@@ -161,6 +177,7 @@ const NAMESPACES = [
   databaseConfig,
   authConfig,
   auditConfig,
+  callersConfig,
   metricsConfig,
   connectorsConfig,
   refreshConfig,
@@ -176,9 +193,8 @@ const VALIDATED_ENVIRONMENT = 'VALIDATED_ENVIRONMENT';
 class ConfigurationModule {}
 
 /**
- * The one configuration module of the server and the command line: the typed namespaces, and
- * the key ring (decoded from them in env mode, filled by the key registry in registry mode),
- * for CryptoModule and whoever reads key ids.
+ * The one configuration module of the server and the command line: the typed namespaces, each
+ * built from one validation of the environment. The key ring is the keys module's.
  */
 export function configRootModule(): DynamicModule {
   let environment: ValidatedEnvironment | undefined;
@@ -211,13 +227,7 @@ export function configRootModule(): DynamicModule {
         inject: [VALIDATED_ENVIRONMENT],
         useFactory: build,
       })),
-      {
-        provide: KeyRing,
-        inject: [VALIDATED_ENVIRONMENT],
-        // Registry mode: empty until the keys module loads the registry into it.
-        useFactory: (env: ValidatedEnvironment) => (env.keys.wrapping ? KeyRing.unloaded() : env.keys.ring),
-      },
     ],
-    exports: [KeyRing, ...NAMESPACES.map((build) => build.KEY)],
+    exports: [...NAMESPACES.map((build) => build.KEY)],
   };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError } from './configuration.error';
+import { auditConfig } from './configuration';
 import { validateEnvironment } from './env.validation';
 
 const newKey = (): string => randomBytes(32).toString('base64');
@@ -76,5 +77,31 @@ describe('validateEnvironment', () => {
 
   it('turns refresh-ahead off with REFRESH_AHEAD_SECONDS=0', () => {
     expect(validateEnvironment({ REFRESH_AHEAD_SECONDS: '0' }).REFRESH_AHEAD_SECONDS).toBe(0);
+  });
+
+  it.each([
+    [{ AUDIT_MAX_LAG_SECONDS: '0' }, 'AUDIT_MAX_LAG_SECONDS', 'must be between 1 and 3600'],
+    [{ AUDIT_MAX_PENDING: '5' }, 'AUDIT_MAX_PENDING', 'must be between 10 and 1000000'],
+    [{ AUDIT_FAIL_CLOSED: 'maybe' }, 'AUDIT_FAIL_CLOSED', 'must be true or false'],
+    [
+      { CLIENT_SECRET_OVERLAP_HOURS: '1.5' },
+      'CLIENT_SECRET_OVERLAP_HOURS',
+      'must be an integer number of hours',
+    ],
+    [{ CLIENT_CACHE_SECONDS: '301' }, 'CLIENT_CACHE_SECONDS', 'must be between 0 and 300'],
+  ])('refuses a bad audit or caller setting %j, naming %s', (raw, variable, rule) => {
+    const error = errorOf(raw);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(rule);
+  });
+
+  it('fails the token-read trail closed by default in production only', () => {
+    const production = { NODE_ENV: 'production', WORKFLOWS_ARTIFACT_ENC_KEY: newKey() };
+    expect(auditConfig(validateEnvironment(production)).failClosed).toBe(true);
+    expect(auditConfig(validateEnvironment({ ...production, AUDIT_FAIL_CLOSED: 'false' })).failClosed).toBe(
+      false,
+    );
+    expect(auditConfig(validateEnvironment({ NODE_ENV: 'development' })).failClosed).toBe(false);
+    expect(auditConfig(validateEnvironment({ AUDIT_FAIL_CLOSED: 'true' })).failClosed).toBe(true);
   });
 });

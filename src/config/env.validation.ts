@@ -116,6 +116,10 @@ export class EnvironmentVariables {
   @BooleanSetting()
   ROTATION_WORKER_ENABLED = true;
 
+  /** Accounts per partition of a rotation job: workers run a job's partitions side by side. */
+  @IntegerSetting({ min: 1, max: 100000000 })
+  ROTATION_PARTITION_SIZE = 20000;
+
   /** Unset: one fewer than the cores, at most 2. 0 seals in the thread that runs the job. */
   @IntegerSetting({ min: 0, max: 16, optional: true })
   ROTATION_RESEAL_THREADS?: number;
@@ -138,6 +142,26 @@ export class EnvironmentVariables {
   /** Refused admin requests of one kind from one address are recorded as one row per window. */
   @IntegerSetting({ min: 1, max: 3600, unit: 'seconds' })
   AUDIT_REFUSAL_WINDOW_SECONDS = 60;
+
+  /** Unset: true in production. True: token reads stop (503) while their records cannot be written. */
+  @BooleanSetting({ optional: true })
+  AUDIT_FAIL_CLOSED?: boolean;
+
+  /** How old the oldest unwritten token-read record may grow before the trail counts as failing. */
+  @IntegerSetting({ min: 1, max: 3600, unit: 'seconds' })
+  AUDIT_MAX_LAG_SECONDS = 10;
+
+  /** Records waiting for the database, per trail, at most. */
+  @IntegerSetting({ min: 10, max: 1000000 })
+  AUDIT_MAX_PENDING = 10000;
+
+  /** How long a replaced caller secret keeps working after `clients:rotate`, unless finished sooner. */
+  @IntegerSetting({ min: 1, max: 8760, unit: 'hours' })
+  CLIENT_SECRET_OVERLAP_HOURS = 24;
+
+  /** How long an instance trusts a verified caller secret before it reads the caller again. */
+  @IntegerSetting({ min: 0, max: 300, unit: 'seconds' })
+  CLIENT_CACHE_SECONDS = 5;
 
   /** Unset: served outside production only. */
   @BooleanSetting({ optional: true })
@@ -181,6 +205,18 @@ export class EnvironmentVariables {
   /** How long a caller waits for a refresh another caller or instance has in flight. */
   @IntegerSetting({ min: 100, max: 900000, unit: 'milliseconds' })
   REFRESH_WAIT_MS = 40000;
+
+  /** PostgreSQL: callers waiting on another instance's refresh are woken by LISTEN/NOTIFY. */
+  @BooleanSetting()
+  REFRESH_NOTICES_ENABLED = true;
+
+  /** How often such a caller re-reads the account when no notice can wake it (up to twice this). */
+  @IntegerSetting({ min: 10, max: 600000, unit: 'milliseconds' })
+  REFRESH_POLL_MS = 100;
+
+  /** With notices: the longest such a caller goes without re-reading the account. */
+  @IntegerSetting({ min: 100, max: 600000, unit: 'milliseconds' })
+  REFRESH_NOTICE_FALLBACK_MS = 2000;
 
   /** Refresh ahead accounts whose access token expires within this many seconds; 0 turns it off. */
   @IntegerSetting({ min: 0, max: 86400, unit: 'seconds' })

@@ -1,11 +1,15 @@
 import { Body, Controller, Get, Param, ParseUUIDPipe, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { allowsProvider, type Caller } from '../callers/caller';
+import { CallerGuard } from '../callers/caller.guard';
+import { CallerProviderNotAllowedError } from '../callers/callers.errors';
+import { CurrentCaller, RequiresScope } from '../callers/requires-scope.decorator';
 import { IdParamPipe } from '../common/id-param.pipe';
 import { requestInvalid } from '../common/validation.pipe';
-import { ServiceTokenGuard } from '../connectors/service-token.guard';
 import { ConnectOutcomes } from './connect-outcomes';
 import { ConnectSessionsService } from './connect-sessions.service';
+import { ConnectSessionNotFoundError } from './connect.errors';
 import { CreateConnectSessionDto } from './create-connect-session.dto';
 
 const sessionIdPipe = new ParseUUIDPipe({
@@ -13,9 +17,11 @@ const sessionIdPipe = new ParseUUIDPipe({
   exceptionFactory: () => requestInvalid(['id: must be a connect session id']),
 });
 
+/** The `connect` scope; a caller limited to providers connects and sees only those. */
 @ApiTags('connect')
 @ApiBearerAuth('service')
-@UseGuards(ServiceTokenGuard)
+@UseGuards(CallerGuard)
+@RequiresScope('connect')
 @Controller('users/:userId/connect-sessions')
 export class ConnectSessionsController {
   constructor(
@@ -29,9 +35,12 @@ export class ConnectSessionsController {
   async create(
     @Param('userId', IdParamPipe) userId: number,
     @Body() body: CreateConnectSessionDto,
+    @CurrentCaller() caller: Caller,
     @Req() request: Request,
   ) {
-    const session = await this.sessions.create(userId, body);
+    if (!allowsProvider(caller, body.provider))
+      throw new CallerProviderNotAllowedError(caller.name, body.provider);
+    const session = await this.sessions.create(userId, body, caller);
     this.outcomes.record(request, session.provider, 'created', 201);
     return session;
   }
@@ -39,7 +48,13 @@ export class ConnectSessionsController {
   @Get(':id')
   @ApiOperation({ summary: 'The state of a connect session, for callers that poll' })
   @ApiOkResponse({ description: '{id, provider, status, accountId?, error?, expiresAt}' })
-  get(@Param('userId', IdParamPipe) userId: number, @Param('id', sessionIdPipe) id: string) {
-    return this.sessions.get(userId, id);
+  async get(
+    @Param('userId', IdParamPipe) userId: number,
+    @Param('id', sessionIdPipe) id: string,
+    @CurrentCaller() caller: Caller,
+  ) {
+    const session = await this.sessions.get(userId, id);
+    if (!allowsProvider(caller, session.provider)) throw new ConnectSessionNotFoundError();
+    return session;
   }
 }

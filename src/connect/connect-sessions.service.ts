@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { connectConfig } from '../config/configuration';
 import { AccountRevokingError } from '../connectors/external-account.errors';
-import { ExternalAccountsService } from '../connectors/external-accounts.service';
+import { ExternalAccountsService, type ProviderLimit } from '../connectors/external-accounts.service';
 import { ProviderClientsService } from '../providers/provider-clients.service';
 import { ProviderNotConfiguredError } from '../providers/provider.errors';
 import { isAllowedReturnTo } from './connect-policy';
@@ -46,9 +46,11 @@ export class ConnectSessionsService {
     private readonly accounts: ExternalAccountsService,
   ) {}
 
+  /** `limit`: the account of a reconnect must be of these providers (else not found). */
   async create(
     userId: number,
     input: CreateConnectSession,
+    limit: ProviderLimit = {},
   ): Promise<ConnectSessionView & { connectUrl: string }> {
     const origin = this.config.publicOrigin;
     if (origin === undefined) throw new ConnectNotConfiguredError();
@@ -61,7 +63,7 @@ export class ConnectSessionsService {
     if (input.returnTo !== undefined && !isAllowedReturnTo(input.returnTo, this.config.returnOrigins))
       throw new ConnectReturnToRefusedError();
     if (input.accountId !== undefined) {
-      const account = await this.accounts.getAccount(userId, input.accountId);
+      const account = await this.accounts.getAccount(userId, input.accountId, limit);
       if (account.provider !== input.provider) throw new ConnectAccountProviderMismatchError(input.accountId);
       // Its grant is being ended at the provider: a reconnect would make it active again.
       if (account.status === 'revoking') throw new AccountRevokingError(input.accountId);

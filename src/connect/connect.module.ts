@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
+import { CallersModule } from '../callers/callers.module';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { ProvidersModule } from '../providers/providers.module';
@@ -12,7 +13,14 @@ import { ConnectSessionsService } from './connect-sessions.service';
 
 /** The connect flow: sessions for callers, the browser's routes, and the deployment's policy. */
 @Module({
-  imports: [AuditModule, ConnectorsModule, CryptoModule, ProvidersModule, ConnectSessionsModule],
+  imports: [
+    AuditModule,
+    CallersModule,
+    ConnectorsModule,
+    CryptoModule,
+    ProvidersModule,
+    ConnectSessionsModule,
+  ],
   controllers: [ConnectSessionsController, ConnectBrowserController],
   providers: [ConnectSessionsService, ConnectFlowService, ConnectOutcomes],
 })

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { CallersModule } from '../callers/callers.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { AccountTokenRefresher } from './refresh/account-token-refresher';
@@ -13,10 +14,11 @@ import { TokenStorage } from './token-storage';
 /**
  * Owns `external_accounts`: ExternalAccountsRepository holds every statement over it. Import the
  * module and call ExternalAccountsService to read, refresh or write tokens; it emits the events
- * of account-events.ts, so the application needs `EventEmitterModule.forRoot()`.
+ * of account-events.ts, so the application needs `EventEmitterModule.forRoot()`. Its routes
+ * are guarded by the callers module and record token reads in the audit trail.
  */
 @Module({
-  imports: [CryptoModule, ProvidersModule],
+  imports: [CryptoModule, ProvidersModule, CallersModule],
   controllers: [ExternalAccountsController],
   providers: [
     ExternalAccountsRepository,

@@ -9,6 +9,19 @@ export class AccountNotFoundError extends DomainError {
   }
 }
 
+/**
+ * The account exists, but of a provider the caller is not limited to: answered exactly as an
+ * account that does not exist, and recorded in the token-read trail as what it is.
+ */
+export class AccountOutsideCallerProvidersError extends AccountNotFoundError {
+  constructor(
+    accountId: number,
+    readonly provider: string,
+  ) {
+    super(accountId);
+  }
+}
+
 export class AccountVersionConflictError extends DomainError {
   readonly code = 'ACCOUNT_VERSION_CONFLICT';
   readonly kind = 'precondition_failed';

@@ -5,10 +5,12 @@ import {
   Get,
   Headers,
   HttpCode,
+  HttpException,
   Param,
   Post,
   Put,
   Query,
+  Req,
   Res,
   UseGuards,
 } from '@nestjs/common';
@@ -22,7 +24,13 @@ import {
   ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import { TokenReadAuditService, type TokenReadAnswer } from '../audit/token-read-audit.service';
+import { allowsProvider, type Caller } from '../callers/caller';
+import { CallerGuard } from '../callers/caller.guard';
+import { CallerProviderNotAllowedError } from '../callers/callers.errors';
+import { CurrentCaller, RequiresScope } from '../callers/requires-scope.decorator';
+import { databaseErrorCodeOf } from '../common/database-errors';
 import { IdParamPipe } from '../common/id-param.pipe';
 import { requestInvalid } from '../common/validation.pipe';
 import { DISCONNECT_OUTCOMES, type DisconnectOutcome } from './account-events';
@@ -31,9 +39,9 @@ import { CreateExternalAccountDto } from './dto/create-external-account.dto';
 import { TOKEN_SET_SCHEMA } from './dto/token-set.schema';
 import { TokenSetPipe } from './dto/token-set.pipe';
 import { ACCOUNT_STATUSES, type AccountStatus } from './external-account.entity';
+import { AccountOutsideCallerProvidersError } from './external-account.errors';
 import { ExternalAccountsService } from './external-accounts.service';
-import { ServiceTokenGuard } from './service-token.guard';
-import type { TokenSet } from './token-set';
+import type { TokenRead, TokenSet } from './token-set';
 
 /** `If-Match: 3`, `"3"` or `W/"3"`; undefined when absent or `*` (any current version, RFC 9110). */
 function parseIfMatch(header: string | undefined): number | undefined {
@@ -76,43 +84,73 @@ function parseStatus(value: string | undefined): AccountStatus | undefined {
   return value as AccountStatus;
 }
 
+/** How a refused token read is recorded: an account outside the caller's providers as what it is. */
+function refusalOf(error: unknown): TokenReadAnswer {
+  if (error instanceof AccountOutsideCallerProvidersError)
+    return { outcome: 'refused', provider: error.provider, code: 'CALLER_PROVIDER_NOT_ALLOWED' };
+  const code = error instanceof HttpException ? `HTTP_${error.getStatus()}` : databaseErrorCodeOf(error);
+  return { outcome: 'refused', provider: null, code };
+}
+
+/**
+ * Each route requires one caller scope; a caller limited to providers reaches only accounts of
+ * those (another provider's account is not found). Every token read is recorded.
+ */
 @ApiTags('accounts')
 @ApiBearerAuth('service')
-@UseGuards(ServiceTokenGuard)
+@UseGuards(CallerGuard)
 @Controller('users/:userId/accounts')
 export class ExternalAccountsController {
-  constructor(private readonly accounts: ExternalAccountsService) {}
+  constructor(
+    private readonly accounts: ExternalAccountsService,
+    private readonly tokenReads: TokenReadAuditService,
+  ) {}
 
   @Post()
+  @RequiresScope('accounts:write')
   @ApiOperation({ summary: 'Link an account and store its tokens' })
   @ApiOkResponse({ type: AccountView })
-  async create(@Param('userId', IdParamPipe) userId: number, @Body() body: CreateExternalAccountDto) {
+  async create(
+    @Param('userId', IdParamPipe) userId: number,
+    @Body() body: CreateExternalAccountDto,
+    @CurrentCaller() caller: Caller,
+  ) {
     const { provider, tokens, ...profile } = body;
+    if (!allowsProvider(caller, provider)) throw new CallerProviderNotAllowedError(caller.name, provider);
     return toAccountView(await this.accounts.createAccount(userId, provider, tokens, profile));
   }
 
   @Get()
-  @ApiOperation({ summary: "List a user's accounts (metadata only)" })
+  @RequiresScope('accounts:read')
+  @ApiOperation({ summary: "List a user's accounts (metadata only), of the caller's providers" })
   @ApiQuery({ name: 'status', required: false, enum: ACCOUNT_STATUSES })
   @ApiOkResponse({ type: [AccountView] })
-  async list(@Param('userId', IdParamPipe) userId: number, @Query('status') status: string | undefined) {
-    return (await this.accounts.listAccounts(userId, parseStatus(status))).map(toAccountView);
+  async list(
+    @Param('userId', IdParamPipe) userId: number,
+    @Query('status') status: string | undefined,
+    @CurrentCaller() caller: Caller,
+  ) {
+    const accounts = await this.accounts.listAccounts(userId, parseStatus(status), caller);
+    return accounts.map(toAccountView);
   }
 
   @Get(':id')
+  @RequiresScope('accounts:read')
   @ApiOperation({ summary: 'One account (metadata only); ETag is its version' })
   @ApiOkResponse({ type: AccountView })
   async get(
     @Param('userId', IdParamPipe) userId: number,
     @Param('id', IdParamPipe) id: number,
+    @CurrentCaller() caller: Caller,
     @Res({ passthrough: true }) response: Response,
   ) {
-    const account = await this.accounts.getAccount(userId, id);
+    const account = await this.accounts.getAccount(userId, id, caller);
     response.setHeader('ETag', `"${account.version}"`);
     return toAccountView(account);
   }
 
   @Get(':id/tokens')
+  @RequiresScope('tokens:read')
   @ApiOperation({
     summary: 'The decrypted token set; with minValidity, refreshed first when it expires sooner',
   })
@@ -122,19 +160,53 @@ export class ExternalAccountsController {
     @Param('userId', IdParamPipe) userId: number,
     @Param('id', IdParamPipe) id: number,
     @Query('minValidity') minValidity: string | undefined,
+    @CurrentCaller() caller: Caller,
+    @Req() request: Request,
   ) {
-    return this.accounts.getFreshTokens(userId, id, { minValiditySeconds: parseMinValidity(minValidity) });
+    const minValiditySeconds = parseMinValidity(minValidity);
+    return this.recorded(request, caller, userId, id, () =>
+      this.accounts.readTokens(userId, id, { minValiditySeconds, providers: caller.providers }),
+    );
   }
 
   @Post(':id/tokens/refresh')
+  @RequiresScope('tokens:refresh')
   @HttpCode(200)
   @ApiOperation({ summary: 'Refresh at the provider now; concurrent calls share one refresh' })
   @ApiOkResponse({ schema: TOKEN_SET_SCHEMA as object })
-  async refresh(@Param('userId', IdParamPipe) userId: number, @Param('id', IdParamPipe) id: number) {
-    return this.accounts.refreshTokens(userId, id);
+  async refresh(
+    @Param('userId', IdParamPipe) userId: number,
+    @Param('id', IdParamPipe) id: number,
+    @CurrentCaller() caller: Caller,
+    @Req() request: Request,
+  ) {
+    return this.recorded(request, caller, userId, id, () =>
+      this.accounts.refreshTokenRead(userId, id, caller),
+    );
+  }
+
+  /** A token read, admitted by the audit trail (503 while fail-closed and it cannot record) and recorded. */
+  private async recorded(
+    request: Request,
+    caller: Caller,
+    userId: number,
+    id: number,
+    read: () => Promise<TokenRead>,
+  ): Promise<TokenSet> {
+    const finish = this.tokenReads.begin(request, caller.name, userId, id);
+    let result: TokenRead;
+    try {
+      result = await read();
+    } catch (error) {
+      finish(refusalOf(error));
+      throw error;
+    }
+    finish({ outcome: result.refreshed ? 'refreshed' : 'served', provider: result.provider, code: null });
+    return result.tokens;
   }
 
   @Put(':id/tokens')
+  @RequiresScope('accounts:write')
   @ApiOperation({
     summary: 'Replace the tokens (refresh token kept when absent); If-Match guards the version',
   })
@@ -146,14 +218,17 @@ export class ExternalAccountsController {
     @Param('id', IdParamPipe) id: number,
     @Body(TokenSetPipe) tokens: TokenSet,
     @Headers('if-match') ifMatch: string | undefined,
+    @CurrentCaller() caller: Caller,
     @Res({ passthrough: true }) response: Response,
   ) {
-    const account = await this.accounts.updateAccountTokens(userId, id, tokens, parseIfMatch(ifMatch));
+    const expected = parseIfMatch(ifMatch);
+    const account = await this.accounts.updateAccountTokens(userId, id, tokens, expected, caller);
     response.setHeader('ETag', `"${account.version}"`);
     return toAccountView(account);
   }
 
   @Delete(':id')
+  @RequiresScope('accounts:write')
   @HttpCode(200)
   @ApiOperation({
     summary: 'Revoke the grant at the provider (RFC 7009), then unlink the account and erase its tokens',
@@ -174,7 +249,11 @@ export class ExternalAccountsController {
     @Param('userId', IdParamPipe) userId: number,
     @Param('id', IdParamPipe) id: number,
     @Query('revoke') revoke: string | undefined,
+    @CurrentCaller() caller: Caller,
   ): Promise<DisconnectView> {
-    return this.accounts.deleteAccount(userId, id, { revoke: parseRevoke(revoke) });
+    return this.accounts.deleteAccount(userId, id, {
+      revoke: parseRevoke(revoke),
+      providers: caller.providers,
+    });
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { queryRows } from '../database/query-rows';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import { ENVELOPE_SEPARATOR } from './token-columns';
@@ -18,8 +18,12 @@ export interface TokenRow {
   tokenKeyId: string;
 }
 
-/** A token row with the account's status, which a read or a token write checks first. */
+/**
+ * A token row with the account's provider (a caller limited to providers is checked against it)
+ * and its status (a read or a token write checks it first).
+ */
 export interface AccountTokenRow extends TokenRow {
+  provider: string;
   status: AccountStatus;
 }
 
@@ -55,6 +59,8 @@ export interface RefreshRow extends TokenRow {
   statusReason: string | null;
   /** True while another refresh holds the account (its lease has not expired by the database's clock). */
   leaseActive: boolean;
+  /** While the lease is active: how long it has left, in milliseconds, by the database's clock. */
+  leaseRemainingMs: number | null;
   /** The outcome code of the last refresh that failed without an answer for the tokens, and when. */
   refreshError: string | null;
   refreshErrorAt: Date | null;
@@ -99,7 +105,25 @@ const TOKEN_ROW_COLUMNS = `id, user_id AS "userId", version, scopes, token_expir
 
 const REFRESH_ROW_COLUMNS = `${TOKEN_ROW_COLUMNS}, provider, status, status_reason AS "statusReason",
   (refresh_lease_owner IS NOT NULL AND refresh_lease_until > now()) AS "leaseActive",
+  CASE WHEN refresh_lease_owner IS NOT NULL AND refresh_lease_until > now()
+       THEN ceil(extract(epoch FROM refresh_lease_until - now()) * 1000)::int END AS "leaseRemainingMs",
   refresh_error AS "refreshError", refresh_error_at AS "refreshErrorAt"`;
+
+/**
+ * The channel on which the end of a refresh is announced (stored, failed, needs_reauth, or
+ * overtaken by a token write), with the account id as payload: callers waiting on another
+ * instance's refresh wake at once instead of polling.
+ */
+export const REFRESH_CHANNEL = 'external_accounts_refresh';
+
+/**
+ * `statement` (an UPDATE ... RETURNING id, notify) with a notice for each row it changed, sent
+ * when the transaction commits; `notify` says whether one is due.
+ */
+const notifyingEach = (statement: string) =>
+  `WITH changed AS (${statement})
+   SELECT id, CASE WHEN notify THEN pg_notify('${REFRESH_CHANNEL}', id::text)::text END AS notified
+     FROM changed`;
 
 /**
  * Any token write ends a needs_reauth state: the new tokens are the re-authorization. A revoking
@@ -122,6 +146,9 @@ const MARKED = `(status = 'needs_reauth' AND status_reason = $4)`;
  */
 const offTarget = (column: string, parameter: string) =>
   `(${column} < ${parameter} OR ${column} > ${parameter})`;
+
+/** The highest value of the `id` column (int4): the bound of a range with none. */
+const MAX_ID = 2_147_483_647;
 
 /**
  * A batch's id order must come from walking the primary key, never from sorting every
@@ -181,9 +208,16 @@ export class ExternalAccountsRepository {
     );
   }
 
-  list(userId: number, status?: AccountStatus): Promise<ExternalAccount[]> {
-    const where = status === undefined ? { userId } : { userId, status };
-    return this.dataSource.getRepository(ExternalAccount).find({ where, order: { id: 'ASC' } });
+  /** `providers`: only accounts of these providers (all when undefined). */
+  list(userId: number, status?: AccountStatus, providers?: readonly string[]): Promise<ExternalAccount[]> {
+    return this.dataSource.getRepository(ExternalAccount).find({
+      where: {
+        userId,
+        ...(status === undefined ? {} : { status }),
+        ...(providers === undefined ? {} : { provider: In([...providers]) }),
+      },
+      order: { id: 'ASC' },
+    });
   }
 
   findOne(userId: number, id: number, manager = this.dataSource.manager): Promise<ExternalAccount | null> {
@@ -194,7 +228,7 @@ export class ExternalAccountsRepository {
   async findTokenRow(userId: number, id: number, manager = this.dataSource.manager, lock = false) {
     const [row] = await queryRows<AccountTokenRow>(
       manager,
-      `SELECT ${TOKEN_ROW_COLUMNS}, status FROM external_accounts WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
+      `SELECT ${TOKEN_ROW_COLUMNS}, provider, status FROM external_accounts WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
       [id, userId],
     );
     return row;
@@ -205,7 +239,8 @@ export class ExternalAccountsRepository {
    * Returns false when another writer got there first.
    */
   async updateTokens(manager: EntityManager, row: TokenRow, tokens: TokenColumns): Promise<boolean> {
-    return this.writeTokensAt(manager, row, tokens, '');
+    // A write while a refresh holds the account is news to the callers waiting on that refresh.
+    return this.writeTokensAt(manager, row, tokens, '', 'refresh_lease_owner IS NOT NULL');
   }
 
   async findRefreshRow(userId: number, id: number): Promise<RefreshRow | undefined> {
@@ -242,23 +277,28 @@ export class ExternalAccountsRepository {
       tokens,
       `last_refreshed_at = now(), refresh_lease_owner = NULL, refresh_lease_until = NULL,
        refresh_error = NULL, refresh_error_at = NULL,`,
+      'true',
     );
   }
 
-  /** The compare-and-set token write both paths share; `alsoSet` is fixed SQL of the caller's. */
+  /**
+   * The compare-and-set token write both paths share; `alsoSet` is fixed SQL of the caller's, and
+   * `notifyWhen` a condition over the written row for announcing it on REFRESH_CHANNEL.
+   */
   private async writeTokensAt(
     manager: EntityManager,
     row: Pick<TokenRow, 'id' | 'userId' | 'version'>,
     tokens: TokenColumns,
     alsoSet: string,
+    notifyWhen: string,
   ): Promise<boolean> {
     const written = await queryRows(
       manager,
-      `UPDATE external_accounts
+      notifyingEach(`UPDATE external_accounts
           SET access_token = $1, refresh_token = $2, scopes = COALESCE($3, scopes), token_expires_at = $4,
               version = version + 1, updated_at = CURRENT_TIMESTAMP, ${alsoSet} ${ACTIVE_AGAIN}
         WHERE id = $5 AND user_id = $6 AND version = $7 AND ${NOT_REVOKING}
-        RETURNING id`,
+        RETURNING id, ${notifyWhen} AS notify`),
       [
         tokens.accessToken,
         tokens.refreshToken,
@@ -321,11 +361,11 @@ export class ExternalAccountsRepository {
   async markNeedsReauth(row: RefreshRow, reason: string): Promise<boolean> {
     const marked = await queryRows(
       this.dataSource.manager,
-      `UPDATE external_accounts
+      notifyingEach(`UPDATE external_accounts
           SET status = 'needs_reauth', status_reason = $1, status_changed_at = now(),
               refresh_lease_owner = NULL, refresh_lease_until = NULL
         WHERE id = $2 AND user_id = $3 AND version = $4 AND status = 'active'
-        RETURNING id`,
+        RETURNING id, true AS notify`),
       [reason, row.id, row.userId, row.version],
     );
     return marked.length === 1;
@@ -335,10 +375,10 @@ export class ExternalAccountsRepository {
   async releaseRefreshLease(row: RefreshRow, owner: string, errorCode: string): Promise<void> {
     await queryRows(
       this.dataSource.manager,
-      `UPDATE external_accounts
+      notifyingEach(`UPDATE external_accounts
           SET refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_error = $1, refresh_error_at = now()
         WHERE id = $2 AND user_id = $3 AND refresh_lease_owner = $4
-        RETURNING id`,
+        RETURNING id, true AS notify`),
       [errorCode, row.id, row.userId, owner],
     );
   }
@@ -456,17 +496,34 @@ export class ExternalAccountsRepository {
     return count;
   }
 
-  /** The next accounts after `cursor`, in id order, that are not yet v3 envelopes under the target key. */
-  offKeyAfter(cursor: number, targetKeyId: string, limit: number): Promise<TokenRow[]> {
+  /** The lowest and highest account ids, from the primary key; undefined without accounts. */
+  async idRange(): Promise<{ first: number; last: number } | undefined> {
+    const [range] = await queryRows<{ first: number | null; last: number | null }>(
+      this.dataSource.manager,
+      `SELECT min(id) AS first, max(id) AS last FROM external_accounts`,
+    );
+    return range.first === null || range.last === null ? undefined : { first: range.first, last: range.last };
+  }
+
+  /**
+   * The next accounts after `cursor` and up to `throughId` (no bound when null), in id order,
+   * that are not yet v3 envelopes under the target key.
+   */
+  offKeyAfter(
+    cursor: number,
+    throughId: number | null,
+    targetKeyId: string,
+    limit: number,
+  ): Promise<TokenRow[]> {
     return this.dataSource.transaction(async (manager) => {
       await queryRows(manager, KEYSET_PLAN);
       return queryRows<TokenRow>(
         manager,
         `SELECT ${TOKEN_ROW_COLUMNS} FROM external_accounts
-          WHERE id > $1 AND token_key_id <> $2
+          WHERE id > $1 AND id <= $2 AND token_key_id <> $3
           ORDER BY id
-          LIMIT $3`,
-        [cursor, targetKeyId, limit],
+          LIMIT $4`,
+        [cursor, throughId ?? MAX_ID, targetKeyId, limit],
       );
     });
   }

@@ -6,6 +6,7 @@ import { AccountTokenRefresher } from './refresh/account-token-refresher';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
 import {
   AccountNotFoundError,
+  AccountOutsideCallerProvidersError,
   AccountRevokingError,
   AccountVersionConflictError,
 } from './external-account.errors';
@@ -16,13 +17,21 @@ import {
 } from './external-accounts.repository';
 import { GrantRevoker } from './grant-revoker';
 import { RevocationQueue } from './revocation-queue';
-import { normalizeTokenSet, type TokenSet } from './token-set';
+import { normalizeTokenSet, type TokenRead, type TokenSet } from './token-set';
 import { TokenStorage } from './token-storage';
+
+/**
+ * Which accounts a call may reach: those of these providers only (all when undefined). An
+ * account of another provider is not found, as another user's account is.
+ */
+export interface ProviderLimit {
+  providers?: readonly string[];
+}
 
 /**
  * Accounts and their tokens for the HTTP routes and for other Nest modules, which import
  * ConnectorsModule and call this service. Every call is scoped by user id, so another user's
- * account is simply not found.
+ * account is simply not found; the routes also pass their caller's provider limit.
  */
 @Injectable()
 export class ExternalAccountsService {
@@ -47,19 +56,36 @@ export class ExternalAccountsService {
     return account;
   }
 
-  listAccounts(userId: number, status?: AccountStatus): Promise<ExternalAccount[]> {
-    return this.accounts.list(userId, status);
+  listAccounts(
+    userId: number,
+    status?: AccountStatus,
+    limit: ProviderLimit = {},
+  ): Promise<ExternalAccount[]> {
+    return this.accounts.list(userId, status, limit.providers);
   }
 
-  async getAccount(userId: number, id: number): Promise<ExternalAccount> {
-    const account = await this.accounts.findOne(userId, id);
-    if (!account) throw new AccountNotFoundError(id);
-    return account;
+  async getAccount(userId: number, id: number, limit: ProviderLimit = {}): Promise<ExternalAccount> {
+    return requireRow(await this.accounts.findOne(userId, id), id, limit);
   }
 
   /** The stored tokens; a revoking account serves none (409 ACCOUNT_REVOKING). */
   async getAccountTokens(userId: number, id: number): Promise<TokenSet> {
-    return this.storage.open(servable(await this.accounts.findTokenRow(userId, id), id));
+    return (await this.readTokens(userId, id)).tokens;
+  }
+
+  /**
+   * What the token routes answer: the tokens (refreshed first, as `getFreshTokens` does, when
+   * `minValiditySeconds` is given), with the account's provider and whether a refresh made them.
+   */
+  async readTokens(
+    userId: number,
+    id: number,
+    options: { minValiditySeconds?: number } & ProviderLimit = {},
+  ): Promise<TokenRead> {
+    if (options.minValiditySeconds !== undefined)
+      return this.refresher.fresh(userId, id, options.minValiditySeconds, options.providers);
+    const row = servable(await this.accounts.findTokenRow(userId, id), id, options);
+    return { tokens: this.storage.open(row), provider: row.provider, refreshed: false };
   }
 
   /**
@@ -67,18 +93,22 @@ export class ExternalAccountsService {
    * known expiry), else new ones from the provider, stored before they are returned. One refresh
    * per account at a time, across callers and instances; the others wait for it and share its outcome.
    */
-  getFreshTokens(
+  async getFreshTokens(
     userId: number,
     id: number,
     options: { minValiditySeconds?: number } = {},
   ): Promise<TokenSet> {
-    if (options.minValiditySeconds === undefined) return this.getAccountTokens(userId, id);
-    return this.refresher.fresh(userId, id, options.minValiditySeconds);
+    return (await this.readTokens(userId, id, options)).tokens;
   }
 
   /** Refreshes at the provider now (or joins the refresh in flight) and returns the new tokens. */
-  refreshTokens(userId: number, id: number): Promise<TokenSet> {
-    return this.refresher.refresh(userId, id);
+  async refreshTokens(userId: number, id: number): Promise<TokenSet> {
+    return (await this.refreshTokenRead(userId, id)).tokens;
+  }
+
+  /** `refreshTokens` as the refresh route answers it: with the account's provider. */
+  refreshTokenRead(userId: number, id: number, limit: ProviderLimit = {}): Promise<TokenRead> {
+    return this.refresher.refresh(userId, id, limit.providers);
   }
 
   /**
@@ -87,8 +117,14 @@ export class ExternalAccountsService {
    * write, and the write is a compare-and-set on the version read, so no concurrent writer is
    * overwritten with stale data. Ends a needs_reauth state; refused for a revoking account.
    */
-  async updateAccountTokens(userId: number, id: number, tokens: TokenSet, expectedVersion?: number) {
-    const account = await this.writeTokens(userId, id, tokens, expectedVersion);
+  async updateAccountTokens(
+    userId: number,
+    id: number,
+    tokens: TokenSet,
+    expectedVersion?: number,
+    limit: ProviderLimit = {},
+  ) {
+    const account = await this.writeTokens(userId, id, tokens, expectedVersion, limit);
     emitAccountEvent(this.events, this.logger, ACCOUNT_EVENTS.tokensUpdated, account);
     return account;
   }
@@ -103,9 +139,15 @@ export class ExternalAccountsService {
     return account;
   }
 
-  private writeTokens(userId: number, id: number, tokens: TokenSet, expectedVersion?: number) {
+  private writeTokens(
+    userId: number,
+    id: number,
+    tokens: TokenSet,
+    expectedVersion?: number,
+    limit: ProviderLimit = {},
+  ) {
     return this.accounts.transaction(async (manager) => {
-      const row = servable(await this.accounts.findTokenRow(userId, id, manager, true), id);
+      const row = servable(await this.accounts.findTokenRow(userId, id, manager, true), id, limit);
       if (expectedVersion !== undefined && row.version !== expectedVersion) {
         throw new AccountVersionConflictError(id, expectedVersion, row.version);
       }
@@ -143,9 +185,9 @@ export class ExternalAccountsService {
   async deleteAccount(
     userId: number,
     id: number,
-    options: { revoke?: boolean } = {},
+    options: { revoke?: boolean } & ProviderLimit = {},
   ): Promise<{ id: number; revocation: DisconnectOutcome }> {
-    const account = await this.getAccount(userId, id);
+    const account = await this.getAccount(userId, id, options);
     if (options.revoke === false) return this.deleteNow(account, 'skipped');
     if (account.status === 'revoking') return { id, revocation: 'pending' };
     let result: Awaited<ReturnType<GrantRevoker['revoke']>>;
@@ -178,14 +220,21 @@ export class ExternalAccountsService {
   }
 }
 
-/** A row a token read or write may use: found, and not being revoked. */
-function servable(row: AccountTokenRow | undefined, id: number): AccountTokenRow {
-  if (!row) throw new AccountNotFoundError(id);
-  if (row.status === 'revoking') throw new AccountRevokingError(id);
-  return row;
+/** A row a token read or write may use: found, within the limit, and not being revoked. */
+function servable(row: AccountTokenRow | undefined, id: number, limit: ProviderLimit = {}): AccountTokenRow {
+  const found = requireRow(row, id, limit);
+  if (found.status === 'revoking') throw new AccountRevokingError(id);
+  return found;
 }
 
-function requireRow<T>(row: T | null | undefined, id: number): T {
+/** The row, or not found: absent, or of a provider outside the limit. */
+function requireRow<T extends { provider: string }>(
+  row: T | null | undefined,
+  id: number,
+  limit: ProviderLimit = {},
+): T {
   if (!row) throw new AccountNotFoundError(id);
+  if (limit.providers && !limit.providers.includes(row.provider))
+    throw new AccountOutsideCallerProvidersError(id, row.provider);
   return row;
 }

@@ -112,3 +112,11 @@ export function mergeRefreshed(
   if (next.scope === undefined && stored.scope !== undefined) next.scope = stored.scope;
   return normalizeTokenSet(next, now);
 }
+
+/** A read of an account's tokens, with the account's provider and whether a refresh made them. */
+export interface TokenRead {
+  tokens: TokenSet;
+  provider: string;
+  /** True when they come from a refresh: this caller's, or one it waited for. */
+  refreshed: boolean;
+}

@@ -3,8 +3,8 @@ import { EnvelopeService } from './envelope.service';
 import { KeyRing } from './key-ring';
 
 /**
- * Seals and opens envelopes with the key ring, which the application's configuration provides
- * (decoded once from its settings): this module knows no setting and no environment variable.
+ * Seals and opens envelopes with the key ring, which the keys module provides
+ * (decoded once from the settings, or loaded from the key registry): this module knows no setting and no environment variable.
  */
 @Module({
   providers: [

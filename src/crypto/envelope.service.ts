@@ -17,6 +17,7 @@ import {
   KeyRingNotLoadedError,
   NoPrimaryKeyError,
 } from './envelope.errors';
+import { jsonText } from './json-text';
 import { KeyRing } from './key-ring';
 import { NoncePool } from './nonce-pool';
 
@@ -67,7 +68,7 @@ export class EnvelopeService {
   }
 
   encryptJsonBlob(value: unknown, binding: EnvelopeBinding): string {
-    const json: string | undefined = JSON.stringify(value);
+    const json = jsonText(value);
     if (json === undefined) {
       throw new TypeError('value has no JSON representation');
     }

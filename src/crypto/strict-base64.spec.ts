@@ -28,6 +28,19 @@ describe('decodeStrictBase64', () => {
     expect(accepted).toBeGreaterThan(100);
   });
 
+  it('agrees with decoding, encoding again and comparing, on text of whole quads', () => {
+    const quads = fc.array(fc.string({ unit: base64ish, minLength: 4, maxLength: 4 }), { maxLength: 4 });
+    fc.assert(
+      fc.property(quads, (parts) => {
+        const text = parts.join('');
+        const bytes = Buffer.from(text, 'base64');
+        const canonical = bytes.toString('base64') === text;
+        expect(decodeStrictBase64(text)).toEqual(canonical ? bytes : undefined);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it.each([
     ['the url-safe alphabet', '-_-_'],
     ['missing padding', 'AAE'],
@@ -37,6 +50,8 @@ describe('decodeStrictBase64', () => {
     ['a trailing newline', 'AAAA\n'],
     ['non-zero bits before the padding', 'AB=='],
     ['a non-ASCII character', 'AAÀA'],
+    ['a lone padding quad', '===='],
+    ['padding after one character', 'A==='],
   ])('rejects %s', (_, text) => {
     expect(decodeStrictBase64(text)).toBeUndefined();
   });

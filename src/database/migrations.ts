@@ -9,6 +9,9 @@ import { CreateKeyRegistry1764500000000 } from '../../migrations/1764500000000-C
 import { AddProviderFlowSettings1764600000000 } from '../../migrations/1764600000000-AddProviderFlowSettings';
 import { CreateConnectSessions1764600001000 } from '../../migrations/1764600001000-CreateConnectSessions';
 import { AddRevocationRetry1764700000000 } from '../../migrations/1764700000000-AddRevocationRetry';
+import { CreateServiceClients1764720000000 } from '../../migrations/1764720000000-CreateServiceClients';
+import { CreateTokenReadAudit1764720001000 } from '../../migrations/1764720001000-CreateTokenReadAudit';
+import { PartitionRotationJobs1764730000000 } from '../../migrations/1764730000000-PartitionRotationJobs';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -23,4 +26,7 @@ export const MIGRATIONS = [
   AddProviderFlowSettings1764600000000,
   CreateConnectSessions1764600001000,
   AddRevocationRetry1764700000000,
+  CreateServiceClients1764720000000,
+  CreateTokenReadAudit1764720001000,
+  PartitionRotationJobs1764730000000,
 ];

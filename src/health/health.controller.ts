@@ -3,11 +3,10 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
   HealthCheckService,
-  HealthIndicatorService,
   type HealthIndicatorFunction,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
-import { KeyRegistryLoader } from '../keys/key-registry.loader';
+import { KeysHealthIndicator } from '../keys/keys.health';
 
 @ApiTags('health')
 @Controller('health')
@@ -15,8 +14,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
-    private readonly indicators: HealthIndicatorService,
-    private readonly keys: KeyRegistryLoader,
+    private readonly keys: KeysHealthIndicator,
   ) {}
 
   @Get()
@@ -30,15 +28,7 @@ export class HealthController {
   @ApiOperation({ summary: 'Readiness: the database answers and, in registry mode, a primary key is usable' })
   ready() {
     const checks: HealthIndicatorFunction[] = [() => this.database.pingCheck('database', { timeout: 3000 })];
-    if (this.keys.registryMode) checks.push(() => this.keyCheck());
+    if (this.keys.applies) checks.push(() => this.keys.isHealthy('keys'));
     return this.health.check(checks);
-  }
-
-  private keyCheck() {
-    const indicator = this.indicators.check('keys');
-    // Ready once the keys are loaded and a primary key is usable; a later KMS outage keeps the
-    // loaded keys serving.
-    const code = this.keys.notReadyCode;
-    return code === undefined ? indicator.up() : indicator.down({ code });
   }
 }

@@ -10,12 +10,12 @@ import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
 import { backoffMs } from '../common/backoff';
 import { errorCodeOf } from '../common/domain-error';
-import { databaseConfig, keysConfig } from '../config/configuration';
+import { keysConfig } from '../config/configuration';
 import { KeyRing, keyIdOf } from '../crypto/key-ring';
-import { KeyRegistryRepository, type RegistryKeyRow } from './key-registry.repository';
+import { DatabaseNotices } from '../database/database-notices';
+import { KeyRegistryRepository, REGISTRY_CHANNEL, type RegistryKeyRow } from './key-registry.repository';
 import { KeyWrappers } from './key-wrappers';
 import { RegistryKeyRefusedError } from './keys.errors';
-import { RegistryNotices } from './registry-notices';
 
 export const KEY_REGISTRY_OPTIONS = Symbol('KEY_REGISTRY_OPTIONS');
 
@@ -55,7 +55,7 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
   private loadedVersion: string | undefined;
   private cache = new Map<string, Loaded>();
   private refused = new Map<string, string>();
-  private notices: RegistryNotices | undefined;
+  private unsubscribe: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
   private lastFailure = 'KEYS_LOADING';
@@ -67,7 +67,7 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
     private readonly ring: KeyRing,
     private readonly registry: KeyRegistryRepository,
     @Inject(keysConfig.KEY) private readonly config: ConfigType<typeof keysConfig>,
-    @Inject(databaseConfig.KEY) private readonly database: ConfigType<typeof databaseConfig>,
+    private readonly notices: DatabaseNotices,
     @Inject(KEY_REGISTRY_OPTIONS) private readonly options: KeyRegistryOptions,
   ) {
     this.wrappers = config.wrapping && KeyWrappers.fromSettings(config.wrapping);
@@ -110,12 +110,13 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
 
   async onModuleInit(): Promise<void> {
     if (!this.wrappers) return;
-    if (this.options.fleet && this.database.url) {
-      this.notices = new RegistryNotices(
-        this.database.url,
-        () => void this.refresh().catch(reportedByReadOnce),
-      );
-      this.notices.start();
+    if (this.options.fleet) {
+      const reread = () => void this.refresh().catch(reportedByReadOnce);
+      this.unsubscribe = this.notices.subscribe(REGISTRY_CHANNEL, {
+        notice: reread,
+        // A change made while the notice connection was down is read once it listens again.
+        gap: () => (this.notices.isListening(REGISTRY_CHANNEL) ? reread() : undefined),
+      });
     }
     try {
       await this.refresh();
@@ -129,7 +130,7 @@ export class KeyRegistryLoader implements OnModuleInit, BeforeApplicationShutdow
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.notices?.stop();
+    this.unsubscribe?.();
     await this.running?.catch(reportedByReadOnce);
     for (const wrapper of this.wrappers?.unwrappers ?? []) wrapper.close();
     if (this.options.fleet && this.wrappers) {

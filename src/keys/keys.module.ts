@@ -1,26 +1,34 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { ConnectorsModule } from '../connectors/connectors.module';
-import { ConnectSessionsModule } from '../connect/connect-sessions.module';
-import { ProvidersModule } from '../providers/providers.module';
+import type { ConfigType } from '@nestjs/config';
+import { keysConfig } from '../config/configuration';
+import { KeyRing } from '../crypto/key-ring';
 import { KEY_REGISTRY_OPTIONS, KeyRegistryLoader, type KeyRegistryOptions } from './key-registry.loader';
 import { KeyRegistryRepository } from './key-registry.repository';
-import { KeyRegistryService } from './key-registry.service';
+import { KeysHealthIndicator } from './keys.health';
 
-/** The key registry: loads it into the key ring in registry mode, and its lifecycle. */
+/**
+ * The key ring in both modes: decoded from the settings (env mode), or empty at first and filled
+ * from the key registry at start and on every change (registry mode).
+ */
 @Module({})
 export class KeysModule {
   static forRoot(options: KeyRegistryOptions): DynamicModule {
     return {
       module: KeysModule,
       global: true,
-      imports: [ConnectorsModule, ProvidersModule, ConnectSessionsModule],
       providers: [
         { provide: KEY_REGISTRY_OPTIONS, useValue: options },
+        {
+          provide: KeyRing,
+          inject: [keysConfig.KEY],
+          useFactory: (keys: ConfigType<typeof keysConfig>) =>
+            keys.wrapping ? KeyRing.unloaded() : keys.ring,
+        },
         KeyRegistryRepository,
         KeyRegistryLoader,
-        KeyRegistryService,
+        KeysHealthIndicator,
       ],
-      exports: [KeyRegistryLoader, KeyRegistryService],
+      exports: [KeyRing, KeyRegistryRepository, KeyRegistryLoader, KeysHealthIndicator],
     };
   }
 }

@@ -51,6 +51,20 @@ export class AppMetrics {
     registers: [this.registry],
   });
 
+  readonly tokenReads = new Counter({
+    name: 'connectors_token_reads_total',
+    help: 'Token reads through the service routes, by caller name and outcome (served, refreshed, refused)',
+    labelNames: ['caller', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditDropped = new Counter({
+    name: 'connectors_audit_dropped_total',
+    help: 'Audit records dropped because too many waited for the database, by trail',
+    labelNames: ['trail'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'connectors_' });
   }

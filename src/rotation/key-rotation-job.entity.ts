@@ -31,9 +31,82 @@ export interface RotationFailure {
   reason: string;
 }
 
+/** Who holds a lease, and until when (the database's clock). */
+export interface Lease {
+  leaseOwner: string | null;
+  leaseExpiresAt: Date | null;
+}
+
 /**
- * A key rotation job: where it stands (keyset cursor, pass), what it did, and which worker holds
- * its lease. Written with SQL by RotationJobsRepository; mapped here for reads and metadata.
+ * One range of a job's accounts: ids in (afterId, throughId], the last partition unbounded, with
+ * its own cursor, counts and lease. Any worker may lease a partition that is not done and that
+ * nobody holds (or whose lease expired).
+ */
+export interface RotationPartition extends Lease {
+  jobId: number;
+  part: number;
+  afterId: number;
+  /** Null for the last partition: it also takes accounts created after the job started. */
+  throughId: number | null;
+  pass: number;
+  /** Id of the last account processed in this pass. */
+  cursor: number;
+  /** Done for this pass: every account of its range was read. */
+  done: boolean;
+  scanned: number;
+  rotated: number;
+  skipped: number;
+  failed: number;
+}
+
+/** What a worker running a partition needs of its job. */
+export interface PartitionWork extends RotationPartition {
+  status: RotationStatus;
+  dryRun: boolean;
+  batchSize: number;
+  targetKeyId: string;
+}
+
+/** The partitions of a job at a glance: how many, how many done, who runs the others. */
+export interface PartitionSummary {
+  total: number;
+  done: number;
+  /** Owners of the live leases on partitions not done yet. */
+  workers: string[];
+}
+
+/**
+ * A job as the API reports it: its row, and what its partitions add up to. `cursor` is the low
+ * water mark (every account at or below it was read in this pass); the lease is the one that
+ * ends last among the partitions still open; the failures a sample of the failures table.
+ */
+export interface RotationJobRecord extends Lease {
+  id: number;
+  status: RotationStatus;
+  dryRun: boolean;
+  batchSize: number;
+  targetKeyId: string;
+  cursor: number;
+  pass: number;
+  totalEstimate: number;
+  scanned: number;
+  rotated: number;
+  skipped: number;
+  failed: number;
+  failures: RotationFailure[];
+  partitions: PartitionSummary;
+  requestedBy: string;
+  lastErrorCode: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Date;
+}
+
+/**
+ * A key rotation job's row: what is one per job. Its accounts are split into partitions
+ * (`key_rotation_partitions`, RotationPartition); written with SQL by RotationJobsRepository,
+ * mapped here for metadata.
  */
 @Entity({ name: 'key_rotation_jobs' })
 export class KeyRotationJob {
@@ -52,38 +125,11 @@ export class KeyRotationJob {
   @Column({ name: 'target_key_id', type: 'varchar', length: 32 })
   targetKeyId: string;
 
-  /** Id of the last account processed in the current pass. */
-  @Column({ type: 'integer' })
-  cursor: number;
-
   @Column({ type: 'integer' })
   pass: number;
 
   @Column({ name: 'total_estimate', type: 'integer' })
   totalEstimate: number;
-
-  @Column({ type: 'integer' })
-  scanned: number;
-
-  @Column({ type: 'integer' })
-  rotated: number;
-
-  /** Rewritten by a token update between read and write: already on the primary key. */
-  @Column({ type: 'integer' })
-  skipped: number;
-
-  @Column({ type: 'integer' })
-  failed: number;
-
-  /** A bounded sample; key_rotation_job_failures holds every failed account. */
-  @Column({ type: 'jsonb' })
-  failures: RotationFailure[];
-
-  @Column({ name: 'lease_owner', type: 'varchar', length: 128, nullable: true })
-  leaseOwner: string | null;
-
-  @Column({ name: 'lease_expires_at', type: 'timestamptz', nullable: true })
-  leaseExpiresAt: Date | null;
 
   @Column({ name: 'requested_by', type: 'varchar', length: 200 })
   requestedBy: string;

@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { PreparedBatch } from './batch-read-ahead';
-import type { KeyRotationJob } from './key-rotation-job.entity';
+import { isActive, type KeyRotationJob, type PartitionWork } from './key-rotation-job.entity';
 import type { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import type { RotationJobsRepository } from './rotation-jobs.repository';
 import type { ResealSecretsResult } from '../providers/provider-clients.service';
@@ -12,18 +12,28 @@ export type ProviderSecretsResealer = (
   targetKeyId: string,
 ) => Promise<ResealSecretsResult>;
 
+/**
+ * Where a worker stands after a transaction: `continue` with the partition (a batch committed,
+ * or its cursor moved and the batch is read again); its partition `done`; the partition `lost`
+ * to another worker (the job goes on: others may be free); `cancel` asked for; the job `ended`.
+ */
+export type StepOutcome = 'continue' | 'done' | 'lost' | 'cancel' | 'ended';
+
 export interface Step {
-  job: KeyRotationJob;
-  done: boolean;
+  work: PartitionWork;
+  outcome: StepOutcome;
 }
 
 /** Bounded: rows written by instances still on the old configuration are caught by a later pass. */
 const MAX_PASSES = 3;
 
 /**
- * The transactions of a run, each under the job row's lock: one per batch, which re-checks the
- * lease, writes the re-sealed rows with one compare-and-set statement and advances the cursor,
- * so a batch is either wholly done or not at all; and one at the end of each pass.
+ * The transactions of a worker on one partition, each under the partition row's lock: one per
+ * batch, which re-checks the lease, writes the re-sealed rows with one compare-and-set statement
+ * and advances the partition's cursor, so a batch is either wholly done or not at all; and one
+ * at the end of the partition, which also ends the pass when it was the last one open. Batches
+ * never lock the job row, so workers on other partitions never wait on each other; what writes
+ * the job row locks it first.
  */
 export class RotationBatchTransactions {
   constructor(
@@ -35,13 +45,13 @@ export class RotationBatchTransactions {
     private readonly resealProviderSecrets: ProviderSecretsResealer,
   ) {}
 
-  commitBatch(job: KeyRotationJob, owner: string, batch: PreparedBatch): Promise<Step> {
+  commitBatch(work: PartitionWork, owner: string, batch: PreparedBatch): Promise<Step> {
     return this.dataSource.transaction(async (manager) => {
-      const held = await this.lockHeld(manager, job, owner);
-      if ('done' in held) return held;
+      const held = await this.lockHeld(manager, work, owner);
+      if ('outcome' in held) return held;
       const { sealed } = batch;
       const rotated = held.dryRun ? sealed.ids.length : await this.accounts.writeResealed(manager, sealed);
-      const newFailures = await this.jobs.recordFailures(manager, held.id, sealed.failures);
+      const newFailures = await this.jobs.recordFailures(manager, held.jobId, sealed.failures);
       const progress = {
         cursor: batch.lastId,
         scanned: batch.scanned,
@@ -49,34 +59,52 @@ export class RotationBatchTransactions {
         skipped: sealed.ids.length - rotated,
         newFailures,
       };
-      return { job: await this.jobs.advance(manager, held, progress, this.leaseSeconds), done: false };
+      const advanced = await this.jobs.advance(manager, held, progress, this.leaseSeconds);
+      return { work: advanced, outcome: 'continue' };
     });
   }
 
-  /** The end of a pass: another pass if rows not known to fail are still off the target key. */
-  endPass(job: KeyRotationJob, owner: string): Promise<Step> {
+  /**
+   * Every account of the partition was read. The job row is locked first, so partitions ending
+   * at once end one after the other and the last one sees every other one done: it ends the
+   * pass, with another pass if rows not known to fail are still off the target key.
+   */
+  endPartition(work: PartitionWork, owner: string): Promise<Step> {
     return this.dataSource.transaction(async (manager) => {
-      const held = await this.lockHeld(manager, job, owner);
-      if ('done' in held) return held;
-      let errorCode: string | undefined;
-      if (!held.dryRun) {
-        const { remaining, retryable } = await this.accounts.remainingOffKey(
-          manager,
-          held.id,
-          held.targetKeyId,
-        );
-        if (retryable > 0 && held.pass < MAX_PASSES) {
-          return {
-            job: await this.jobs.startNextPass(manager, held.id, remaining, this.leaseSeconds),
-            done: false,
-          };
-        }
-        if (retryable > 0) errorCode = 'ACCOUNTS_REMAINING';
-        errorCode ??= await this.resealSecrets(manager, held);
-      }
-      const status = held.failed > 0 || errorCode ? 'completed_with_errors' : 'completed';
-      return { job: await this.jobs.finish(manager, held.id, status, errorCode), done: true };
+      const job = await this.jobs.lockJob(manager, work.jobId);
+      const held = await this.lockHeld(manager, work, owner);
+      if ('outcome' in held) return held;
+      await this.jobs.endPartition(manager, held);
+      const done: Step = { work: { ...held, done: true, leaseOwner: null }, outcome: 'done' };
+      if ((await this.jobs.openPartitions(manager, held.jobId)) > 0) return done;
+      return this.endPass(manager, job as KeyRotationJob, done);
     });
+  }
+
+  /** A job asked to stop: cancelled by the first worker that sees it, under the job row's lock. */
+  cancel(work: PartitionWork): Promise<Step> {
+    return this.dataSource.transaction(async (manager) => {
+      const job = await this.jobs.lockJob(manager, work.jobId);
+      if (job?.status === 'cancelling') await this.jobs.finish(manager, job.id, 'cancelled');
+      return { work, outcome: 'ended' };
+    });
+  }
+
+  private async endPass(manager: EntityManager, job: KeyRotationJob, done: Step): Promise<Step> {
+    let errorCode: string | undefined;
+    if (!job.dryRun) {
+      const { remaining, retryable } = await this.accounts.remainingOffKey(manager, job.id, job.targetKeyId);
+      if (retryable > 0 && job.pass < MAX_PASSES) {
+        await this.jobs.startNextPass(manager, job.id, remaining);
+        return done;
+      }
+      if (retryable > 0) errorCode = 'ACCOUNTS_REMAINING';
+      errorCode ??= await this.resealSecrets(manager, job);
+    }
+    const failed = (await this.jobs.findById(job.id, manager))?.failed ?? 0;
+    const status = failed > 0 || errorCode ? 'completed_with_errors' : 'completed';
+    await this.jobs.finish(manager, job.id, status, errorCode);
+    return { ...done, outcome: 'ended' };
   }
 
   /** The provider client secrets go with the last pass; one that cannot be opened fails the job's outcome. */
@@ -90,32 +118,30 @@ export class RotationBatchTransactions {
   }
 
   /**
-   * Locks the job row and returns it when this worker still holds it, it is running and it is
-   * where this batch was read from. A cancelled job is finished here; a lost lease ends this
-   * worker's run; a moved cursor (a commit reported failed that had in fact succeeded) makes the
-   * batch be read again from the recorded position. Nothing is written in those cases.
+   * Locks the partition row and returns it when its job is running, this worker still holds it,
+   * and it is where this batch was read from. Otherwise nothing is written: an ended job ends
+   * the run, a lost lease (or a partition another worker finished) sends this worker elsewhere,
+   * a cancel is handed to `cancel`, and a moved cursor (a commit reported failed that had in fact
+   * succeeded) makes the batch be read again from the recorded position.
    */
   private async lockHeld(
     manager: EntityManager,
-    job: KeyRotationJob,
+    work: PartitionWork,
     owner: string,
-  ): Promise<KeyRotationJob | Step> {
-    const current = await this.jobs.findById(job.id, manager, true);
-    if (
-      !current ||
-      current.leaseOwner !== owner ||
-      (current.status !== 'running' && current.status !== 'cancelling')
-    ) {
-      const holder = current?.leaseOwner ?? 'nobody';
-      this.logger.warn(
-        `rotation job ${job.id} is ${current?.status ?? 'gone'}, leased by ${holder}: stopping`,
-      );
-      return { job: current ?? job, done: true };
+  ): Promise<PartitionWork | Step> {
+    const current = await this.jobs.lockPartition(manager, work);
+    const where = `rotation job ${work.jobId} partition ${work.part}`;
+    if (!current || !isActive(current.status)) {
+      this.logger.warn(`${where}: the job is ${current?.status ?? 'gone'}: stopping`);
+      return { work: current ?? work, outcome: 'ended' };
     }
-    if (current.status === 'cancelling') {
-      return { job: await this.jobs.finish(manager, current.id, 'cancelled'), done: true };
+    if (current.leaseOwner !== owner || current.done || current.pass !== work.pass) {
+      const holder = current.done ? 'done' : `leased by ${current.leaseOwner ?? 'nobody'}`;
+      this.logger.warn(`${where} is ${holder}: leaving it`);
+      return { work: current, outcome: 'lost' };
     }
-    if (current.cursor !== job.cursor || current.pass !== job.pass) return { job: current, done: false };
+    if (current.status === 'cancelling') return { work: current, outcome: 'cancel' };
+    if (current.cursor !== work.cursor) return { work: current, outcome: 'continue' };
     return current;
   }
 }

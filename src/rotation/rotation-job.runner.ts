@@ -10,10 +10,10 @@ import { KeyRing } from '../crypto/key-ring';
 import { ProviderClientsService } from '../providers/provider-clients.service';
 import { BatchReadAhead } from './batch-read-ahead';
 import { databaseErrorCodeOf, isTransient } from '../common/database-errors';
-import { isActive, type KeyRotationJob } from './key-rotation-job.entity';
+import { isActive, type PartitionWork, type RotationJobRecord } from './key-rotation-job.entity';
 import { InThreadSealer, ResealPool, type RowSealer } from './reseal-pool';
 import type { RowCrypto } from './reseal-row';
-import { RotationBatchTransactions, type Step } from './rotation-batch.transactions';
+import { RotationBatchTransactions, type Step, type StepOutcome } from './rotation-batch.transactions';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
 import { backoffMs } from '../common/backoff';
@@ -26,12 +26,16 @@ export interface RunJobOptions {
   signal?: AbortSignal;
 }
 
+/** How a worker's run of one partition ended. */
+type PartitionEnd = Exclude<StepOutcome, 'continue' | 'cancel'> | 'stopped';
+
 const OUTAGE_BACKOFF = { firstMs: 1_000, maxMs: 30_000 };
 
 /**
- * Runs one claimed job batch by batch, each in its own transaction (RotationBatchTransactions).
- * While a batch commits, the next one is read and re-sealed, on other cores when there are any;
- * it is written only after, in its own transaction. A database outage only delays the job.
+ * Runs the partitions of a job one after the other, as long as this worker can lease one. A
+ * partition is run batch by batch, each in its own transaction (RotationBatchTransactions);
+ * while a batch commits, the next one is read and re-sealed, on other cores when there are any,
+ * and written only after, in its own transaction. A database outage only delays the work.
  */
 @Injectable()
 export class RotationJobRunner {
@@ -39,6 +43,7 @@ export class RotationJobRunner {
   private readonly crypto: RowCrypto;
   private readonly transactions: RotationBatchTransactions;
   private readonly resealThreads: number;
+  private readonly leaseSeconds: number;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -59,6 +64,7 @@ export class RotationJobRunner {
     };
     // PGlite runs its queries on this thread, and a busy query loop starves the pool's replies.
     this.resealThreads = database.embedded ? 0 : config.resealThreads;
+    this.leaseSeconds = config.leaseSeconds;
     this.transactions = new RotationBatchTransactions(
       dataSource,
       jobs,
@@ -69,59 +75,92 @@ export class RotationJobRunner {
     );
   }
 
-  /** Until the job ends, is cancelled, loses its lease, fails for good, or `signal` stops it. */
-  async run(claimed: KeyRotationJob, owner: string, options: RunJobOptions = {}): Promise<KeyRotationJob> {
+  /**
+   * From a claimed partition until the job ends, fails for good, `signal` stops it, or no other
+   * partition of the job is free; returns the job as it then stands.
+   */
+  async run(claimed: PartitionWork, owner: string, options: RunJobOptions = {}): Promise<RotationJobRecord> {
     const sealer = this.newSealer();
-    const batches = new BatchReadAhead(
-      (cursor) => this.accounts.offKeyAfter(cursor, claimed.targetKeyId, claimed.batchSize),
-      (rows) => sealer.reseal(rows),
-    );
     try {
-      return await this.loop(claimed, owner, batches, options);
+      let work: PartitionWork | undefined = claimed;
+      while (work) {
+        const end = await this.runPartition(work, owner, sealer, options);
+        if (end === 'ended' || end === 'stopped') break;
+        work = await this.resilient(work, options.signal, () =>
+          this.jobs.claimPartition(owner, claimed.targetKeyId, this.leaseSeconds, claimed.jobId),
+        );
+      }
     } finally {
-      await batches.close();
       await sealer.close();
     }
+    return this.current(claimed.jobId, options.signal);
   }
 
-  private async loop(
-    claimed: KeyRotationJob,
+  /** The job as it stands; while the database is away, retried until `signal` stops the run. */
+  current(jobId: number, signal?: AbortSignal): Promise<RotationJobRecord> {
+    return this.resilient({ jobId }, signal, async () => {
+      const job = await this.jobs.findById(jobId);
+      if (!job) throw new Error(`rotation job ${jobId} is gone`);
+      return job;
+    });
+  }
+
+  private async runPartition(
+    claimed: PartitionWork,
     owner: string,
-    batches: BatchReadAhead,
+    sealer: RowSealer,
     options: RunJobOptions,
-  ): Promise<KeyRotationJob> {
-    let job = claimed;
-    let outages = 0;
-    while (!options.signal?.aborted) {
-      let step: Step;
-      try {
-        step = await this.step(job, owner, batches);
-      } catch (error) {
-        if (!isTransient(error)) return this.fail(job, owner, error);
-        outages += 1;
-        if (outages === 1) {
-          this.logger.warn(
-            `rotation job ${job.id}: batch rolled back (${databaseErrorCodeOf(error)}), retrying`,
-          );
+  ): Promise<PartitionEnd> {
+    const through = claimed.throughId;
+    const batches = new BatchReadAhead(
+      (cursor) => this.accounts.offKeyAfter(cursor, through, claimed.targetKeyId, claimed.batchSize),
+      (rows) => sealer.reseal(rows),
+    );
+    let work = claimed;
+    try {
+      let outages = 0;
+      while (!options.signal?.aborted) {
+        let step: Step;
+        let view: RotationJobView | undefined;
+        try {
+          step = await this.step(work, owner, batches);
+          work = step.work;
+          if (step.outcome === 'cancel') step = await this.transactions.cancel(work);
+          if (step.outcome === 'continue' && options.onProgress) view = await this.view(work.jobId);
+        } catch (error) {
+          if (!isTransient(error)) return await this.fail(work, owner, error);
+          outages += 1;
+          if (outages === 1) {
+            this.logger.warn(
+              `rotation job ${work.jobId}: batch rolled back (${databaseErrorCodeOf(error)}), retrying`,
+            );
+          }
+          await sleep(backoffMs(outages, OUTAGE_BACKOFF), options.signal);
+          continue;
         }
-        await sleep(backoffMs(outages, OUTAGE_BACKOFF), options.signal);
-        continue;
+        if (outages > 0) {
+          this.logger.log(`rotation job ${work.jobId}: database reachable again after ${outages} attempts`);
+        }
+        outages = 0;
+        if (step.outcome !== 'continue') return step.outcome as PartitionEnd;
+        if (view) await options.onProgress?.(view);
       }
-      if (outages > 0) {
-        this.logger.log(`rotation job ${job.id}: database reachable again after ${outages} attempts`);
-      }
-      outages = 0;
-      job = step.job;
-      if (step.done) return job;
-      await options.onProgress?.(toRotationJobView(job));
+      await this.release(work, owner);
+      return 'stopped';
+    } finally {
+      await batches.close();
     }
-    return this.release(job, owner);
   }
 
-  private async step(job: KeyRotationJob, owner: string, batches: BatchReadAhead): Promise<Step> {
-    const batch = await batches.take(job.cursor, job.pass);
-    if (batch.scanned === 0) return this.transactions.endPass(job, owner);
-    return this.transactions.commitBatch(job, owner, batch);
+  private async step(work: PartitionWork, owner: string, batches: BatchReadAhead): Promise<Step> {
+    const batch = await batches.take(work.cursor, work.pass);
+    if (batch.scanned === 0) return this.transactions.endPartition(work, owner);
+    return this.transactions.commitBatch(work, owner, batch);
+  }
+
+  private async view(jobId: number): Promise<RotationJobView | undefined> {
+    const job = await this.jobs.findById(jobId);
+    return job && toRotationJobView(job);
   }
 
   /** `ROTATION_RESEAL_THREADS` threads, or this thread when that is 0 or the database is embedded. */
@@ -131,31 +170,51 @@ export class RotationJobRunner {
     return new ResealPool(this.ring, threads, this.crypto);
   }
 
-  private async fail(job: KeyRotationJob, owner: string, error: unknown): Promise<KeyRotationJob> {
-    const code = databaseErrorCodeOf(error);
-    this.logger.error(`rotation job ${job.id} failed (${code})`);
-    try {
-      return await this.dataSource.transaction(async (manager) => {
-        const current = await this.jobs.findById(job.id, manager, true);
-        if (!current || current.leaseOwner !== owner || !isActive(current.status)) return current ?? job;
-        return this.jobs.finish(manager, current.id, 'failed', code);
-      });
-    } catch (recordError) {
-      this.logger.warn(
-        `rotation job ${job.id}: could not record the failure (${databaseErrorCodeOf(recordError)})`,
-      );
-      return job;
+  /** Retries `work` while the database is unreachable, until `signal` stops the run. */
+  private async resilient<T>(
+    on: { jobId: number },
+    signal: AbortSignal | undefined,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    for (let outages = 1; ; outages += 1) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!isTransient(error) || signal?.aborted) throw error;
+        if (outages === 1) {
+          this.logger.warn(`rotation job ${on.jobId}: database unreachable (${databaseErrorCodeOf(error)})`);
+        }
+        await sleep(backoffMs(outages, OUTAGE_BACKOFF), signal);
+      }
     }
   }
 
-  private async release(job: KeyRotationJob, owner: string): Promise<KeyRotationJob> {
+  /** A failure that retrying cannot fix ends the job for every worker, if this one still runs it. */
+  private async fail(work: PartitionWork, owner: string, error: unknown): Promise<PartitionEnd> {
+    const code = databaseErrorCodeOf(error);
+    this.logger.error(`rotation job ${work.jobId} failed (${code})`);
     try {
-      return (await this.jobs.release(job.id, owner)) ?? job;
+      await this.dataSource.transaction(async (manager) => {
+        const job = await this.jobs.lockJob(manager, work.jobId);
+        const current = await this.jobs.lockPartition(manager, work);
+        if (!job || !isActive(job.status) || current?.leaseOwner !== owner) return;
+        await this.jobs.finish(manager, job.id, 'failed', code);
+      });
+    } catch (recordError) {
+      this.logger.warn(
+        `rotation job ${work.jobId}: could not record the failure (${databaseErrorCodeOf(recordError)})`,
+      );
+    }
+    return 'ended';
+  }
+
+  private async release(work: PartitionWork, owner: string): Promise<void> {
+    try {
+      await this.jobs.release(work, owner);
     } catch (error) {
       this.logger.warn(
-        `rotation job ${job.id}: lease not released (${databaseErrorCodeOf(error)}); it will expire`,
+        `rotation job ${work.jobId}: lease not released (${databaseErrorCodeOf(error)}); it will expire`,
       );
-      return job;
     }
   }
 }

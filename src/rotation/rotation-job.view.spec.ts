@@ -1,7 +1,7 @@
-import type { KeyRotationJob } from './key-rotation-job.entity';
+import type { RotationJobRecord } from './key-rotation-job.entity';
 import { toRotationJobView } from './rotation-job.view';
 
-function job(overrides: Partial<KeyRotationJob>): KeyRotationJob {
+function job(overrides: Partial<RotationJobRecord>): RotationJobRecord {
   return {
     id: 1,
     status: 'running',
@@ -16,6 +16,7 @@ function job(overrides: Partial<KeyRotationJob>): KeyRotationJob {
     skipped: 0,
     failed: 0,
     failures: [],
+    partitions: { total: 1, done: 0, workers: [] },
     leaseOwner: null,
     leaseExpiresAt: null,
     requestedBy: 'test',

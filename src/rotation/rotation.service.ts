@@ -1,19 +1,17 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { rotationConfig } from '../config/configuration';
-import { ConnectKeyUsageService } from '../connect/connect-key-usage.service';
 import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
 import { KeyRing } from '../crypto/key-ring';
-import { ProviderClientsService } from '../providers/provider-clients.service';
 import {
   BATCH_SIZE_LIMITS,
   isActive,
-  type KeyRotationJob,
   type RotationFailure,
+  type RotationJobRecord,
 } from './key-rotation-job.entity';
-import { buildKeyInventory, type KeyInventory } from './key-inventory.view';
+import { planPartitions } from './partition-plan';
 import { RotationJobsRepository } from './rotation-jobs.repository';
 import { toRotationJobView, type RotationJobView } from './rotation-job.view';
 import {
@@ -23,7 +21,7 @@ import {
   RotationNotFoundError,
   RotationPrimaryKeyMissingError,
 } from './rotation.errors';
-import { constraintOf, databaseErrorCodeOf } from '../common/database-errors';
+import { constraintOf } from '../common/database-errors';
 
 export interface StartRotationRequest {
   dryRun?: boolean;
@@ -35,60 +33,22 @@ export interface StartRotationRequest {
 const ONE_ACTIVE_JOB_INDEX = 'ux_key_rotation_jobs_one_active';
 const MAX_LIST_LIMIT = 100;
 
-/** The rotation API the admin routes and the CLI call: inventory, start, watch and cancel jobs. */
+/** The rotation API the admin routes and the CLI call: start, watch and cancel jobs. */
 @Injectable()
-export class RotationService implements OnApplicationBootstrap {
-  private readonly logger = new Logger(RotationService.name);
-
+export class RotationService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly ring: KeyRing,
     private readonly jobs: RotationJobsRepository,
     private readonly accounts: ExternalAccountsRepository,
-    private readonly providerClients: ProviderClientsService,
-    private readonly connectSessions: ConnectKeyUsageService,
     @Inject(rotationConfig.KEY) private readonly config: ConfigType<typeof rotationConfig>,
   ) {}
 
-  /** Accounts that no configured key can open are worth one loud line at start-up. */
-  async onApplicationBootstrap(): Promise<void> {
-    // A registry ring still waiting for its keys (KMS unreachable) would call every key unknown;
-    // readiness reports that case.
-    if (!this.ring.loaded) return;
-    let inventory: KeyInventory;
-    try {
-      inventory = await this.inventory();
-    } catch (error) {
-      this.logger.warn(`key inventory check at start-up failed (${databaseErrorCodeOf(error)})`);
-      return;
-    }
-    // Keys the registry holds but this instance could not unwrap have their own log line and remedy.
-    const unknown = inventory.keys.filter(
-      (key) => key.role === 'unknown' && !this.ring.isWithheld(key.keyId),
-    );
-    const accounts = unknown.reduce((sum, key) => sum + key.accounts, 0);
-    if (accounts === 0) return;
-    const keyIds = unknown.map((key) => key.keyId);
-    this.logger.warn(
-      `${accounts} accounts are sealed with key ids no configured key has ` +
-        `(${keyIds.slice(0, 5).join(', ')}${keyIds.length > 5 ? ', ...' : ''}): their tokens cannot be read ` +
-        (this.ring.managed
-          ? 'until the key registry holds a key with that id (keys:import brings an env-mode key in)'
-          : 'until that key is added to WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS'),
-    );
-  }
-
-  async inventory(): Promise<KeyInventory> {
-    const [counts, secrets, verifiers] = await Promise.all([
-      this.accounts.countByKeyId(),
-      this.providerClients.countByKeyId(),
-      this.connectSessions.countByKeyId(),
-    ]);
-    const ring = { primaryKeyId: this.ring.primaryKeyId, previousKeyIds: this.ring.previousKeyIds() };
-    return buildKeyInventory(counts, ring, secrets, verifiers);
-  }
-
-  /** Creates a pending job; a background worker or `runJob` runs it. One active job at a time. */
+  /**
+   * Creates a pending job, its accounts split by id into partitions of about
+   * ROTATION_PARTITION_SIZE accounts that background workers and `runJob` run side by side.
+   * One active job at a time.
+   */
   async startRotation(request: StartRotationRequest): Promise<RotationJobView> {
     const targetKeyId = this.ring.primaryKeyId;
     if (!targetKeyId) throw new RotationPrimaryKeyMissingError();
@@ -102,10 +62,15 @@ export class RotationService implements OnApplicationBootstrap {
       throw new RotationInvalidRequestError('requestedBy', 'must be 1 to 200 characters');
     }
     const totalEstimate = await this.accounts.countOffKey(targetKeyId);
+    const partitions = planPartitions(
+      totalEstimate,
+      await this.accounts.idRange(),
+      this.config.partitionSize,
+    );
     try {
       const dryRun = request.dryRun === true;
       return toRotationJobView(
-        await this.jobs.insert({ dryRun, batchSize, targetKeyId, totalEstimate, requestedBy }),
+        await this.jobs.insert({ dryRun, batchSize, targetKeyId, totalEstimate, requestedBy }, partitions),
       );
     } catch (error) {
       if (constraintOf(error) !== ONE_ACTIVE_JOB_INDEX) throw error;
@@ -140,28 +105,23 @@ export class RotationService implements OnApplicationBootstrap {
   }
 
   /**
-   * Pending, or running without a live lease: cancelled at once. Running under a live lease:
-   * `cancelling`, and the worker stops at its next batch boundary. Cancelling again is harmless.
+   * Pending, or running without a live lease on any partition: cancelled at once. Running under a
+   * live lease: `cancelling`, and the first worker to reach a batch boundary ends it; the others
+   * stop at theirs. Cancelling again is harmless.
    */
   async cancelJob(id: number): Promise<RotationJobView> {
     const job = await this.dataSource.transaction(async (manager) => {
-      const current = await this.jobs.findById(id, manager, true);
+      const current = await this.jobs.lockJob(manager, id);
       if (!current) throw new RotationNotFoundError(id);
       if (!isActive(current.status)) throw new RotationNotCancellableError(id, current.status);
-      if (current.status === 'pending' || !hasLiveLease(current)) {
-        return this.jobs.finish(manager, id, 'cancelled');
+      // Judged by the database's clock: a worker whose lease ended stops at its next batch anyway.
+      if (current.status === 'pending' || !(await this.jobs.hasLiveLease(manager, id))) {
+        await this.jobs.finish(manager, id, 'cancelled');
+      } else if (current.status === 'running') {
+        await this.jobs.markCancelling(manager, id);
       }
-      return current.status === 'running' ? this.jobs.markCancelling(manager, id) : current;
+      return this.jobs.findById(id, manager);
     });
-    return toRotationJobView(job);
+    return toRotationJobView(job as RotationJobRecord);
   }
-}
-
-/**
- * Judged on this clock: a wrong guess is safe either way. A worker whose lease was taken away
- * stops at its next batch (it checks ownership under the row lock); a job left `cancelling` is
- * finished by the next worker that claims it.
- */
-function hasLiveLease(job: KeyRotationJob): boolean {
-  return job.leaseOwner !== null && job.leaseExpiresAt !== null && job.leaseExpiresAt.getTime() > Date.now();
 }

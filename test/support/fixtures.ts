@@ -5,6 +5,11 @@ import type { DataSource } from 'typeorm';
 export const onPostgres = process.env.TEST_DATABASE_URL !== undefined;
 export const describeIfPostgres = onPostgres ? describe : describe.skip;
 export const itIfPostgres = onPostgres ? it : it.skip;
+/**
+ * Suites about the embedded database alone (its data directory, the default start): the
+ * PostgreSQL pass would run the very same thing again.
+ */
+export const describeIfEmbedded = onPostgres ? describe.skip : describe;
 
 export interface StoredAccountRow {
   id: number;

@@ -3,12 +3,14 @@ import type { DataSource } from 'typeorm';
 import { ExternalAccountsService } from '../../src/connectors/external-accounts.service';
 import type { TokenSet } from '../../src/connectors/token-set';
 import { keyIdOf } from '../../src/crypto/key-ring';
+import { KeyUsageService } from '../../src/key-lifecycle/key-usage.service';
 import type { RotationJobView } from '../../src/rotation/rotation-job.view';
 import { RotationService } from '../../src/rotation/rotation.service';
 import { RotationWorker } from '../../src/rotation/rotation.worker';
 import { createTestApp, truncateAll, type TestApp, type TestEnv } from '../create-app';
 import { legacyV1Envelope } from './legacy-envelope';
 import { poll, storedRows } from './fixtures';
+import { insertSealedAccounts } from './safety-fixtures';
 
 /** A fresh key, made in the test: never a committed secret. */
 export interface TestKey {
@@ -37,6 +39,7 @@ export interface RotationApp extends TestApp {
   accounts: ExternalAccountsService;
   rotation: RotationService;
   worker: RotationWorker;
+  keyUsage: KeyUsageService;
 }
 
 export async function createRotationApp(env: TestEnv): Promise<RotationApp> {
@@ -46,6 +49,7 @@ export async function createRotationApp(env: TestEnv): Promise<RotationApp> {
     accounts: testApp.app.get(ExternalAccountsService),
     rotation: testApp.app.get(RotationService),
     worker: testApp.app.get(RotationWorker),
+    keyUsage: testApp.app.get(KeyUsageService),
   };
 }
 
@@ -120,8 +124,9 @@ export interface SeedCounts {
 }
 
 /**
- * Empties the database, then writes accounts sealed under `key` through the service (parallel on
- * PostgreSQL), legacy v1 rows under `key` and plaintext rows. Returns the tokens of each account.
+ * Empties the database, then writes accounts sealed under `key` (sealed in the test and written in
+ * bulk, bound to their rows as the service binds them), legacy v1 rows under `key` and plaintext
+ * rows. Returns the tokens of each account.
  */
 export async function seedAccounts(
   key: TestKey,
@@ -132,7 +137,12 @@ export async function seedAccounts(
   try {
     await truncateAll(app.dataSource);
     const expected: ExpectedTokens = new Map();
-    await createSealedAccounts(app, counts.sealed, expected, process.env.TEST_DATABASE_URL ? 8 : 1);
+    const sealed = Array.from({ length: counts.sealed }, (_, index) => ({
+      ...tokensFor('sealed', index),
+      token_type: 'Bearer',
+    }));
+    const seeded = await insertSealedAccounts(app.dataSource, key, sealed, (index) => 1 + (index % 50));
+    for (const account of seeded) expected.set(account.id, account.tokens);
     await insertLegacyRows(app.dataSource, key, counts.legacy ?? 0, expected);
     await insertPlaintextRows(app.dataSource, counts.plaintext ?? 0, expected);
     return expected;
@@ -175,24 +185,29 @@ export async function waitForStatus(
 }
 
 /**
- * Holds a rotation job at its next batch: each batch locks the job row FOR UPDATE, which a
- * KEY SHARE lock blocks, while a claim (an UPDATE of other columns) still gets through and finds
- * the lease as it is. Resolves once held (after the batch in flight, if any, has committed).
+ * Holds a rotation job at its next batch: each batch locks its partition's row FOR UPDATE, which
+ * a KEY SHARE lock blocks, while a claim (an UPDATE of other columns) still gets through and
+ * finds the leases as they are. Resolves once held (after the batches in flight, if any, have
+ * committed).
  */
 export async function holdRotationJob(dataSource: DataSource, jobId: number): Promise<() => Promise<void>> {
   const barrier = dataSource.createQueryRunner();
   await barrier.startTransaction();
-  await barrier.query(`SELECT id FROM key_rotation_jobs WHERE id = $1 FOR KEY SHARE`, [jobId]);
+  await barrier.query(`SELECT part FROM key_rotation_partitions WHERE job_id = $1 FOR KEY SHARE`, [jobId]);
   return async () => {
     await barrier.commitTransaction();
     await barrier.release();
   };
 }
 
-/** Sets a job's lease to end `seconds` from now by the database's clock (negative: ended). */
+/**
+ * Sets the leases held on a job's open partitions to end `seconds` from now by the database's
+ * clock (negative: ended).
+ */
 export async function setLease(dataSource: DataSource, jobId: number, seconds: number): Promise<void> {
   await dataSource.query(
-    `UPDATE key_rotation_jobs SET lease_expires_at = now() + make_interval(secs => $2) WHERE id = $1`,
+    `UPDATE key_rotation_partitions SET lease_expires_at = now() + make_interval(secs => $2)
+      WHERE job_id = $1 AND lease_owner IS NOT NULL AND NOT done`,
     [jobId, seconds],
   );
 }

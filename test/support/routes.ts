@@ -7,6 +7,9 @@ export interface Route {
   /** The template, as Nest joins it: `/admin/rotations/:id/cancel`. */
   path: string;
   controller: string;
+  /** The controller class and the name of the handler method: their decorators' metadata. */
+  type: Type;
+  handler: string;
 }
 
 function joined(...parts: (string | undefined)[]): string {
@@ -40,6 +43,8 @@ export function routesOf(app: INestApplication): Route[] {
               method: RequestMethod[method].toLowerCase() as Route['method'],
               path: joined(prefix, path),
               controller: controller.name,
+              type: controller,
+              handler: name,
             });
           }
         }

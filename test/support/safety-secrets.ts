@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { leakedForms } from './output-capture';
 
@@ -82,6 +83,14 @@ export class SecretRegistry {
     }
   }
 
+  /** A caller's secret, and its SHA-256 digest as the database keeps it (hex) and in base64. */
+  addCallerSecret(label: string, secret: string): void {
+    this.add(label, secret);
+    const digest = createHash('sha256').update(secret).digest();
+    this.add(`${label} digest`, digest.toString('hex'));
+    this.add(`${label} digest (base64)`, digest.toString('base64'));
+  }
+
   /** A key: its setting text and its bytes in other encodings. */
   addKey(label: string, base64Key: string): void {
     this.add(label, base64Key);
@@ -139,7 +148,7 @@ export class SecretRegistry {
 /**
  * What the database holds outside the sealed columns, as text for a leak scan: every table the
  * service writes, with only the sealed columns left out (account tokens, the client secret, the
- * wrapped data keys, a connect session's PKCE verifier).
+ * wrapped data keys, a connect session's PKCE verifier, the digests of caller secrets).
  */
 export async function storedOutsideSealedColumns(dataSource: DataSource): Promise<string> {
   const tables: { name: string }[] = await dataSource.query(
@@ -151,6 +160,7 @@ export async function storedOutsideSealedColumns(dataSource: DataSource): Promis
     provider_clients: ['client_secret'],
     key_registry: ['wrapped_key'],
     connect_sessions: ['code_verifier'],
+    service_client_secrets: ['digest'],
   };
   const dump: Record<string, unknown[]> = {};
   for (const { name: table } of tables) {

@@ -6,6 +6,7 @@ import { isTransient } from '../../common/database-errors';
 import { errorCodeOf } from '../../common/domain-error';
 import { sleep } from '../../common/sleep';
 import { refreshConfig } from '../../config/configuration';
+import { DatabaseNotices } from '../../database/database-notices';
 import { AppMetrics } from '../../metrics/app-metrics';
 import { OAuthTokenClient, type TokenResponse } from '../../providers/oauth-token.client';
 import { ProviderClientsService } from '../../providers/provider-clients.service';
@@ -15,6 +16,7 @@ import { ACCOUNT_EVENTS, emitAccountEvent } from '../account-events';
 import {
   AccountNeedsReauthError,
   AccountNotFoundError,
+  AccountOutsideCallerProvidersError,
   AccountRevokingError,
   NoRefreshTokenError,
   RefreshStillRunningError,
@@ -25,8 +27,9 @@ import {
   type TokenColumns,
 } from '../external-accounts.repository';
 import { outcomeCodeOf, sharedFailure } from './refresh-failures';
-import { mergeRefreshed, tokenSetErrors, validFor, type TokenSet } from '../token-set';
+import { mergeRefreshed, tokenSetErrors, validFor, type TokenRead, type TokenSet } from '../token-set';
 import { TokenStorage } from '../token-storage';
+import { RefreshWakes, type WakeTicket } from './refresh-wakes';
 
 /** The tokens a refresh under the lease ends with: its own, or newer ones another writer stored. */
 interface Refreshed {
@@ -42,21 +45,24 @@ interface SentTo {
 /** What a caller needs of the tokens: valid for so long, or newer than the ones it read. */
 type Need = { minValiditySeconds: number } | 'newer';
 
-const POLL_MS = 100;
+/** A waiter looks again just after the holder's lease ends by the database's clock. */
+const LEASE_END_MARGIN_MS = 10;
 const STORE_ATTEMPTS = 3;
 const STORE_RETRY_MS = 200;
 
 /**
  * The single-flight refresh of an account at its provider. In this process, callers of one
  * account share one promise; across instances, the account's lease (one UPDATE, no lock held
- * across the provider call) elects the one that calls the provider, and the others poll the row
- * until its version moves, its status changes, or the holder records a failure. The new tokens
- * are written with a compare-and-set on `version` before any caller gets them.
+ * across the provider call) elects the one that calls the provider, and the others wait until
+ * its version moves, its status changes, or the holder records a failure: woken by the notice the
+ * holder's last statement sends (RefreshWakes), at the lease's end, or by a periodic re-read.
+ * The new tokens are written with a compare-and-set on `version` before any caller gets them.
  */
 @Injectable()
 export class AccountTokenRefresher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(AccountTokenRefresher.name);
   private readonly flights = new SingleFlight<string, TokenSet>();
+  private readonly wakes: RefreshWakes;
   /** This instance's name in the lease column. */
   readonly owner = `refresher:${randomUUID()}`;
 
@@ -67,48 +73,86 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     private readonly oauth: OAuthTokenClient,
     private readonly events: EventEmitter2,
     @Inject(refreshConfig.KEY) private readonly config: ConfigType<typeof refreshConfig>,
+    notices: DatabaseNotices,
     @Optional() private readonly metrics?: AppMetrics,
-  ) {}
+  ) {
+    this.wakes = new RefreshWakes(notices, config.noticesEnabled);
+  }
 
   /** A refresh in flight finishes before the database closes: the provider may have rotated the token. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.wakes.stop();
     await this.flights.drain();
   }
 
-  /** The stored tokens when valid for `minValiditySeconds`, else a refresh's. */
-  async fresh(userId: number, id: number, minValiditySeconds: number): Promise<TokenSet> {
-    const row = await this.readServable(userId, id);
+  /**
+   * The stored tokens when valid for `minValiditySeconds`, else a refresh's. `providers`: an
+   * account of another provider is not found, before anything is opened or refreshed.
+   */
+  async fresh(
+    userId: number,
+    id: number,
+    minValiditySeconds: number,
+    providers?: readonly string[],
+  ): Promise<TokenRead> {
+    const row = await this.readServable(userId, id, providers);
     const tokens = this.storage.open(row);
-    if (validFor(tokens, minValiditySeconds)) return tokens;
-    return this.flights.run(`${userId}:${id}`, () => this.coordinate(row, { minValiditySeconds }));
+    if (validFor(tokens, minValiditySeconds)) return { tokens, provider: row.provider, refreshed: false };
+    const fresh = await this.flights.run(`${userId}:${id}`, () =>
+      this.coordinate(row, { minValiditySeconds }),
+    );
+    return { tokens: fresh, provider: row.provider, refreshed: true };
   }
 
   /** Refreshes now, or joins the refresh already in flight, whose result is as new. */
-  async refresh(userId: number, id: number): Promise<TokenSet> {
-    const row = await this.readServable(userId, id);
-    return this.flights.run(`${userId}:${id}`, () => this.coordinate(row, 'newer'));
+  async refresh(userId: number, id: number, providers?: readonly string[]): Promise<TokenRead> {
+    const row = await this.readServable(userId, id, providers);
+    const tokens = await this.flights.run(`${userId}:${id}`, () => this.coordinate(row, 'newer'));
+    return { tokens, provider: row.provider, refreshed: true };
   }
 
+  /**
+   * The first row was read before any ticket was taken, so a holder's refresh is waited on only
+   * after a re-read under a ticket: a notice can then land at any point and still wake the wait.
+   */
   private async coordinate(first: RefreshRow, need: Need): Promise<TokenSet> {
     const deadline = Date.now() + this.config.waitMs;
     const failureSeen = first.refreshErrorAt?.getTime() ?? null;
     let row = first;
-    for (;;) {
-      if (row.status === 'revoking') throw new AccountRevokingError(row.id);
-      if (row.version !== first.version) return this.satisfiedBy(row, need);
-      if (row.status === 'needs_reauth') throw new AccountNeedsReauthError(row.id, row.statusReason);
-      if (row.refreshError && (row.refreshErrorAt?.getTime() ?? null) !== failureSeen)
-        throw sharedFailure(row);
-      if (
-        !row.leaseActive &&
-        (await this.accounts.takeRefreshLease(row, this.owner, this.config.leaseSeconds))
-      ) {
-        return this.refreshHeld(row);
+    let ticket: WakeTicket | undefined;
+    try {
+      for (;;) {
+        if (row.status === 'revoking') throw new AccountRevokingError(row.id);
+        if (row.version !== first.version) return this.satisfiedBy(row, need);
+        if (row.status === 'needs_reauth') throw new AccountNeedsReauthError(row.id, row.statusReason);
+        if (row.refreshError && (row.refreshErrorAt?.getTime() ?? null) !== failureSeen)
+          throw sharedFailure(row);
+        if (
+          !row.leaseActive &&
+          (await this.accounts.takeRefreshLease(row, this.owner, this.config.leaseSeconds))
+        ) {
+          return this.refreshHeld(row);
+        }
+        if (Date.now() >= deadline) throw new RefreshStillRunningError(row.id);
+        await ticket?.wait(this.pause(row, deadline));
+        ticket?.close();
+        ticket = this.wakes.ticket(row.id);
+        row = await this.read(row.userId, row.id);
       }
-      if (Date.now() >= deadline) throw new RefreshStillRunningError(row.id);
-      await sleep(POLL_MS + Math.floor(Math.random() * POLL_MS));
-      row = await this.read(row.userId, row.id);
+    } finally {
+      ticket?.close();
     }
+  }
+
+  /**
+   * How long to wait for news before reading the row again: until the holder's lease ends at
+   * most, and otherwise a long fallback while notices arrive, a short jittered poll while not.
+   */
+  private pause(row: RefreshRow, deadline: number): number {
+    const { pollMs, noticeFallbackMs } = this.config;
+    const poll = this.wakes.live ? noticeFallbackMs : pollMs + Math.floor(Math.random() * pollMs);
+    const leaseEnd = row.leaseRemainingMs === null ? poll : row.leaseRemainingMs + LEASE_END_MARGIN_MS;
+    return Math.max(0, Math.min(poll, leaseEnd, deadline - Date.now()));
   }
 
   /** Someone else wrote new tokens meanwhile: theirs are the answer. */
@@ -234,15 +278,17 @@ export class AccountTokenRefresher implements BeforeApplicationShutdown {
     }
   }
 
-  private async read(userId: number, id: number): Promise<RefreshRow> {
+  private async read(userId: number, id: number, providers?: readonly string[]): Promise<RefreshRow> {
     const row = await this.accounts.findRefreshRow(userId, id);
     if (!row) throw new AccountNotFoundError(id);
+    if (providers && !providers.includes(row.provider))
+      throw new AccountOutsideCallerProvidersError(id, row.provider);
     return row;
   }
 
   /** The first read of a caller: a revoking account serves no token, stored or refreshed. */
-  private async readServable(userId: number, id: number): Promise<RefreshRow> {
-    const row = await this.read(userId, id);
+  private async readServable(userId: number, id: number, providers?: readonly string[]): Promise<RefreshRow> {
+    const row = await this.read(userId, id, providers);
     if (row.status === 'revoking') throw new AccountRevokingError(id);
     return row;
   }

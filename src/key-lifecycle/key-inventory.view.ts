@@ -1,6 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { KeyIdCount } from '../connectors/external-accounts.repository';
-import { tokenKeyUse } from '../connectors/token-columns';
+import { safeToRetire, type KeyUsage } from './key-usage';
 
 export type KeyRole = 'primary' | 'previous' | 'unknown';
 
@@ -69,90 +68,52 @@ export class KeyInventory {
   connectSessions: ConnectSessionUsageView[];
 }
 
-/** Provider client secrets per key id, as the inventory counts them beside the accounts. */
-export interface SecretCount {
-  keyId: string;
-  clients: number;
-}
-
 export interface ConfiguredKeys {
   primaryKeyId: string | undefined;
   previousKeyIds: string[];
 }
 
-interface Tally {
-  byKid: Map<string, { accounts: number; v2Accounts: number }>;
-  legacyV1: number;
-  plaintext: number;
-  malformed: number;
-  total: number;
-}
-
-function tally(counts: KeyIdCount[]): Tally {
-  const result: Tally = { byKid: new Map(), legacyV1: 0, plaintext: 0, malformed: 0, total: 0 };
-  for (const { keyId, accounts } of counts) {
-    result.total += accounts;
-    const use = tokenKeyUse(keyId);
-    if (use.kind === 'legacy-v1') result.legacyV1 += accounts;
-    else if (use.kind === 'plaintext') result.plaintext += accounts;
-    else if (use.kind === 'malformed') result.malformed += accounts;
-    else {
-      const entry = result.byKid.get(use.kid) ?? { accounts: 0, v2Accounts: 0 };
-      entry.accounts += accounts;
-      if (use.format === 'v2') entry.v2Accounts += accounts;
-      result.byKid.set(use.kid, entry);
-    }
-  }
-  return result;
-}
-
-export function buildKeyInventory(
-  counts: KeyIdCount[],
-  ring: ConfiguredKeys,
-  secrets: SecretCount[] = [],
-  verifiers: ConnectSessionUsageView[] = [],
-): KeyInventory {
-  const { byKid, legacyV1, plaintext, malformed, total } = tally(counts);
-  const secretKeys = new Set([...secrets, ...verifiers].map((sealed) => sealed.keyId));
-  const usage = (keyId: string, role: KeyRole, safeToRetire: boolean | null = null): KeyUsageView => ({
+/** The inventory of the configured keys, from the one key-usage count. */
+export function buildKeyInventory(usage: KeyUsage, ring: ConfiguredKeys): KeyInventory {
+  const { accounts, totalAccounts } = usage;
+  const view = (keyId: string, role: KeyRole, retire: boolean | null = null): KeyUsageView => ({
     keyId,
     role,
-    ...(byKid.get(keyId) ?? { accounts: 0, v2Accounts: 0 }),
-    safeToRetire,
+    ...(accounts.get(keyId) ?? { accounts: 0, v2Accounts: 0 }),
+    safeToRetire: retire,
   });
-  const keys: KeyUsageView[] = ring.primaryKeyId ? [usage(ring.primaryKeyId, 'primary')] : [];
-  for (const keyId of ring.previousKeyIds) {
-    keys.push(usage(keyId, 'previous', !byKid.has(keyId) && !secretKeys.has(keyId) && legacyV1 === 0));
-  }
+  const keys: KeyUsageView[] = ring.primaryKeyId ? [view(ring.primaryKeyId, 'primary')] : [];
+  for (const keyId of ring.previousKeyIds) keys.push(view(keyId, 'previous', safeToRetire(usage, keyId)));
   const configured = new Set([ring.primaryKeyId, ...ring.previousKeyIds]);
-  const unknown = [...byKid.keys()]
+  const unknown = [...accounts.keys()]
     .filter((keyId) => !configured.has(keyId))
-    .map((keyId) => usage(keyId, 'unknown'))
+    .map((keyId) => view(keyId, 'unknown'))
     .sort((a, b) => b.accounts - a.accounts || a.keyId.localeCompare(b.keyId));
   keys.push(...unknown);
-  const onPrimary = ring.primaryKeyId ? byKid.get(ring.primaryKeyId) : undefined;
+  const onPrimary = ring.primaryKeyId ? accounts.get(ring.primaryKeyId) : undefined;
   const accountsOnPrimary = onPrimary ? onPrimary.accounts - onPrimary.v2Accounts : 0;
-  const unknownKeyAccounts = unknown.reduce((sum, { accounts }) => sum + accounts, 0);
+  const unknownKeyAccounts = unknown.reduce((sum, entry) => sum + entry.accounts, 0);
+  const secrets = [...usage.providerClients];
   return {
     primaryKeyId: ring.primaryKeyId ?? null,
     keys,
-    legacyV1Accounts: legacyV1,
-    plaintextAccounts: plaintext,
-    malformedAccounts: malformed,
+    legacyV1Accounts: usage.legacyV1,
+    plaintextAccounts: usage.plaintext,
+    malformedAccounts: usage.malformed,
     unknownKeyAccounts,
-    totalAccounts: total,
+    totalAccounts,
     accountsOnPrimary,
-    accountsToRotate: total - accountsOnPrimary,
-    warnings: warningsOf(ring, plaintext, malformed, unknownKeyAccounts),
-    providerClients: secrets.map(({ keyId, clients }) => ({
+    accountsToRotate: totalAccounts - accountsOnPrimary,
+    warnings: warningsOf(ring, usage.plaintext, usage.malformed, unknownKeyAccounts),
+    providerClients: secrets.map(([keyId, clients]) => ({
       keyId,
       clients,
       role: keyId === ring.primaryKeyId ? 'primary' : configured.has(keyId) ? 'previous' : 'unknown',
     })),
     providerClientsToRotate: secrets
-      .filter((secret) => secret.keyId !== ring.primaryKeyId)
-      .reduce((sum, { clients }) => sum + clients, 0),
-    connectSessions: verifiers.map(({ keyId, sessions }) => ({ keyId, sessions })),
+      .filter(([keyId]) => keyId !== ring.primaryKeyId)
+      .reduce((sum, [, clients]) => sum + clients, 0),
+    connectSessions: [...usage.connectSessions].map(([keyId, sessions]) => ({ keyId, sessions })),
   };
 }
 

@@ -1,5 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { KEY_STATES, type KeyState } from './registry-key.entity';
+import type { KeyRing } from '../crypto/key-ring';
+import type { RegistryKeyRow } from '../keys/key-registry.repository';
+import { KEY_STATES, type KeyState } from '../keys/registry-key.entity';
+import { safeToRetire, type KeyUsage } from './key-usage';
 
 /** A registry key as operators see it: state, wrapping and use; never the key or its wrapped blob. */
 export class RegistryKeyView {
@@ -11,7 +14,11 @@ export class RegistryKeyView {
   @ApiProperty({ description: 'Loaded by the instance that answered' }) loaded: boolean;
   @ApiPropertyOptional({ nullable: true, description: 'Why this instance refused to load it' })
   refused: string | null;
-  @ApiPropertyOptional({ nullable: true, description: 'Decrypt-only keys: no account and no legacy v1 row' })
+  @ApiPropertyOptional({
+    nullable: true,
+    description:
+      'Decrypt-only keys: nothing sealed with it (accounts, client secrets, connect sessions), no legacy v1 row',
+  })
   safeToRetire: boolean | null;
   @ApiProperty() createdAt: string;
   @ApiProperty() createdBy: string;
@@ -40,4 +47,30 @@ export class KeyRegistryStatus {
   @ApiProperty() totalAccounts: number;
   @ApiProperty({ type: [RegistryInstanceView], description: 'Live instances and what they loaded' })
   instances: RegistryInstanceView[];
+}
+
+export function registryKeyViewOf(
+  row: RegistryKeyRow,
+  usage: KeyUsage,
+  ring: KeyRing,
+  refused: ReadonlyMap<string, string>,
+): RegistryKeyView {
+  return {
+    keyId: row.keyId,
+    state: row.state,
+    wrappingKey: row.wrappingKey,
+    accounts: usage.accounts.get(row.keyId)?.accounts ?? 0,
+    providerClients: usage.providerClients.get(row.keyId) ?? 0,
+    loaded: ring.keyFor(row.keyId) !== undefined,
+    refused: refused.get(row.keyId) ?? null,
+    safeToRetire: row.state === 'decrypt-only' ? safeToRetire(usage, row.keyId) : null,
+    createdAt: row.createdAt.toISOString(),
+    createdBy: row.createdBy,
+    promotedAt: row.promotedAt?.toISOString() ?? null,
+    promotedBy: row.promotedBy,
+    retiredAt: row.retiredAt?.toISOString() ?? null,
+    retiredBy: row.retiredBy,
+    rewrappedAt: row.rewrappedAt?.toISOString() ?? null,
+    rewrappedBy: row.rewrappedBy,
+  };
 }

@@ -2,14 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { EntityManager } from 'typeorm';
-import { ConnectKeyUsageService } from '../connect/connect-key-usage.service';
-import { ExternalAccountsRepository } from '../connectors/external-accounts.repository';
-import { tokenKeyUse } from '../connectors/token-columns';
 import { KeyRing, keyIdOf } from '../crypto/key-ring';
-import { ProviderClientsService } from '../providers/provider-clients.service';
-import { KeyRegistryLoader, unwrapRow } from './key-registry.loader';
-import { KeyRegistryRepository, type RegistryKeyRow } from './key-registry.repository';
-import type { KeyWrappers } from './key-wrappers';
+import { KeyRegistryLoader, unwrapRow } from '../keys/key-registry.loader';
+import { KeyRegistryRepository, type RegistryKeyRow } from '../keys/key-registry.repository';
+import type { KeyWrappers } from '../keys/key-wrappers';
 import {
   KeyInUseError,
   KeyNotLoadedEverywhereError,
@@ -17,8 +13,10 @@ import {
   KeyStateConflictError,
   RegistryKeyNotFoundError,
   RegistryKeyRefusedError,
-} from './keys.errors';
-import type { KeyRegistryStatus, RegistryKeyView } from './key-registry.view';
+} from '../keys/keys.errors';
+import { registryKeyViewOf, type KeyRegistryStatus, type RegistryKeyView } from './key-registry.view';
+import { sealedUnder, type KeyUsage } from './key-usage';
+import { KeyUsageService } from './key-usage.service';
 
 const WAIT_STEP_MS = 100;
 
@@ -27,16 +25,14 @@ type Wrapped = { wrapped: Buffer; wrappingKey: string };
 /**
  * The lifecycle of registry keys: add, promote, retire, rewrap, import and status. Every change
  * records who made it; a key is promoted only once every live instance has loaded it, and
- * retired only once no account and no instance's primary needs it.
+ * retired only once nothing sealed needs it (KeyUsageService) and no instance's primary is it.
  */
 @Injectable()
-export class KeyRegistryService {
+export class KeyLifecycleService {
   constructor(
     private readonly loader: KeyRegistryLoader,
     private readonly registry: KeyRegistryRepository,
-    private readonly accounts: ExternalAccountsRepository,
-    private readonly providerClients: ProviderClientsService,
-    private readonly connectSessions: ConnectKeyUsageService,
+    private readonly keyUsage: KeyUsageService,
     private readonly ring: KeyRing,
   ) {}
 
@@ -91,7 +87,7 @@ export class KeyRegistryService {
       return this.snapshot(manager, keyId);
     });
     await this.loader.refresh();
-    return viewOf(result.row, result.usage, this.ring, this.loader.refusedKeys());
+    return registryKeyViewOf(result.row, result.usage, this.ring, this.loader.refusedKeys());
   }
 
   /**
@@ -116,14 +112,14 @@ export class KeyRegistryService {
     });
     await this.loader.refresh();
     return {
-      key: viewOf(result.row, result.usage, this.ring, this.loader.refusedKeys()),
+      key: registryKeyViewOf(result.row, result.usage, this.ring, this.loader.refusedKeys()),
       changed: result.changed,
     };
   }
 
-  /** Refuses while an account, a client secret or a live instance's primary still needs the key. */
+  /** Refuses while a sealed value or a live instance's primary still needs the key. */
   private async retirable(keyId: string, manager?: EntityManager): Promise<void> {
-    const inUse = await this.accountsUsing(keyId, manager);
+    const inUse = sealedUnder(await this.keyUsage.usage(manager), keyId);
     if (inUse > 0) throw new KeyInUseError(keyId, inUse);
     const sealing = (await this.registry.liveInstances(this.loader.liveSeconds, manager))
       .filter((instance) => instance.primaryKeyId === keyId)
@@ -134,8 +130,8 @@ export class KeyRegistryService {
   private async snapshot(
     manager: EntityManager,
     keyId: string,
-  ): Promise<{ row: RegistryKeyRow; usage: Usage }> {
-    return { row: await this.findIn(manager, keyId), usage: await this.usage(manager) };
+  ): Promise<{ row: RegistryKeyRow; usage: KeyUsage }> {
+    return { row: await this.findIn(manager, keyId), usage: await this.keyUsage.usage(manager) };
   }
 
   /**
@@ -205,7 +201,7 @@ export class KeyRegistryService {
     const wrappers = this.wrappers();
     const [rows, usage, instances, version] = await Promise.all([
       this.registry.list(),
-      this.usage(),
+      this.keyUsage.usage(),
       this.registry.liveInstances(this.loader.liveSeconds),
       this.registry.version(),
     ]);
@@ -215,10 +211,10 @@ export class KeyRegistryService {
       wrapping: wrappers.current.wrappingKey,
       version,
       primaryKeyId: rows.find((row) => row.state === 'primary')?.keyId ?? null,
-      keys: rows.map((row) => viewOf(row, usage, this.ring, refused)),
+      keys: rows.map((row) => registryKeyViewOf(row, usage, this.ring, refused)),
       legacyV1Accounts: usage.legacyV1,
       plaintextAccounts: usage.plaintext,
-      totalAccounts: usage.total,
+      totalAccounts: usage.totalAccounts,
       instances: instances.map((instance) => ({
         instanceId: instance.instanceId,
         loadedVersion: instance.loadedVersion,
@@ -229,7 +225,7 @@ export class KeyRegistryService {
 
   private async view(keyId: string): Promise<RegistryKeyView> {
     const row = await this.find(keyId);
-    return viewOf(row, await this.usage(), this.ring, this.loader.refusedKeys());
+    return registryKeyViewOf(row, await this.keyUsage.usage(), this.ring, this.loader.refusedKeys());
   }
 
   private wrappers(): KeyWrappers {
@@ -247,32 +243,6 @@ export class KeyRegistryService {
     return row;
   }
 
-  /**
-   * Accounts and provider client secrets sealed with the key. Legacy v1 envelopes carry no key
-   * id and may need any key: they count as using every one.
-   */
-  private async accountsUsing(keyId: string, manager?: EntityManager): Promise<number> {
-    const usage = await this.usage(manager);
-    return (
-      (usage.byKey.get(keyId) ?? 0) +
-      (usage.secretsByKey.get(keyId) ?? 0) +
-      (usage.verifiersByKey.get(keyId) ?? 0) +
-      usage.legacyV1
-    );
-  }
-
-  private async usage(manager?: EntityManager): Promise<Usage> {
-    const [counts, secrets, verifiers] = await Promise.all([
-      this.accounts.countByKeyId(manager),
-      this.providerClients.countByKeyId(manager),
-      this.connectSessions.countByKeyId(manager),
-    ]);
-    const usage = accountsByKey(counts);
-    for (const { keyId, clients } of secrets) usage.secretsByKey.set(keyId, clients);
-    for (const { keyId, sessions } of verifiers) usage.verifiersByKey.set(keyId, sessions);
-    return usage;
-  }
-
   private async waitForFleet(keyId: string, timeoutSeconds: number): Promise<void> {
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
@@ -288,68 +258,4 @@ export class KeyRegistryService {
 
 function toColumns(wrapped: { wrapped: Buffer; wrappingKey: string }) {
   return { wrappedKey: wrapped.wrapped, wrappingKey: wrapped.wrappingKey };
-}
-
-interface Usage {
-  byKey: Map<string, number>;
-  /** Provider client secrets per key id. */
-  secretsByKey: Map<string, number>;
-  /** PKCE verifiers of running connect sessions per key id. */
-  verifiersByKey: Map<string, number>;
-  legacyV1: number;
-  plaintext: number;
-  total: number;
-}
-
-function accountsByKey(counts: { keyId: string; accounts: number }[]): Usage {
-  const usage: Usage = {
-    byKey: new Map(),
-    secretsByKey: new Map(),
-    verifiersByKey: new Map(),
-    legacyV1: 0,
-    plaintext: 0,
-    total: 0,
-  };
-  for (const { keyId, accounts } of counts) {
-    usage.total += accounts;
-    const use = tokenKeyUse(keyId);
-    if (use.kind === 'legacy-v1') usage.legacyV1 += accounts;
-    else if (use.kind === 'plaintext') usage.plaintext += accounts;
-    else if (use.kind === 'key') usage.byKey.set(use.kid, (usage.byKey.get(use.kid) ?? 0) + accounts);
-  }
-  return usage;
-}
-
-function viewOf(
-  row: RegistryKeyRow,
-  usage: Usage,
-  ring: KeyRing,
-  refused: ReadonlyMap<string, string>,
-): RegistryKeyView {
-  const accounts = usage.byKey.get(row.keyId) ?? 0;
-  const providerClients = usage.secretsByKey.get(row.keyId) ?? 0;
-  return {
-    keyId: row.keyId,
-    state: row.state,
-    wrappingKey: row.wrappingKey,
-    accounts,
-    providerClients,
-    loaded: ring.keyFor(row.keyId) !== undefined,
-    refused: refused.get(row.keyId) ?? null,
-    safeToRetire:
-      row.state === 'decrypt-only'
-        ? accounts === 0 &&
-          providerClients === 0 &&
-          !usage.verifiersByKey.has(row.keyId) &&
-          usage.legacyV1 === 0
-        : null,
-    createdAt: row.createdAt.toISOString(),
-    createdBy: row.createdBy,
-    promotedAt: row.promotedAt?.toISOString() ?? null,
-    promotedBy: row.promotedBy,
-    retiredAt: row.retiredAt?.toISOString() ?? null,
-    retiredBy: row.retiredBy,
-    rewrappedAt: row.rewrappedAt?.toISOString() ?? null,
-    rewrappedBy: row.rewrappedBy,
-  };
 }

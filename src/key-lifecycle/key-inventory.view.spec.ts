@@ -1,12 +1,21 @@
-import { buildKeyInventory } from './key-inventory.view';
+import { buildKeyInventory, type ConfiguredKeys } from './key-inventory.view';
+import { keyUsageOf, type KeyUseCounts } from './key-usage';
 
 const PRIMARY = 'aaaaaaaaaaaaaaaa';
 const OLD = 'bbbbbbbbbbbbbbbb';
 const OLDER = 'cccccccccccccccc';
 
+function inventoryOf(
+  accounts: KeyUseCounts['accounts'],
+  ring: ConfiguredKeys,
+  sealed: Omit<KeyUseCounts, 'accounts'> = {},
+) {
+  return buildKeyInventory(keyUsageOf({ accounts, ...sealed }), ring);
+}
+
 describe('buildKeyInventory', () => {
   it('lists the configured keys in order, then unknown key ids by count, with totals', () => {
-    const inventory = buildKeyInventory(
+    const inventory = inventoryOf(
       [
         { keyId: PRIMARY, accounts: 10 },
         { keyId: 'dddddddddddddddd', accounts: 1 },
@@ -35,7 +44,7 @@ describe('buildKeyInventory', () => {
   });
 
   it('retires no previous key while a legacy v1 account remains: it may need any of them', () => {
-    const inventory = buildKeyInventory([{ keyId: 'legacy-v1', accounts: 1 }], {
+    const inventory = inventoryOf([{ keyId: 'legacy-v1', accounts: 1 }], {
       primaryKeyId: PRIMARY,
       previousKeyIds: [OLD],
     });
@@ -49,7 +58,7 @@ describe('buildKeyInventory', () => {
   });
 
   it('counts v2 rows under their key id, as still to rotate even under the primary key', () => {
-    const inventory = buildKeyInventory(
+    const inventory = inventoryOf(
       [
         { keyId: PRIMARY, accounts: 10 },
         { keyId: `v2:${PRIMARY}`, accounts: 4 },
@@ -73,7 +82,7 @@ describe('buildKeyInventory', () => {
   });
 
   it('adds v3 and v2 rows of the same key id into one entry', () => {
-    const inventory = buildKeyInventory(
+    const inventory = inventoryOf(
       [
         { keyId: `v2:${OLD}`, accounts: 2 },
         { keyId: OLD, accounts: 5 },
@@ -88,7 +97,7 @@ describe('buildKeyInventory', () => {
   });
 
   it('keeps a previous key used by v2 rows only: they cannot be read without it', () => {
-    const inventory = buildKeyInventory([{ keyId: `v2:${OLD}`, accounts: 1 }], {
+    const inventory = inventoryOf([{ keyId: `v2:${OLD}`, accounts: 1 }], {
       primaryKeyId: PRIMARY,
       previousKeyIds: [OLD],
     });
@@ -103,14 +112,14 @@ describe('buildKeyInventory', () => {
 
   it('keeps a previous key that seals the PKCE verifier of a running connect session', () => {
     const ring = { primaryKeyId: PRIMARY, previousKeyIds: [OLD] };
-    const inventory = buildKeyInventory([], ring, [], [{ keyId: OLD, sessions: 2 }]);
+    const inventory = inventoryOf([], ring, { connectSessions: [{ keyId: OLD, sessions: 2 }] });
     expect(inventory.keys[1]).toMatchObject({ keyId: OLD, safeToRetire: false });
     expect(inventory.connectSessions).toEqual([{ keyId: OLD, sessions: 2 }]);
-    expect(buildKeyInventory([], ring).keys[1]).toMatchObject({ keyId: OLD, safeToRetire: true });
+    expect(inventoryOf([], ring).keys[1]).toMatchObject({ keyId: OLD, safeToRetire: true });
   });
 
   it('counts malformed rows apart from every key, as to rotate', () => {
-    const inventory = buildKeyInventory(
+    const inventory = inventoryOf(
       [
         { keyId: 'malformed', accounts: 3 },
         { keyId: PRIMARY, accounts: 2 },
@@ -133,7 +142,7 @@ describe('buildKeyInventory', () => {
   });
 
   it('reports every account as to rotate without a primary key', () => {
-    const inventory = buildKeyInventory([{ keyId: 'plaintext', accounts: 3 }], {
+    const inventory = inventoryOf([{ keyId: 'plaintext', accounts: 3 }], {
       primaryKeyId: undefined,
       previousKeyIds: [],
     });
