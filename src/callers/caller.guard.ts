@@ -7,7 +7,7 @@ import { bearerTokenOf, secretsEqual } from '../common/bearer-token';
 import { authConfig } from '../config/configuration';
 import { BUILT_IN_CALLER, TOKEN_SCOPES, type Caller, type CallerScope } from './caller';
 import { CallerScopeMissingError } from './callers.errors';
-import { CallersService } from './callers.service';
+import { CallerAuthenticator } from './caller-authenticator';
 import { attachCaller, SCOPE_METADATA } from './requires-scope.decorator';
 
 /**
@@ -20,7 +20,7 @@ import { attachCaller, SCOPE_METADATA } from './requires-scope.decorator';
 export class CallerGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
-    private readonly callers: CallersService,
+    private readonly authenticator: CallerAuthenticator,
     private readonly tokenReads: TokenReadAuditService,
     @Inject(authConfig.KEY) private readonly auth: ConfigType<typeof authConfig>,
   ) {}
@@ -45,6 +45,6 @@ export class CallerGuard implements CanActivate {
   private async identify(presented: string): Promise<Caller | undefined> {
     const builtIn = this.auth.connectorsApiToken;
     if (builtIn !== undefined && secretsEqual(presented, builtIn)) return BUILT_IN_CALLER;
-    return this.callers.authenticate(presented);
+    return this.authenticator.authenticate(presented);
   }
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
+import { CallerAuthenticator } from './caller-authenticator';
 import { CallerGuard } from './caller.guard';
 import { CallersService } from './callers.service';
 import { ServiceClientsRepository } from './service-clients.repository';
@@ -10,7 +11,7 @@ import { ServiceClientsRepository } from './service-clients.repository';
  */
 @Module({
   imports: [AuditModule],
-  providers: [ServiceClientsRepository, CallersService, CallerGuard],
-  exports: [CallersService, CallerGuard, AuditModule],
+  providers: [ServiceClientsRepository, CallersService, CallerAuthenticator, CallerGuard],
+  exports: [CallersService, CallerAuthenticator, CallerGuard, AuditModule],
 })
 export class CallersModule {}

@@ -9,8 +9,9 @@ import type { ConfigType } from '@nestjs/config';
 import type { EntityManager } from 'typeorm';
 import { databaseErrorCodeOf, sqlStateOf } from '../common/database-errors';
 import { callersConfig } from '../config/configuration';
-import { BUILT_IN_CALLER_NAME, CALLER_NAME, type Caller, type CallerScope } from './caller';
-import { digestOf, digestsEqual, newCallerSecret, prefixOf } from './caller-secrets';
+import { BUILT_IN_CALLER_NAME, CALLER_NAME, type CallerScope } from './caller';
+import { CallerAuthenticator } from './caller-authenticator';
+import { newCallerSecret } from './caller-secrets';
 import { toCallerView, type CallerView, type CallerWithSecretView } from './caller.view';
 import {
   CallerDisabledError,
@@ -28,37 +29,23 @@ export interface NewCaller {
   providers?: string[] | null;
 }
 
-interface Verified {
-  caller: Caller;
-  clientId: number;
-  secretId: number;
-  /** Date.now() past which the secret is read again. */
-  until: number;
-}
-
-/** A secret's last use is written at most this often by one instance. */
-const TOUCH_EVERY_MS = 60_000;
-/** Verified secrets kept at most; each is a secret some caller holds, so this is rarely reached. */
-const MAX_CACHED = 10_000;
 const PREFIX_ATTEMPTS = 3;
 const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
 /**
- * Registered callers: their lifecycle (add, rotate, finish a rotation, disable, list) and the
- * check of a presented secret. A secret is generated here (256 bits), returned once, and stored
- * as its SHA-256 digest; it is found by its prefix and compared in constant time. A verified
- * secret is trusted for CLIENT_CACHE_SECONDS; a change made on this instance applies at once.
+ * Registered callers' lifecycle: add, rotate, finish a rotation, disable, list. A secret is
+ * generated here (256 bits), returned once, and stored as its SHA-256 digest; a change made on
+ * this instance applies at once (CallerAuthenticator forgets what it trusted of the caller).
  */
 @Injectable()
 export class CallersService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(CallersService.name);
-  private readonly verified = new Map<string, Verified>();
-  private readonly touchedAt = new Map<number, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
 
   constructor(
     private readonly clients: ServiceClientsRepository,
+    private readonly authenticator: CallerAuthenticator,
     @Inject(callersConfig.KEY) private readonly config: ConfigType<typeof callersConfig>,
   ) {}
 
@@ -109,7 +96,7 @@ export class CallersService implements OnApplicationBootstrap, BeforeApplication
       const made = await this.addSecret(manager, row.id);
       return { secret: made, row };
     });
-    this.forget(row.id);
+    this.authenticator.forget(row.id);
     this.logger.log(
       `caller ${name}: new secret added by ${actor}; the previous one works for ${this.config.secretOverlapHours} h or until the rotation is finished`,
     );
@@ -126,7 +113,7 @@ export class CallersService implements OnApplicationBootstrap, BeforeApplication
       if (retired > 0) this.logger.log(`caller ${name}: rotation finished by ${actor}`);
       return row;
     });
-    this.forget(row.id);
+    this.authenticator.forget(row.id);
     return this.viewOf(row);
   }
 
@@ -142,7 +129,7 @@ export class CallersService implements OnApplicationBootstrap, BeforeApplication
       }
       return (await this.clients.findClient(name, manager)) as CallerRow;
     });
-    this.forget(row.id);
+    this.authenticator.forget(row.id);
     return this.viewOf(row);
   }
 
@@ -158,37 +145,6 @@ export class CallersService implements OnApplicationBootstrap, BeforeApplication
     return this.viewOf(row);
   }
 
-  /** The registered caller a presented secret belongs to, or undefined: unknown, retired, expired or disabled. */
-  async authenticate(presented: string): Promise<Caller | undefined> {
-    const prefix = prefixOf(presented);
-    if (prefix === undefined) return undefined;
-    const digest = digestOf(presented);
-    const now = Date.now();
-    const known = this.verified.get(digest);
-    if (known && known.until > now) {
-      this.touch(known.secretId, now);
-      return known.caller;
-    }
-    this.verified.delete(digest);
-    const match = await this.clients.findSecret(prefix);
-    if (!match?.digest || !digestsEqual(digest, match.digest)) return undefined;
-    if (match.disabled || (match.expiresInMs !== null && match.expiresInMs <= 0)) return undefined;
-    const caller: Caller = {
-      name: match.name,
-      scopes: new Set(match.scopes),
-      providers: match.providers ?? undefined,
-    };
-    const trustMs = this.config.cacheSeconds * 1000;
-    if (trustMs > 0) {
-      if (this.verified.size >= MAX_CACHED) this.verified.clear();
-      const until = now + Math.min(trustMs, match.expiresInMs ?? trustMs);
-      this.verified.set(digest, { caller, clientId: match.clientId, secretId: match.secretId, until });
-    }
-    this.touch(match.secretId, now);
-    return caller;
-  }
-
-  /** A new secret that replaces the others after the overlap; a prefix already taken (1 in 4 billion) draws again. */
   private async sweepExpired(): Promise<void> {
     try {
       const retired = await this.clients.retireAllExpired();
@@ -219,21 +175,6 @@ export class CallersService implements OnApplicationBootstrap, BeforeApplication
   private async viewOf(row: CallerRow): Promise<CallerView> {
     const fresh = (await this.clients.findClient(row.name)) ?? row;
     return toCallerView(fresh, await this.clients.activeSecrets([fresh.id]));
-  }
-
-  /** Changes on this instance apply at once; other instances read the caller again within the cache time. */
-  private forget(clientId: number): void {
-    for (const [digest, entry] of this.verified)
-      if (entry.clientId === clientId) this.verified.delete(digest);
-  }
-
-  /** Off the request path, at most once a minute per secret and instance. */
-  private touch(secretId: number, now: number): void {
-    if (now - (this.touchedAt.get(secretId) ?? 0) < TOUCH_EVERY_MS) return;
-    this.touchedAt.set(secretId, now);
-    this.clients.touch(secretId).catch((error: unknown) => {
-      this.logger.warn({ errorCode: databaseErrorCodeOf(error) }, 'last use of a caller secret not recorded');
-    });
   }
 }
 
