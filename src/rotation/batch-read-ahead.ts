@@ -35,6 +35,7 @@ const NO_ROWS: SealedBatch = { ids: [], versions: [], accessTokens: '', failures
 export class BatchReadAhead {
   private queue: Ahead[] = [];
   private closed = false;
+  private ended = false;
 
   constructor(
     private readonly read: (cursor: number) => Promise<CandidateRow[]>,
@@ -59,6 +60,16 @@ export class BatchReadAhead {
     return outcome.batch;
   }
 
+  /** Starts reading the batch after `cursor` now, before anyone takes it. */
+  prefetch(cursor: number, pass: number): void {
+    if (this.queue.length === 0 && !this.closed) this.queue.push(this.start(cursor, pass));
+  }
+
+  /** A read found no rows: the last batches are in flight or taken. */
+  get reachedEnd(): boolean {
+    return this.ended;
+  }
+
   /** Waits for the batches in flight and starts no more, so nothing outlives the job's run. */
   async close(): Promise<void> {
     this.closed = true;
@@ -77,6 +88,7 @@ export class BatchReadAhead {
   private async prepare(ahead: Ahead): Promise<PreparedBatch> {
     const rows = await this.read(ahead.cursor);
     ahead.next = rows.length === 0 ? null : rows[rows.length - 1].id;
+    if (rows.length === 0) this.ended = true;
     this.fill();
     const sealed = rows.length === 0 ? NO_ROWS : await this.seal(rows);
     const { cursor, pass } = ahead;

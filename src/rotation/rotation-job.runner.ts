@@ -29,6 +29,12 @@ export interface RunJobOptions {
 /** How a worker's run of one partition ended. */
 type PartitionEnd = Exclude<StepOutcome, 'continue' | 'cancel'> | 'stopped';
 
+/** A partition this worker holds, and its batches read ahead. */
+interface Lane {
+  work: PartitionWork;
+  batches: BatchReadAhead;
+}
+
 const OUTAGE_BACKOFF = { firstMs: 1_000, maxMs: 30_000 };
 
 /**
@@ -77,20 +83,30 @@ export class RotationJobRunner {
 
   /**
    * From a claimed partition until the job ends, fails for good, `signal` stops it, or no other
-   * partition of the job is free; returns the job as it then stands.
+   * partition of the job is free; returns the job as it then stands. Once a partition's reads
+   * reach its end, the next partition is claimed and its first batches read and sealed while
+   * the last ones of this partition commit, so the work flows on from partition to partition.
    */
   async run(claimed: PartitionWork, owner: string, options: RunJobOptions = {}): Promise<RotationJobRecord> {
     const sealer = this.newSealer();
+    let lane: Lane | undefined = this.lane(claimed, sealer);
+    let following: Promise<Lane | undefined> | undefined;
+    const claimNext = () =>
+      this.resilient(claimed, options.signal, () =>
+        this.jobs.claimPartition(owner, claimed.targetKeyId, this.leaseSeconds, claimed.jobId),
+      ).then((work) => work && this.lane(work, sealer));
     try {
-      let work: PartitionWork | undefined = claimed;
-      while (work) {
-        const end = await this.runPartition(work, owner, sealer, options);
+      while (lane) {
+        const end = await this.runPartition(lane, owner, options, () => (following ??= claimNext()));
+        await lane.batches.close();
+        lane = undefined;
         if (end === 'ended' || end === 'stopped') break;
-        work = await this.resilient(work, options.signal, () =>
-          this.jobs.claimPartition(owner, claimed.targetKeyId, this.leaseSeconds, claimed.jobId),
-        );
+        lane = await (following ?? claimNext());
+        following = undefined;
       }
     } finally {
+      await lane?.batches.close();
+      await this.dismiss(following, owner);
       await sealer.close();
     }
     return this.current(claimed.jobId, options.signal);
@@ -105,51 +121,63 @@ export class RotationJobRunner {
     });
   }
 
-  private async runPartition(
-    claimed: PartitionWork,
-    owner: string,
-    sealer: RowSealer,
-    options: RunJobOptions,
-  ): Promise<PartitionEnd> {
-    const through = claimed.throughId;
+  /** A partition's batches, read from its cursor up to its end, re-sealed by the run's sealer. */
+  private lane(work: PartitionWork, sealer: RowSealer): Lane {
+    const { throughId, targetKeyId, batchSize } = work;
     const batches = new BatchReadAhead(
-      (cursor) => this.accounts.offKeyAfter(cursor, through, claimed.targetKeyId, claimed.batchSize),
+      (cursor) => this.accounts.offKeyAfter(cursor, throughId, targetKeyId, batchSize),
       (rows) => sealer.reseal(rows),
     );
-    let work = claimed;
-    try {
-      let outages = 0;
-      while (!options.signal?.aborted) {
-        let step: Step;
-        let view: RotationJobView | undefined;
-        try {
-          step = await this.step(work, owner, batches);
-          work = step.work;
-          if (step.outcome === 'cancel') step = await this.transactions.cancel(work);
-          if (step.outcome === 'continue' && options.onProgress) view = await this.view(work.jobId);
-        } catch (error) {
-          if (!isTransient(error)) return await this.fail(work, owner, error);
-          outages += 1;
-          if (outages === 1) {
-            this.logger.warn(
-              `rotation job ${work.jobId}: batch rolled back (${databaseErrorCodeOf(error)}), retrying`,
-            );
-          }
-          await sleep(backoffMs(outages, OUTAGE_BACKOFF), options.signal);
-          continue;
+    batches.prefetch(work.cursor, work.pass);
+    return { work, batches };
+  }
+
+  /** A partition claimed ahead that the run will not get to: its reads end, its lease is given up. */
+  private async dismiss(following: Promise<Lane | undefined> | undefined, owner: string): Promise<void> {
+    const spare = await following?.catch(() => undefined);
+    if (!spare) return;
+    await spare.batches.close();
+    await this.release(spare.work, owner);
+  }
+
+  private async runPartition(
+    lane: Lane,
+    owner: string,
+    options: RunJobOptions,
+    reachedEnd: () => void,
+  ): Promise<PartitionEnd> {
+    const { batches } = lane;
+    let work = lane.work;
+    let outages = 0;
+    while (!options.signal?.aborted) {
+      let step: Step;
+      let view: RotationJobView | undefined;
+      try {
+        step = await this.step(work, owner, batches);
+        work = step.work;
+        if (step.outcome === 'cancel') step = await this.transactions.cancel(work);
+        if (step.outcome === 'continue' && options.onProgress) view = await this.view(work.jobId);
+      } catch (error) {
+        if (!isTransient(error)) return this.fail(work, owner, error);
+        outages += 1;
+        if (outages === 1) {
+          this.logger.warn(
+            `rotation job ${work.jobId}: batch rolled back (${databaseErrorCodeOf(error)}), retrying`,
+          );
         }
-        if (outages > 0) {
-          this.logger.log(`rotation job ${work.jobId}: database reachable again after ${outages} attempts`);
-        }
-        outages = 0;
-        if (step.outcome !== 'continue') return step.outcome as PartitionEnd;
-        if (view) await options.onProgress?.(view);
+        await sleep(backoffMs(outages, OUTAGE_BACKOFF), options.signal);
+        continue;
       }
-      await this.release(work, owner);
-      return 'stopped';
-    } finally {
-      await batches.close();
+      if (outages > 0) {
+        this.logger.log(`rotation job ${work.jobId}: database reachable again after ${outages} attempts`);
+      }
+      outages = 0;
+      if (step.outcome !== 'continue') return step.outcome as PartitionEnd;
+      if (batches.reachedEnd) reachedEnd();
+      if (view) await options.onProgress?.(view);
     }
+    await this.release(work, owner);
+    return 'stopped';
   }
 
   private async step(work: PartitionWork, owner: string, batches: BatchReadAhead): Promise<Step> {
