@@ -4,13 +4,14 @@ import { clientsCommand } from '../src/cli/clients.command';
 import { createTestApp, truncateAll, type TestApp } from './create-app';
 import { OutputCapture } from './support/output-capture';
 import { newKey } from './support/rotation-fixtures';
-import { randomSecret, randomTokens } from './support/safety-fixtures';
+import { randomTokens } from './support/safety-fixtures';
 import { ResponseLog } from './support/safety-http';
 import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-secrets';
+import { bearer, newApiToken } from './support/auth';
 
 const key = newKey();
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 
 /**
  * Callers at LOG_LEVEL=trace: added, used, refused, rotated, finished, disabled, listed, through
@@ -23,9 +24,9 @@ describe('no caller secret or digest in any output, at LOG_LEVEL=trace', () => {
   const secrets = new SecretRegistry();
   const responses = new ResponseLog();
   const commandOutputs: { text: string; allowed: string[] }[] = [];
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
-  const as = (secret: string) => ({ Authorization: `Bearer ${secret}` });
+  const auth = bearer(SERVICE_TOKEN);
+  const admin = bearer(ADMIN_TOKEN);
+  const as = bearer;
   let testApp: TestApp;
   let accountId = 0;
   let otherId = 0;

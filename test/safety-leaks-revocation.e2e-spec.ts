@@ -9,13 +9,14 @@ import { poll } from './support/fixtures';
 import { OutputCapture } from './support/output-capture';
 import { cliEnv, runCli } from './support/rotation-cli';
 import { newKey } from './support/rotation-fixtures';
-import { randomSecret, randomTokens } from './support/safety-fixtures';
+import { randomTokens } from './support/safety-fixtures';
 import { ResponseLog } from './support/safety-http';
 import { SecretRegistry, storedOutsideSealedColumns } from './support/safety-secrets';
+import { bearer, newApiToken } from './support/auth';
 
 const key = newKey();
-const SERVICE_TOKEN = randomSecret('svc_', 32);
-const ADMIN_TOKEN = randomSecret('adm_', 32);
+const SERVICE_TOKEN = newApiToken('service');
+const ADMIN_TOKEN = newApiToken('admin');
 const client = newClient('client_secret_post');
 const settings = {
   LOG_LEVEL: 'trace',
@@ -55,8 +56,8 @@ describe('no token sent in a revocation request in any output, at LOG_LEVEL=trac
   const capture = new OutputCapture();
   const secrets = new SecretRegistry();
   const responses = new ResponseLog();
-  const auth = { Authorization: `Bearer ${SERVICE_TOKEN}` };
-  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const auth = bearer(SERVICE_TOKEN);
+  const admin = bearer(ADMIN_TOKEN);
   let as: AuthorizationServer;
   let echo: Server;
   /** The status the echoing provider answers, by the refresh token in the request; 503 unless set. */
