@@ -144,6 +144,23 @@ describe('registered callers', () => {
     expect(unguarded).toEqual([]);
   });
 
+  it('documents the caller routes, their answers and the scope errors in the OpenAPI document', async () => {
+    const { body } = await http().get('/docs/openapi.json').expect(200);
+    expect(Object.keys(body.paths)).toEqual(
+      expect.arrayContaining([
+        '/admin/clients',
+        '/admin/clients/{name}/rotate',
+        '/admin/clients/{name}/rotate/finish',
+        '/admin/clients/{name}/disable',
+        '/admin/audit/token-reads',
+      ]),
+    );
+    expect(body.paths['/users/{userId}/accounts/{id}/tokens'].get.responses['403'].description).toContain(
+      'tokens:read',
+    );
+    expect(body.components.schemas.CallerWithSecretView.required).toContain('secret');
+  });
+
   it('enforces each scope on every service route, and records the refusals on token routes by caller', async () => {
     const callers = new Map<CallerScope, Headers>();
     for (const scope of CALLER_SCOPES) callers.set(scope, bearer(await addCaller(nameOf(scope), [scope])));

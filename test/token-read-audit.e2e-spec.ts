@@ -117,6 +117,22 @@ describe('the token-read trail', () => {
       Object.fromEntries(records.map((r) => [r.request_id, [r.caller, r.user_id, r.account_id]])),
     ).toEqual(Object.fromEntries(expected));
 
+    // Each instance counts its own reads by caller.
+    const counted = new Map<string, number>();
+    for (const testApp of apps) {
+      const metrics = (await request(testApp.app.getHttpServer()).get('/metrics').set(admin).expect(200))
+        .text;
+      for (const [, caller, count] of metrics.matchAll(
+        /connectors_token_reads_total\{caller="([a-z-]+)",outcome="served"\} ([0-9]+)/g,
+      ))
+        counted.set(caller, (counted.get(caller) ?? 0) + Number(count));
+    }
+    expect(Object.fromEntries(counted)).toEqual({
+      'reader-one': 334,
+      'reader-two': 333,
+      'reader-three': 333,
+    });
+
     // Who read account X, and when: one request.
     const target = accounts[3];
     const whoRead = await request(first.app.getHttpServer())
