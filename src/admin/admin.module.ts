@@ -7,6 +7,7 @@ import { RotationModule } from '../rotation/rotation.module';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
+import { KeyIncidentsController } from './key-incidents.controller';
 import { KeysController } from './keys.controller';
 import { MetricsServer } from './metrics-server';
 import { MetricsController } from './metrics.controller';
@@ -23,6 +24,7 @@ import { ServiceMetrics } from './service-metrics';
     AdminAuditController,
     MetricsController,
     ProvidersController,
+    KeyIncidentsController,
   ],
   providers: [AdminBudgets, AdminGuard, ServiceMetrics, MetricsServer],
   exports: [AdminBudgets, AdminGuard],
@@ -31,6 +33,12 @@ export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     consumer
       .apply(AdminAuditMiddleware)
-      .forRoutes(KeysController, RotationsController, AdminAuditController, ProvidersController);
+      .forRoutes(
+        KeysController,
+        RotationsController,
+        AdminAuditController,
+        ProvidersController,
+        KeyIncidentsController,
+      );
   }
 }

@@ -20,6 +20,11 @@ describe('parseCliArgs', () => {
     });
     expect(parseCliArgs(['rotate', '--batch-size=10000'])).toMatchObject({ batchSize: 10000 });
     expect(parseCliArgs(['rotate', '-h'])).toEqual({ name: 'help' });
+    expect(parseCliArgs(['incident:key', '0123456789abcdef', '--json'])).toEqual({
+      name: 'incident:key',
+      json: true,
+      keyId: '0123456789abcdef',
+    });
   });
 
   it.each([
@@ -31,6 +36,9 @@ describe('parseCliArgs', () => {
     [['rotate', '--batch-size', '0'], '--batch-size must be an integer between 1 and 10000'],
     [['rotate', '--batch-size', '10001'], '--batch-size must be an integer between 1 and 10000'],
     [['rotate', '--batch-size', '1e3'], '--batch-size must be an integer between 1 and 10000'],
+    [['incident:key'], 'incident:key takes one key id (16 hex characters)'],
+    [['incident:key', '0123456789ABCDEF'], 'incident:key takes one key id (16 hex characters)'],
+    [['incident:key', '0123456789abcdef', '--dry-run'], '--dry-run does not apply to incident:key'],
   ])('refuses %j: %s', (argv, message) => {
     expect(() => parseCliArgs(argv)).toThrow(new UsageError(message));
   });

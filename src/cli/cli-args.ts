@@ -18,6 +18,11 @@ Commands:
                                            the registry of KEY_WRAPPING with the same key ids
   rotate [--dry-run] [--batch-size N]      re-seal every account with the primary key, in the foreground;
                                            resumes an interrupted job, otherwise starts one
+  incident:key KID [--json]                KID is believed leaked: registry mode adds and promotes a new
+                                           key (env mode needs a new WORKFLOWS_ARTIFACT_ENC_KEY first),
+                                           ends connect sessions sealed under KID, rotates every account
+                                           and provider client secret off it, then retires it; resumes
+                                           an interrupted incident
 
 Options:
   --json            machine-readable output
@@ -27,9 +32,11 @@ Options:
   --batch-size N    accounts per transaction, 1 to 10000 (default ROTATION_BATCH_SIZE)
   -h, --help        this text
 
-Exit codes: 0 done (rotate: every account is on the primary key), 1 some accounts failed or remain,
-2 bad usage or configuration, 3 another live worker holds the job's lease; keys:* commands exit 4
-when refused (key in use, not loaded everywhere, wrong state) and 5 when KMS is unavailable.
+Exit codes: 0 done (rotate: every account is on the primary key; incident:key: KID retired, or in
+env mode nothing left under it), 1 some accounts failed or remain, 2 bad usage or configuration,
+3 another live worker holds the job's lease; keys:* and incident:key exit 4 when refused (key in
+use, not loaded everywhere, wrong state, env mode without a new primary key) and 5 when KMS is
+unavailable; 130 interrupted (Ctrl-C; run again to resume).
 `;
 
 /** Bad arguments: exit code 2 with the usage hint. */
@@ -48,14 +55,15 @@ export type CliCommand =
   | { name: 'keys:status'; json: boolean; check: boolean }
   | { name: 'rotate'; dryRun: boolean; batchSize?: number }
   | { name: 'keys:add' | 'keys:rewrap' | 'keys:import'; json: boolean }
-  | { name: 'keys:promote' | 'keys:retire'; json: boolean; keyId: string };
+  | { name: 'keys:promote' | 'keys:retire'; json: boolean; keyId: string }
+  | { name: 'incident:key'; json: boolean; keyId: string };
 
 export type KeyLifecycleCommand = Extract<
   CliCommand,
   { name: `keys:${'add' | 'rewrap' | 'import' | 'promote' | 'retire'}` }
 >;
 
-const KEY_ID_COMMANDS = ['keys:promote', 'keys:retire'] as const;
+const KEY_ID_COMMANDS = ['keys:promote', 'keys:retire', 'incident:key'] as const;
 const KEY_COMMANDS = ['keys:add', 'keys:rewrap', 'keys:import'] as const;
 
 const OPTIONS = {
@@ -77,6 +85,7 @@ const OPTIONS_OF: Record<string, readonly string[]> = {
   'keys:retire': ['json'],
   'keys:rewrap': ['json'],
   'keys:import': ['json'],
+  'incident:key': ['json'],
 };
 
 function parse(argv: string[]) {

@@ -8,6 +8,7 @@ import { AddTokenRefresh1764400000000 } from '../../migrations/1764400000000-Add
 import { CreateKeyRegistry1764500000000 } from '../../migrations/1764500000000-CreateKeyRegistry';
 import { AddProviderFlowSettings1764600000000 } from '../../migrations/1764600000000-AddProviderFlowSettings';
 import { CreateConnectSessions1764600001000 } from '../../migrations/1764600001000-CreateConnectSessions';
+import { CreateKeyIncidents1764710000000 } from '../../migrations/1764710000000-CreateKeyIncidents';
 
 /** Every migration, in order, listed explicitly so the server, CLI and tests run the same set. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   CreateKeyRegistry1764500000000,
   AddProviderFlowSettings1764600000000,
   CreateConnectSessions1764600001000,
+  CreateKeyIncidents1764710000000,
 ];
