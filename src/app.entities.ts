@@ -5,6 +5,7 @@ import { ServiceClient } from './callers/service-client.entity';
 import { ConnectSession } from './connect/connect-session.entity';
 import { ExternalAccount } from './connectors/external-account.entity';
 import { JobLease } from './connectors/refresh/job-lease.entity';
+import { KeyIncident } from './key-lifecycle/key-incident.entity';
 import { RegistryInstance } from './keys/registry-instance.entity';
 import { RegistryKey } from './keys/registry-key.entity';
 import { ProviderClient } from './providers/provider-client.entity';
@@ -19,6 +20,7 @@ export const ENTITIES = [
   ConnectSession,
   ExternalAccount,
   JobLease,
+  KeyIncident,
   KeyRotationJob,
   ProviderClient,
   RegistryKey,

@@ -13,6 +13,7 @@ import { AdminBudgets } from './admin-budgets';
 import { AdminGuard } from './admin.guard';
 import { ClientsController } from './clients.controller';
 import { GrantIncidentsController } from './grant-incidents.controller';
+import { KeyIncidentsController } from './key-incidents.controller';
 import { KeysController } from './keys.controller';
 import { MetricsServer } from './metrics-server';
 import { MetricsController } from './metrics.controller';
@@ -49,6 +50,7 @@ import { ServiceMetrics } from './service-metrics';
     MetricsServer,
     // Global, but acts only on the requests the audit middleware below marks.
     { provide: APP_INTERCEPTOR, useClass: AdminChangeAuditInterceptor },
+    KeyIncidentsController,
   ],
   exports: [AdminBudgets, AdminGuard],
 })
@@ -63,6 +65,7 @@ export class AdminModule implements NestModule {
         ProvidersController,
         ClientsController,
         GrantIncidentsController,
+        KeyIncidentsController,
       );
   }
 }

@@ -5,23 +5,15 @@ import type { Request } from 'express';
 import { setAuditSubject } from '../audit/admin-audit.middleware';
 import { bearerTokenOf, fingerprintOf } from '../common/bearer-token';
 import { keysConfig } from '../config/configuration';
-import { RegistryKeyNotFoundError } from '../keys/keys.errors';
 import { KeyLifecycleService } from '../key-lifecycle/key-lifecycle.service';
 import { RegistryKeyView } from '../key-lifecycle/key-registry.view';
 import { KeyUsageService } from '../key-lifecycle/key-usage.service';
 import { AdminGuard } from './admin.guard';
+import { keyIdParam } from './key-id-param';
 import { EmptyBodyDto } from './empty-body.dto';
 
 function actorOf(request: Request): string {
   return `admin:${fingerprintOf(bearerTokenOf(request) as string)}`;
-}
-
-/** A valid key id is also named in the request's audit row. */
-function keyIdOf(text: string, request: Request): string {
-  if (!/^[0-9a-f]{16}$/.test(text))
-    throw new RegistryKeyNotFoundError(text.slice(0, 16).replace(/[^0-9a-f]/g, '?'));
-  setAuditSubject(request, text);
-  return text;
 }
 
 /** The key registry's lifecycle; in env mode the changes answer 409 KEYS_MANAGED_BY_ENVIRONMENT. */
@@ -68,7 +60,7 @@ export class KeysController {
   })
   @ApiOkResponse({ type: RegistryKeyView })
   promote(@Param('kid') kid: string, @Body() _body: EmptyBodyDto, @Req() request: Request) {
-    const keyId = keyIdOf(kid, request);
+    const keyId = keyIdParam(kid, request);
     return this.registry.promote(keyId, actorOf(request), this.config.promotionTimeoutSeconds);
   }
 
@@ -77,6 +69,6 @@ export class KeysController {
   @ApiOperation({ summary: 'Retire a decrypt-only key; 409 KEY_IN_USE with the count while accounts use it' })
   @ApiOkResponse({ type: RegistryKeyView })
   async retire(@Param('kid') kid: string, @Body() _body: EmptyBodyDto, @Req() request: Request) {
-    return (await this.registry.retire(keyIdOf(kid, request), actorOf(request))).key;
+    return (await this.registry.retire(keyIdParam(kid, request), actorOf(request))).key;
   }
 }

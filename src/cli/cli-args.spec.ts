@@ -30,6 +30,11 @@ describe('parseCliArgs', () => {
     expect(
       parseCliArgs(['incident:grants', '--provider=notion', '--user', '7', '--account', '42', '--json']),
     ).toEqual({ name: 'incident:grants', json: true, provider: 'notion', userId: 7, accountId: 42 });
+    expect(parseCliArgs(['incident:key', '0123456789abcdef', '--json'])).toEqual({
+      name: 'incident:key',
+      json: true,
+      keyId: '0123456789abcdef',
+    });
   });
 
   it.each([
@@ -118,6 +123,9 @@ describe('parseCliArgs', () => {
     ],
     [['clients:disable', 'web', '--finish'], '--finish does not apply to clients:disable'],
     [['clients:list', 'web'], 'clients:list takes no arguments'],
+    [['incident:key'], 'incident:key takes one key id (16 hex characters)'],
+    [['incident:key', '0123456789ABCDEF'], 'incident:key takes one key id (16 hex characters)'],
+    [['incident:key', '0123456789abcdef', '--dry-run'], '--dry-run does not apply to incident:key'],
   ])('refuses %j: %s', (argv, message) => {
     expect(() => parseCliArgs(argv)).toThrow(new UsageError(message));
   });

@@ -29,6 +29,11 @@ Commands:
                                            grants believed leaked: revoke each matching account's grant
                                            at P, mark it needs_reauth (revoked_by_operator); run again
                                            to retry what failed
+  incident:key KID [--json]                KID is believed leaked: registry mode adds and promotes a new
+                                           key (env mode needs a new WORKFLOWS_ARTIFACT_ENC_KEY first),
+                                           ends connect sessions sealed under KID, rotates every account
+                                           and provider client secret off it, then retires it; resumes
+                                           an interrupted incident
 
 Options:
   --json            machine-readable output
@@ -45,10 +50,12 @@ Options:
   -h, --help        this text
 
 Exit codes: 0 done (rotate: every account is on the primary key; incident:grants: every matching
-grant ended), 1 some accounts failed or remain, 2 bad usage or configuration, 3 another live worker
-holds the job's lease (incident:grants: another run for the provider), 130 interrupted; keys:* and
-clients:* commands exit 4 when refused (key in use, not loaded everywhere, wrong state; caller
-exists, not found, disabled) and keys:* 5 when KMS is unavailable.
+grant ended; incident:key: KID retired, or in env mode nothing left under it), 1 some accounts
+failed or remain, 2 bad usage or configuration, 3 another live worker holds the job's lease
+(incident:grants: another run for the provider), 130 interrupted (Ctrl-C; run again to resume);
+keys:*, clients:* and incident:key exit 4 when refused (key in use, not loaded everywhere, wrong
+state, env mode without a new primary key; caller exists, not found, disabled) and keys:* and
+incident:key 5 when KMS is unavailable.
 `;
 
 /** Bad arguments: exit code 2 with the usage hint. */
@@ -68,6 +75,7 @@ export type CliCommand =
   | { name: 'rotate'; dryRun: boolean; batchSize?: number }
   | { name: 'keys:add' | 'keys:rewrap' | 'keys:import'; json: boolean }
   | { name: 'keys:promote' | 'keys:retire'; json: boolean; keyId: string }
+  | { name: 'incident:key'; json: boolean; keyId: string }
   | ClientsCommand
   | IncidentGrantsCommand;
 
@@ -90,7 +98,7 @@ export type KeyLifecycleCommand = Extract<
   { name: `keys:${'add' | 'rewrap' | 'import' | 'promote' | 'retire'}` }
 >;
 
-const KEY_ID_COMMANDS = ['keys:promote', 'keys:retire'] as const;
+const KEY_ID_COMMANDS = ['keys:promote', 'keys:retire', 'incident:key'] as const;
 const KEY_COMMANDS = ['keys:add', 'keys:rewrap', 'keys:import'] as const;
 
 const OPTIONS = {
@@ -123,6 +131,7 @@ const OPTIONS_OF: Record<string, readonly string[]> = {
   'clients:disable': ['json'],
   'clients:list': ['json'],
   'incident:grants': ['json', 'provider', 'user', 'account'],
+  'incident:key': ['json'],
 };
 
 function parse(argv: string[]) {

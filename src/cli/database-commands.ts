@@ -7,6 +7,7 @@ import type { KeyRing } from '../crypto/key-ring';
 import type { EnvironmentVariables } from '../config/env.validation';
 import type { CliCommand, ClientsCommand, KeyLifecycleCommand } from './cli-args';
 import { runClientsCommand } from './clients.command';
+import { incidentKey } from './incident-key.command';
 import { CliLogger } from './cli.logger';
 import { CliModule } from './cli.module';
 import {
@@ -39,7 +40,7 @@ export async function runDatabaseCommand(
     context = await NestFactory.createApplicationContext(CliModule.forRoot(), options);
   } catch (error) {
     // A directory another process holds cannot take the audit row either: one line says why.
-    if (isLifecycle(command) && !(error instanceof DataDirInUseError))
+    if (isAudited(command) && !(error instanceof DataDirInUseError))
       await auditFailedStart(command, error, options);
     throw error;
   }
@@ -48,6 +49,7 @@ export async function runDatabaseCommand(
     if (command.name === 'rotate') return await rotate(context, command, process.stdout, signal);
     if (command.name === 'incident:grants')
       return await incidentGrants(context, command, process.stdout, signal);
+    if (command.name === 'incident:key') return await incidentKey(context, command, process.stdout, signal);
     return await keysLifecycle(context, command, process.stdout, {
       envRing,
       promotionTimeoutSeconds: env.KEY_PROMOTION_TIMEOUT_SECONDS,
@@ -61,7 +63,10 @@ function isClients(command: DatabaseCommand): command is ClientsCommand {
   return command.name.startsWith('clients:');
 }
 
-function isLifecycle(command: DatabaseCommand): command is KeyLifecycleCommand {
+type AuditedCommand = KeyLifecycleCommand | Extract<CliCommand, { name: 'incident:key' }>;
+
+/** The commands that change keys: each is recorded in the audit trail, done or refused. */
+function isAudited(command: DatabaseCommand): command is AuditedCommand {
   return command.name !== 'keys:status' && command.name !== 'rotate' && command.name !== 'incident:grants';
 }
 
@@ -70,7 +75,7 @@ function isLifecycle(command: DatabaseCommand): command is KeyLifecycleCommand {
  * failed) is still a refused action: it is written to the trail from a context of its own.
  */
 async function auditFailedStart(
-  command: KeyLifecycleCommand,
+  command: AuditedCommand,
   error: unknown,
   options: { logger: LoggerService; abortOnError: boolean },
 ): Promise<void> {

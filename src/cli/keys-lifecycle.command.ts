@@ -8,7 +8,7 @@ import { STATUS_BY_KIND } from '../common/domain-error.filter';
 import type { KeyRing } from '../crypto/key-ring';
 import { KeyLifecycleService } from '../key-lifecycle/key-lifecycle.service';
 import type { KeyRegistryStatus } from '../key-lifecycle/key-registry.view';
-import type { KeyLifecycleCommand } from './cli-args';
+import type { CliCommand, KeyLifecycleCommand } from './cli-args';
 
 type Output = Pick<NodeJS.WriteStream, 'write'>;
 type Options = { envRing?: KeyRing; promotionTimeoutSeconds: number };
@@ -36,7 +36,7 @@ export async function keysLifecycle(
   return 0;
 }
 
-export function keyIdOfCommand(command: KeyLifecycleCommand): string | undefined {
+export function keyIdOfCommand(command: CliCommand): string | undefined {
   return 'keyId' in command ? command.keyId : undefined;
 }
 
@@ -95,7 +95,7 @@ export function statusOfFailure(error: unknown): number {
  */
 export async function recordAction(
   audit: AdminAuditService,
-  command: KeyLifecycleCommand,
+  command: Pick<CliCommand, 'name'>,
   keyId: string | undefined,
   actor: string,
   statusCode: number,

@@ -17,6 +17,11 @@ import {
 } from '../keys/keys.errors';
 import { databaseErrorCodeOf } from '../common/database-errors';
 import {
+  IncidentKeyNotConfiguredError,
+  IncidentNeedsNewPrimaryError,
+  KeyIncidentNotFoundError,
+} from '../key-lifecycle/key-incident.errors';
+import {
   RotationAlreadyActiveError,
   RotationLeaseHeldError,
   RotationPrimaryKeyMissingError,
@@ -39,7 +44,8 @@ async function main(argv: string[]): Promise<number> {
     const { migrate } = await import('./migrate.command');
     return migrate(command.name === 'migrate:revert', env, process.stdout);
   }
-  if (command.name === 'rotate') keepHeapNearLiveSize();
+  const rotates = command.name === 'rotate' || command.name === 'incident:key';
+  if (rotates) keepHeapNearLiveSize();
   // Jobs run here in the foreground only: a background poller would compete for them.
   process.env.ROTATION_WORKER_ENABLED = 'false';
   process.env.REVOCATION_WORKER_ENABLED = 'false';
@@ -56,9 +62,7 @@ async function main(argv: string[]): Promise<number> {
   return runDatabaseCommand(
     command,
     env,
-    command.name === 'rotate' || command.name === 'incident:grants'
-      ? interruptSignal()
-      : new AbortController().signal,
+    rotates || command.name === 'incident:grants' ? interruptSignal() : new AbortController().signal,
     envRing,
   );
 }
@@ -156,7 +160,10 @@ function exitCodeFor(error: unknown): number {
     error instanceof KeysManagedByEnvironmentError ||
     error instanceof KeyStateConflictError ||
     error instanceof RegistryKeyNotFoundError ||
-    error instanceof RegistryKeyRefusedError
+    error instanceof RegistryKeyRefusedError ||
+    error instanceof IncidentNeedsNewPrimaryError ||
+    error instanceof IncidentKeyNotConfiguredError ||
+    error instanceof KeyIncidentNotFoundError
   ) {
     process.stderr.write(`refused: ${error.code}: ${error.message}; nothing changed\n`);
     return 4;

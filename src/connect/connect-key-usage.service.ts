@@ -22,10 +22,25 @@ export class ConnectKeyUsageService {
     await this.sessions.expire(manager);
     const counts = new Map<string, number>();
     for (const row of await this.sessions.sealedVerifiers(manager)) {
-      const info = inspectEnvelope(row.codeVerifier);
-      const keyId = info.format === 'v3' ? info.kid : info.format;
+      const keyId = keyIdOf(row.codeVerifier);
       counts.set(keyId, (counts.get(keyId) ?? 0) + 1);
     }
     return [...counts].map(([keyId, sessions]) => ({ keyId, sessions }));
   }
+
+  /**
+   * Ends the running sessions whose verifier is sealed under a key believed leaked, rather than
+   * re-sealing a value that may be known: each ends `failed` with `connect_session_ended`, and
+   * its user starts again. Returns how many were ended.
+   */
+  async endSessionsSealedUnder(keyId: string): Promise<number> {
+    const rows = await this.sessions.sealedVerifiers();
+    const sealed = rows.filter((row) => keyIdOf(row.codeVerifier) === keyId).map((row) => row.id);
+    return this.sessions.endRunning(sealed, 'connect_session_ended');
+  }
+}
+
+function keyIdOf(sealed: string): string {
+  const info = inspectEnvelope(sealed);
+  return info.format === 'v3' ? info.kid : info.format;
 }

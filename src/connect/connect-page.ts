@@ -12,6 +12,8 @@ const MESSAGES: Record<string, string> = {
   connect_not_configured: 'Connecting accounts is not set up on this service.',
   connect_link_invalid: 'This link is not valid or has already been used. Start again from the application.',
   connect_session_expired: 'This connection attempt has expired. Start again from the application.',
+  connect_session_ended:
+    'This connection attempt was ended by the service. Start again from the application.',
   connect_state_invalid: 'This answer from the provider is not valid.',
   connect_state_unknown: 'This answer from the provider matches no connection attempt, or was already used.',
   connect_browser_mismatch: 'This connection attempt was started in another browser. Start again here.',

@@ -145,6 +145,18 @@ export class ConnectSessionsRepository {
     );
   }
 
+  /** Ends the running sessions among `ids` as failed with `error`; returns how many it ended. */
+  async endRunning(ids: string[], error: string): Promise<number> {
+    if (ids.length === 0) return 0;
+    const ended = await queryRows(
+      this.dataSource.manager,
+      `UPDATE connect_sessions SET status = 'failed', error = $2, ${SECRETS_CLEARED}
+        WHERE id = ANY($1::uuid[]) AND status IN ('pending', 'opened') RETURNING id`,
+      [ids, error],
+    );
+    return ended.length;
+  }
+
   /** Sessions past their time end `expired`; outcomes older than a day are deleted. */
   async expire(manager: EntityManager = this.dataSource.manager): Promise<void> {
     await queryRows(

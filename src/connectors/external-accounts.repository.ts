@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { queryRows } from '../database/query-rows';
 import { ExternalAccount, type AccountStatus } from './external-account.entity';
-import { ENVELOPE_SEPARATOR } from './token-columns';
+import { ENVELOPE_SEPARATOR, LEGACY_V1_KEY_ID } from './token-columns';
 
 /** The token columns of one row as stored, with what the read path needs to rebuild a plaintext set. */
 export interface TokenRow {
@@ -547,6 +547,22 @@ export class ExternalAccountsRepository {
       [batch.ids, batch.versions, batch.accessTokens, ENVELOPE_SEPARATOR],
     );
     return written.length;
+  }
+
+  /**
+   * Accounts a rotation job recorded as failed that are still sealed under `keyId` (v3 or v2
+   * envelopes, or legacy v1 ones, which name no key and may need it): what a key incident
+   * reports as not re-sealed.
+   */
+  async countFailedUnderKey(jobId: number, keyId: string): Promise<number> {
+    const [{ count }] = await queryRows<{ count: number }>(
+      this.dataSource.manager,
+      `SELECT count(*)::int AS count
+         FROM key_rotation_job_failures f JOIN external_accounts a ON a.id = f.account_id
+        WHERE f.job_id = $1 AND a.token_key_id IN ($2::text, 'v2:' || $2::text, '${LEGACY_V1_KEY_ID}')`,
+      [jobId, keyId],
+    );
+    return count;
   }
 
   /**

@@ -9,6 +9,7 @@ import { CreateKeyRegistry1764500000000 } from '../../migrations/1764500000000-C
 import { AddProviderFlowSettings1764600000000 } from '../../migrations/1764600000000-AddProviderFlowSettings';
 import { CreateConnectSessions1764600001000 } from '../../migrations/1764600001000-CreateConnectSessions';
 import { AddRevocationRetry1764700000000 } from '../../migrations/1764700000000-AddRevocationRetry';
+import { CreateKeyIncidents1764710000000 } from '../../migrations/1764710000000-CreateKeyIncidents';
 import { CreateServiceClients1764720000000 } from '../../migrations/1764720000000-CreateServiceClients';
 import { CreateTokenReadAudit1764720001000 } from '../../migrations/1764720001000-CreateTokenReadAudit';
 import { PartitionRotationJobs1764730000000 } from '../../migrations/1764730000000-PartitionRotationJobs';
@@ -26,6 +27,7 @@ export const MIGRATIONS = [
   AddProviderFlowSettings1764600000000,
   CreateConnectSessions1764600001000,
   AddRevocationRetry1764700000000,
+  CreateKeyIncidents1764710000000,
   CreateServiceClients1764720000000,
   CreateTokenReadAudit1764720001000,
   PartitionRotationJobs1764730000000,

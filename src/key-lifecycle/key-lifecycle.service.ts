@@ -40,8 +40,14 @@ export class KeyLifecycleService {
     return this.loader.registryMode;
   }
 
-  /** A new decrypt-only key; returns its id, never the key. */
-  async add(actor: string): Promise<RegistryKeyView> {
+  /**
+   * A new decrypt-only key; returns its id, never the key. `within` runs in the transaction that
+   * inserts it, so what it records commits with the key or not at all (and throwing undoes both).
+   */
+  async add(
+    actor: string,
+    within?: (manager: EntityManager, keyId: string) => Promise<void>,
+  ): Promise<RegistryKeyView> {
     const wrappers = this.wrappers();
     const bytes = await wrappers.current.generate();
     let keyId: string;
@@ -52,14 +58,15 @@ export class KeyLifecycleService {
     } finally {
       bytes.fill(0);
     }
-    await this.registry.change((manager) =>
-      this.registry.insert(manager, {
+    await this.registry.change(async (manager) => {
+      await this.registry.insert(manager, {
         keyId,
         state: 'decrypt-only',
         ...toColumns(wrapped),
         createdBy: actor,
-      }),
-    );
+      });
+      await within?.(manager, keyId);
+    });
     await this.loader.refresh();
     return this.view(keyId);
   }
@@ -221,6 +228,17 @@ export class KeyLifecycleService {
         primaryKeyId: instance.primaryKeyId,
       })),
     };
+  }
+
+  /** One key as operators see it; KEY_NOT_FOUND when the registry never had it. */
+  async describe(keyId: string): Promise<RegistryKeyView> {
+    this.wrappers();
+    return this.view(keyId);
+  }
+
+  /** The registry's primary key as stored, whether or not this process has loaded it yet. */
+  async registryPrimaryKeyId(): Promise<string | undefined> {
+    return (await this.registry.list()).find((row) => row.state === 'primary')?.keyId;
   }
 
   private async view(keyId: string): Promise<RegistryKeyView> {

@@ -24,12 +24,21 @@ export class KeyUsageService implements OnApplicationBootstrap {
     private readonly ring: KeyRing,
   ) {}
 
-  /** `manager`: inside a transaction, every count runs on its session (the embedded database has one). */
+  /**
+   * `manager`: inside a transaction, every count runs on its session (the embedded database has
+   * one), one after the other: a session runs one statement at a time.
+   */
   async usage(manager?: EntityManager): Promise<KeyUsage> {
+    if (manager) {
+      const accounts = await this.accounts.countByKeyId(manager);
+      const providerClients = await this.providerClients.countByKeyId(manager);
+      const connectSessions = await this.connectSessions.countByKeyId(manager);
+      return keyUsageOf({ accounts, providerClients, connectSessions });
+    }
     const [accounts, providerClients, connectSessions] = await Promise.all([
-      this.accounts.countByKeyId(manager),
-      this.providerClients.countByKeyId(manager),
-      this.connectSessions.countByKeyId(manager),
+      this.accounts.countByKeyId(),
+      this.providerClients.countByKeyId(),
+      this.connectSessions.countByKeyId(),
     ]);
     return keyUsageOf({ accounts, providerClients, connectSessions });
   }
