@@ -42,6 +42,7 @@ import { ServiceMetrics } from './service-metrics';
     ProvidersController,
     ClientsController,
     GrantIncidentsController,
+    KeyIncidentsController,
   ],
   providers: [
     AdminBudgets,
@@ -50,7 +51,6 @@ import { ServiceMetrics } from './service-metrics';
     MetricsServer,
     // Global, but acts only on the requests the audit middleware below marks.
     { provide: APP_INTERCEPTOR, useClass: AdminChangeAuditInterceptor },
-    KeyIncidentsController,
   ],
   exports: [AdminBudgets, AdminGuard],
 })
