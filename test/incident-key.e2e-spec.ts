@@ -20,8 +20,12 @@ const SERVICE_TOKEN = newApiToken('service');
 const admin = bearer(ADMIN_TOKEN);
 const service = bearer(SERVICE_TOKEN);
 
-/** Accounts of the command-line scenario: the issue's 10 000, sealed with SQL, not one by one. */
-const CLI_ACCOUNTS = 10_000;
+/**
+ * Accounts of the command-line scenario, sealed with SQL, not one by one: 10 000 on PostgreSQL,
+ * where the command is killed midway with a server reading throughout; the embedded pass, with no
+ * second process, runs the same command to the end on fewer.
+ */
+const CLI_ACCOUNTS = onPostgres ? 10_000 : 2_000;
 const ROUTE_ACCOUNTS = 2_000;
 
 /**
@@ -258,7 +262,7 @@ describe('incident:key', () => {
     await http().get(`/admin/incidents/key/${newKey().kid}`).set(admin).expect(404);
   }, 60_000);
 
-  it(`runs from leaked to retired on the command line, ${CLI_ACCOUNTS} accounts, finishing after being killed midway`, async () => {
+  it(`runs from leaked to retired on the command line, ${CLI_ACCOUNTS} accounts${onPostgres ? ', finishing after being killed midway' : ''}`, async () => {
     const leaked = newKey();
     const accounts = await leakedRegistry(leaked, CLI_ACCOUNTS);
     const env = cliEnv(registryEnv());
