@@ -16,13 +16,13 @@ const NAIVE_SAMPLE = 20000;
 
 interface CliRun {
   seconds: number;
+  /** The highest peak RSS of the processes of the run. */
   maxRssBytes: number;
 }
 
-/** Runs `cli rotate` from the build in a child process; its peak RSS comes back through a file. */
-function rotateWithCli(databaseUrl: string, primary: string, previous: string): Promise<CliRun> {
+/** `cli rotate` from the build in a child process; its peak RSS comes back through a file. */
+function startRotate(databaseUrl: string, primary: string, previous: string) {
   const rssFile = join(mkdtempSync(join(tmpdir(), 'bench-rss-')), 'rss');
-  const started = process.hrtime.bigint();
   const child = spawn(
     process.execPath,
     ['-r', './bench/max-rss.preload.js', 'dist/src/cli/main.js', 'rotate'],
@@ -37,16 +37,43 @@ function rotateWithCli(databaseUrl: string, primary: string, previous: string): 
         WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: previous,
         BENCH_MAX_RSS_FILE: rssFile,
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  return new Promise((done, fail) => {
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const exited = new Promise<number>((done, fail) =>
     child.on('exit', (code) => {
       if (code !== 0) return fail(new Error(`cli rotate exited with ${code}`));
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      done({ seconds, maxRssBytes: Number(readFileSync(rssFile, 'utf8')) });
-    });
+      done(Number(readFileSync(rssFile, 'utf8')));
+    }),
+  );
+  /** Resolves once the command has created its job (or joined one). */
+  const started = new Promise<void>((done, fail) => {
+    const look = () => (/(started|resuming) rotation job/.test(output) ? done() : undefined);
+    child.stdout.on('data', look);
+    exited.then(() => fail(new Error('cli rotate ended before it started a job')), fail);
   });
+  return { exited, started };
+}
+
+/**
+ * Runs `cli rotate` in `workers` processes: the first one creates the job, the others join it
+ * once it exists and take partitions of their own. Timed from the first start to the last exit.
+ */
+async function rotateWithCli(
+  databaseUrl: string,
+  primary: string,
+  previous: string,
+  workers = 1,
+): Promise<CliRun> {
+  const started = process.hrtime.bigint();
+  const first = startRotate(databaseUrl, primary, previous);
+  await first.started;
+  const others = Array.from({ length: workers - 1 }, () => startRotate(databaseUrl, primary, previous));
+  const rss = await Promise.all([first, ...others].map((run) => run.exited));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { seconds, maxRssBytes: Math.max(...rss) };
 }
 
 /** What most teams write: load, decrypt, encrypt, save, one account at a time. */
@@ -73,36 +100,46 @@ async function naiveLoop(dataSource: DataSource, from: string, to: string, count
 
 /**
  * Floor and rotation in turns (A→B, then B→A), each after a VACUUM so both start from the same
- * table state; the naive loop on a sample, scaled to N.
+ * table state; with `twoWorkers`, the rotation by two processes as well, in the same turns; the
+ * naive loop on a sample, scaled to N.
  */
-async function measure(count: number) {
+async function measure(count: number, twoWorkers: boolean) {
   const database = await createBenchDatabase(`rot${count}`);
   const keys = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')];
   try {
     const seeding = await timed(() => seedSealedAccounts(database.dataSource, keys[0], count));
     const floors: number[] = [];
     const rotations: CliRun[] = [];
+    const pairs: CliRun[] = [];
     const floor = () =>
       database.dataSource.query(`UPDATE external_accounts SET access_token = access_token || ''`);
     const vacuum = () => database.dataSource.query(`VACUUM external_accounts`);
+    let onFirstKey = true;
+    const rotate = async (workers: number) => {
+      await vacuum();
+      const [from, to] = onFirstKey ? keys : [keys[1], keys[0]];
+      onFirstKey = !onFirstKey;
+      return rotateWithCli(database.url, to, from, workers);
+    };
     for (let round = 0; round < 2; round += 1) {
       await vacuum();
       floors.push(await timed(floor));
-      await vacuum();
-      const [from, to] = round % 2 === 0 ? keys : [keys[1], keys[0]];
-      rotations.push(await rotateWithCli(database.url, to, from));
+      rotations.push(await rotate(1));
+      if (twoWorkers) pairs.push(await rotate(2));
     }
     await vacuum();
     floors.push(await timed(floor));
     const naiveSample = Math.min(NAIVE_SAMPLE, count);
-    const naive =
-      (await naiveLoop(database.dataSource, keys[0], keys[1], naiveSample)) * (count / naiveSample);
+    const [from, to] = onFirstKey ? keys : [keys[1], keys[0]];
+    const naive = (await naiveLoop(database.dataSource, from, to, naiveSample)) * (count / naiveSample);
     return {
       count,
       seeding,
       floor: median(floors),
       rotation: median(rotations.map((run) => run.seconds)),
       rss: Math.max(...rotations.map((run) => run.maxRssBytes)),
+      pair: pairs.length > 0 ? median(pairs.map((run) => run.seconds)) : undefined,
+      pairRss: pairs.length > 0 ? Math.max(...pairs.map((run) => run.maxRssBytes)) : undefined,
       naive,
     };
   } finally {
@@ -110,32 +147,60 @@ async function measure(count: number) {
   }
 }
 
-/** Full rotation A→B against the database's own rewrite of every row, and the naive loop. */
+/** A time in seconds, or in minutes past two of them. */
+function duration(seconds: number): string {
+  return seconds < 120 ? `${formatNumber(seconds, 1)} s` : `${formatNumber(seconds / 60, 1)} min`;
+}
+
+/**
+ * Full rotation A→B against the database's own rewrite of every row, and the naive loop; at the
+ * largest size also by two worker processes, and a projection to 100 000 000 accounts.
+ */
 export async function runRotationBench(): Promise<string> {
   ensureBuilt();
   // How the cost grows: time per account and peak memory at each size.
   const sizes = isQuick() ? [5000, 10000, 50000] : [10000, 100000, 1000000];
   const results = [];
-  for (const size of sizes) results.push(await measure(size));
-  printTable(
-    results.map((r) => ({
-      accounts: r.count.toLocaleString('en-US'),
-      'seed s': formatNumber(r.seeding, 1),
-      'floor s': formatNumber(r.floor),
-      'rotation s': formatNumber(r.rotation),
-      'rows/s': formatNumber(r.count / r.rotation, 0),
-      'µs/account': formatNumber((r.rotation / r.count) * 1e6, 1),
-      'rotation/floor': formatNumber(r.rotation / r.floor),
-      'naive s (scaled)': formatNumber(r.naive, 0),
-      'naive/rotation': formatNumber(r.naive / r.rotation, 1),
-      'peak RSS MB': formatNumber(r.rss / 2 ** 20, 0),
-    })),
-  );
+  for (const size of sizes) results.push(await measure(size, size === sizes[sizes.length - 1]));
+  const rows = results.map((r) => ({
+    accounts: r.count.toLocaleString('en-US'),
+    'seed s': formatNumber(r.seeding, 1),
+    'floor s': formatNumber(r.floor),
+    'rotation s': formatNumber(r.rotation),
+    'rows/s': formatNumber(r.count / r.rotation, 0),
+    'µs/account': formatNumber((r.rotation / r.count) * 1e6, 1),
+    'rotation/floor': formatNumber(r.rotation / r.floor),
+    'naive s (scaled)': formatNumber(r.naive, 0),
+    'naive/rotation': formatNumber(r.naive / r.rotation, 1),
+    'peak RSS MB': formatNumber(r.rss / 2 ** 20, 0),
+  }));
   const [, small, large] = results;
+  const pair = large.pair as number;
+  rows.push({
+    accounts: `${large.count.toLocaleString('en-US')}, 2 worker processes`,
+    'seed s': '',
+    'floor s': formatNumber(large.floor),
+    'rotation s': formatNumber(pair),
+    'rows/s': formatNumber(large.count / pair, 0),
+    'µs/account': formatNumber((pair / large.count) * 1e6, 1),
+    'rotation/floor': formatNumber(pair / large.floor),
+    'naive s (scaled)': '',
+    'naive/rotation': '',
+    'peak RSS MB': formatNumber((large.pairRss as number) / 2 ** 20, 0),
+  });
+  printTable(rows);
+  // Linear in the accounts, as measured from 100 000 to 1 000 000: the index depth grows by one.
+  const scale = 100_000_000 / large.count;
+  console.log(
+    `projected to 100 000 000 accounts: one worker ${duration(large.rotation * scale)}, ` +
+      `two workers ${duration(pair * scale)}, the floor (one UPDATE on one core) ${duration(large.floor * scale)}`,
+  );
   const summary =
-    `rotation/floor = ${formatNumber(large.rotation / large.floor)} at ${large.count}, ` +
+    `rotation/floor = ${formatNumber(large.rotation / large.floor)} at ${large.count} ` +
+    `(2 workers ${formatNumber(pair / large.floor)}), ` +
     `naive/rotation = ${formatNumber(large.naive / large.rotation, 1)}, ` +
-    `RSS ${formatNumber(large.rss / 2 ** 20, 0)} MB (${formatNumber(large.rss / small.rss)}× of ${small.count})`;
+    `RSS ${formatNumber(large.rss / 2 ** 20, 0)} MB (${formatNumber(large.rss / small.rss)}× of ${small.count}, ` +
+    `2 workers ${formatNumber((large.pairRss as number) / 2 ** 20, 0)} MB each at most)`;
   console.log(summary);
   return summary;
 }
