@@ -169,6 +169,8 @@ describeIfPostgres('no registry secret in any output, at LOG_LEVEL=trace', () =>
   afterAll(async () => {
     capture.stop();
     await proxy.restore();
+    // The next suite's first app loads the registry at start: it must find none of these keys.
+    await truncateAll(app.dataSource);
     await app.close();
     kmsClient.destroy();
     await proxy.cut();
