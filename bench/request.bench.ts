@@ -9,6 +9,7 @@ import { ensureBuilt, startServer, stopServers, waitReady } from './bench-server
 import { benchTokenSet } from './seed-accounts';
 
 const ACCOUNTS = 10000;
+const CONNECTIONS = 16;
 const SERVICE_TOKEN = randomBytes(24).toString('base64url');
 
 /** Users 1..N hold one encrypted account each, users N+1..2N one plaintext account each. */
@@ -44,7 +45,7 @@ async function load(
 ): Promise<{ rps: number; p99: number; requests: number }> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
-    connections: 16,
+    connections: CONNECTIONS,
     duration: seconds,
     headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
     requests: [
@@ -125,7 +126,9 @@ export async function runRequestBench(): Promise<string> {
         'p99 ms': formatNumber(health.p99, 1),
       },
     ]);
-    console.log(`${rounds} rounds × ${seconds} s per server, ${ACCOUNTS} accounts each, 16 connections`);
+    console.log(
+      `${rounds} rounds × ${seconds} s per server, ${ACCOUNTS} accounts each, ${CONNECTIONS} connections`,
+    );
     await stopServers(servers.splice(0));
     const sent = {
       enc: warmUp[0].requests + result.project.reduce((sum, r) => sum + r.requests, 0),
@@ -133,8 +136,17 @@ export async function runRequestBench(): Promise<string> {
     };
     const recorded = await recordedReads((sql, parameters) => database.dataSource.query(sql, parameters));
     console.log(
-      `token reads recorded: encrypted ${recorded.enc} of ${sent.enc}, plaintext ${recorded.plain} of ${sent.plain}`,
+      `token reads recorded: encrypted ${recorded.enc} of ${sent.enc}, plaintext ${recorded.plain} of ${sent.plain} ` +
+        `(a load run ends with up to ${CONNECTIONS} requests in flight, answered and recorded but not counted)`,
     );
+    const loadRuns = rounds + 1;
+    for (const server of ['enc', 'plain'] as const) {
+      const unanswered = recorded[server] - sent[server];
+      if (unanswered < 0 || unanswered > CONNECTIONS * loadRuns)
+        throw new Error(
+          `the ${server} server recorded ${recorded[server]} reads for ${sent[server]} answered`,
+        );
+    }
     const summary =
       `request throughput enc/plain = ${formatNumber(rps.enc / rps.plain)}, ` +
       `p99 enc/plain = ${formatNumber(p99.enc / p99.plain)}`;

@@ -36,6 +36,9 @@ function startRotate(databaseUrl: string, primary: string, previous: string) {
         WORKFLOWS_ARTIFACT_ENC_KEY: primary,
         WORKFLOWS_ARTIFACT_ENC_PREVIOUS_KEYS: previous,
         BENCH_MAX_RSS_FILE: rssFile,
+        // At the quick sizes, the default partition is a third of the largest job: the first
+        // worker would lease them all before the second has started.
+        ...(isQuick() ? { ROTATION_PARTITION_SIZE: '2000' } : {}),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     },

@@ -1,5 +1,4 @@
-import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import { MiddlewareConsumer, Module, NestModule, UseInterceptors } from '@nestjs/common';
 import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AdminChangeAuditInterceptor } from '../audit/admin-change-audit.interceptor';
 import { AuditModule } from '../audit/audit.module';
@@ -22,6 +21,23 @@ import { RotationsController } from './rotations.controller';
 import { ServiceMetrics } from './service-metrics';
 
 /**
+ * The admin routes under audit: every request is recorded by the middleware, and every change
+ * is written before it answers by the interceptor. The interceptor is bound to these
+ * controllers, not to the whole application: an interceptor in Nest's chain costs every
+ * request it is on, and the token routes answer the most requests.
+ */
+const AUDITED_CONTROLLERS = [
+  KeysController,
+  RotationsController,
+  AdminAuditController,
+  ProvidersController,
+  ClientsController,
+  GrantIncidentsController,
+  KeyIncidentsController,
+];
+for (const controller of AUDITED_CONTROLLERS) UseInterceptors(AdminChangeAuditInterceptor)(controller);
+
+/**
  * The operators' HTTP surface: admin token, rate budgets, audit of every request (changes
  * written before they answer), metrics.
  */
@@ -34,38 +50,12 @@ import { ServiceMetrics } from './service-metrics';
     RevocationModule,
     KeyLifecycleModule,
   ],
-  controllers: [
-    KeysController,
-    RotationsController,
-    AdminAuditController,
-    MetricsController,
-    ProvidersController,
-    ClientsController,
-    GrantIncidentsController,
-    KeyIncidentsController,
-  ],
-  providers: [
-    AdminBudgets,
-    AdminGuard,
-    ServiceMetrics,
-    MetricsServer,
-    // Global, but acts only on the requests the audit middleware below marks.
-    { provide: APP_INTERCEPTOR, useClass: AdminChangeAuditInterceptor },
-  ],
+  controllers: [...AUDITED_CONTROLLERS, MetricsController],
+  providers: [AdminBudgets, AdminGuard, ServiceMetrics, MetricsServer],
   exports: [AdminBudgets, AdminGuard],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer
-      .apply(AdminAuditMiddleware)
-      .forRoutes(
-        KeysController,
-        RotationsController,
-        AdminAuditController,
-        ProvidersController,
-        ClientsController,
-        GrantIncidentsController,
-        KeyIncidentsController,
-      );
+    consumer.apply(AdminAuditMiddleware).forRoutes(...AUDITED_CONTROLLERS);
   }
 }
