@@ -4,7 +4,7 @@ import { KeyIncidentService } from '../key-lifecycle/key-incident.service';
 import type { IncidentCounts, KeyIncidentReport } from '../key-lifecycle/key-incident.view';
 import type { CliCommand } from './cli-args';
 import { cliActor, recordAction, statusOfFailure } from './keys-lifecycle.command';
-import { ProgressReporter } from './progress-reporter';
+import { PROGRESS_EVERY_MS, ProgressReporter } from './progress-reporter';
 
 type Output = Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean };
 type IncidentKeyCommand = Extract<CliCommand, { name: 'incident:key' }>;
@@ -28,6 +28,7 @@ export async function incidentKey(
     report = await context.get(KeyIncidentService).run(command.keyId, actor, {
       signal,
       onProgress: (view) => reporter.update(view),
+      progressEveryMs: PROGRESS_EVERY_MS,
       onStep: (text) => {
         reporter.finish();
         if (!command.json) out.write(`${text}\n`);

@@ -5,6 +5,9 @@ type Output = Pick<NodeJS.WriteStream, 'write'>;
 const BAR_WIDTH = 30;
 const LINE_INTERVAL_MS = 1000;
 
+/** How often a command asks for the job's view: the bar is redrawn at most four times a second. */
+export const PROGRESS_EVERY_MS = 250;
+
 function summary(view: RotationJobView): string {
   const pass = view.pass > 1 ? `pass ${view.pass}, ` : '';
   const rate = view.rowsPerSecond === null ? '-' : Math.round(view.rowsPerSecond);

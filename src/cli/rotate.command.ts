@@ -6,7 +6,7 @@ import { isActive } from '../rotation/key-rotation-job.entity';
 import { RotationAlreadyActiveError } from '../rotation/rotation.errors';
 import { RotationService } from '../rotation/rotation.service';
 import { RotationWorker } from '../rotation/rotation.worker';
-import { ProgressReporter } from './progress-reporter';
+import { PROGRESS_EVERY_MS, ProgressReporter } from './progress-reporter';
 
 type Output = Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean };
 
@@ -28,7 +28,11 @@ export async function rotate(
   const job = await resumeOrStart(rotation, options, out);
   const reporter = new ProgressReporter(out, out.isTTY === true);
   const worker = context.get(RotationWorker);
-  const final = await worker.runJob(job.id, { onProgress: (view) => reporter.update(view), signal });
+  const final = await worker.runJob(job.id, {
+    onProgress: (view) => reporter.update(view),
+    progressEveryMs: PROGRESS_EVERY_MS,
+    signal,
+  });
   reporter.finish();
   const [rotated, failed] = final.dryRun ? ['would rotate', 'would fail'] : ['rotated', 'failed'];
   out.write(

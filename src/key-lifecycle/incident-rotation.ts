@@ -17,6 +17,8 @@ import { KeyIncidentsRepository } from './key-incidents.repository';
 /** What an incident run reports as it goes: the job after each batch, and one line per step. */
 export interface IncidentProgress {
   onProgress?: (view: RotationJobView) => void | Promise<void>;
+  /** As in `RunJobOptions`: at most this often, after the first batch. */
+  progressEveryMs?: number;
   onStep?: (text: string) => void;
 }
 
@@ -101,7 +103,11 @@ export class IncidentRotation {
   ): Promise<RotationJobView> {
     for (;;) {
       try {
-        const view = await this.worker.runJob(job.id, { onProgress: progress.onProgress, signal });
+        const view = await this.worker.runJob(job.id, {
+          onProgress: progress.onProgress,
+          progressEveryMs: progress.progressEveryMs,
+          signal,
+        });
         if (!isActive(view.status) || signal.aborted) return view;
       } catch (error) {
         if (!(error instanceof RotationLeaseHeldError)) throw error;
