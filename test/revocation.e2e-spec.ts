@@ -103,6 +103,21 @@ describe('disconnect revokes the grant at the provider (RFC 7009)', () => {
     expect(answer.status).toBe(200);
   }
 
+  async function metrics(): Promise<string> {
+    const answer = await http().get('/metrics').set(admin);
+    expect(answer.status).toBe(200);
+    return answer.text;
+  }
+
+  /** The revocations sent to google_drive with `outcome` so far (0 before the first). */
+  function counted(text: string, outcome: string): number {
+    const line = new RegExp(
+      `^connectors_revocations_total\\{provider="google_drive",outcome="${outcome}"\\} (\\d+)$`,
+      'm',
+    ).exec(text);
+    return line ? Number(line[1]) : 0;
+  }
+
   const viaProxy = () => `http://127.0.0.1:${proxy.port}/token/revocation`;
 
   async function auditActions(prefix: string): Promise<string[]> {
@@ -270,9 +285,17 @@ describe('disconnect revokes the grant at the provider (RFC 7009)', () => {
     expect(still.body).toMatchObject({ status: 'revoking', version: account.body.version });
     expect(deleted).toEqual([]);
     expect(await as.introspect(basicClient, refreshToken)).toMatchObject({ active: true });
+    const waiting = await metrics();
+    expect(waiting).toMatch(/^connectors_accounts_revoking 1$/m);
+    const unanswered = counted(waiting, 'PROVIDER_UNAVAILABLE');
+    expect(unanswered).toBeGreaterThanOrEqual(1);
+    const revokedBefore = counted(waiting, 'revoked');
 
     await proxy.restore();
     await poll(async () => (deleted.length > 0 ? true : undefined), 20_000, 100);
+    const ended = await metrics();
+    expect(ended).toMatch(/^connectors_accounts_revoking 0$/m);
+    expect(counted(ended, 'revoked')).toBe(revokedBefore + 1);
 
     await http().get(`/users/7/accounts/${id}`).set(service).expect(404);
     expect(await as.introspect(basicClient, refreshToken)).toMatchObject({ active: false });

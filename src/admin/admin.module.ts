@@ -3,6 +3,7 @@ import { AdminAuditMiddleware } from '../audit/admin-audit.middleware';
 import { AdminChangeAuditInterceptor } from '../audit/admin-change-audit.interceptor';
 import { AuditModule } from '../audit/audit.module';
 import { CallersModule } from '../callers/callers.module';
+import { ConnectorsModule } from '../connectors/connectors.module';
 import { KeyLifecycleModule } from '../key-lifecycle/key-lifecycle.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { RevocationModule } from '../revocation/revocation.module';
@@ -45,6 +46,7 @@ for (const controller of AUDITED_CONTROLLERS) UseInterceptors(AdminChangeAuditIn
   imports: [
     AuditModule,
     CallersModule,
+    ConnectorsModule,
     RotationModule,
     ProvidersModule,
     RevocationModule,

@@ -5,6 +5,7 @@ import { Gauge } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { metricsConfig } from '../config/configuration';
+import { RevocationQueue } from '../connectors/revocation-queue';
 import { AppMetrics } from '../metrics/app-metrics';
 import type { KeyInventory } from '../key-lifecycle/key-inventory.view';
 import { KeyUsageService } from '../key-lifecycle/key-usage.service';
@@ -20,7 +21,7 @@ interface PgPool {
 /**
  * The gauges read from the database: accounts per key id (from the key inventory, counted at
  * most once per METRICS_INVENTORY_SECONDS, however often Prometheus scrapes), the newest
- * rotation job, and the connection pool.
+ * rotation job, the accounts waiting for a revocation, and the connection pool.
  */
 @Injectable()
 export class ServiceMetrics implements OnModuleInit {
@@ -31,6 +32,7 @@ export class ServiceMetrics implements OnModuleInit {
     private readonly metrics: AppMetrics,
     private readonly rotations: RotationService,
     private readonly keyUsage: KeyUsageService,
+    private readonly revocations: RevocationQueue,
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(metricsConfig.KEY) private readonly config: ConfigType<typeof metricsConfig>,
   ) {}
@@ -111,6 +113,14 @@ export class ServiceMetrics implements OnModuleInit {
       [],
       async (g) => {
         g.set((await job())?.rowsPerSecond ?? 0);
+      },
+    );
+    gauge(
+      'connectors_accounts_revoking',
+      'Disconnected accounts waiting for their provider to answer the revocation (status revoking)',
+      [],
+      async (g) => {
+        g.set(await this.revocations.waiting());
       },
     );
     gauge('connectors_db_pool_connections', 'PostgreSQL connection pool', ['state'], (g) => {

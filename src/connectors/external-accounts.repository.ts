@@ -428,6 +428,16 @@ export class ExternalAccountsRepository {
     return marked.length === 1;
   }
 
+  /** Revoking accounts, counted on the partial index of the revocations due. */
+  async countRevoking(): Promise<number> {
+    const [row] = await queryRows<{ count: number }>(
+      this.dataSource.manager,
+      `SELECT count(*)::int AS count FROM external_accounts WHERE status = 'revoking'`,
+      [],
+    );
+    return row.count;
+  }
+
   /** Revoking accounts whose next attempt is due, the longest waiting first. */
   dueRevocations(limit: number): Promise<DueRevocation[]> {
     return queryRows(

@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { errorCodeOf } from '../common/domain-error';
+import { AppMetrics } from '../metrics/app-metrics';
 import { OAuthTokenClient, type RevocationResult } from '../providers/oauth-token.client';
 import { ProviderClientsService } from '../providers/provider-clients.service';
 import { AccountNotFoundError } from './external-account.errors';
@@ -25,6 +27,7 @@ export class GrantRevoker {
     private readonly storage: TokenStorage,
     private readonly providers: ProviderClientsService,
     private readonly oauth: OAuthTokenClient,
+    @Optional() private readonly metrics?: AppMetrics,
   ) {}
 
   /** False when the provider has no client, or a client without a revocation endpoint. */
@@ -40,9 +43,18 @@ export class GrantRevoker {
     if (!row) throw new AccountNotFoundError(account.id);
     const tokens = this.storage.open(row);
     const client = await this.providers.resolve(account.provider);
-    return this.oauth.revoke(client, {
-      accessToken: tokens.access_token,
-      refreshToken: tokens.refresh_token,
-    });
+    // Counted under the configured client's name, never the text an account was created with.
+    const count = (outcome: string) => this.metrics?.revocations.inc({ provider: client.provider, outcome });
+    try {
+      const result = await this.oauth.revoke(client, {
+        accessToken: tokens.access_token,
+        refreshToken: tokens.refresh_token,
+      });
+      count(result.outcome);
+      return result;
+    } catch (error) {
+      count(errorCodeOf(error));
+      throw error;
+    }
   }
 }

@@ -55,6 +55,11 @@ export class RevocationQueue {
     return marked;
   }
 
+  /** How many accounts wait for their provider to answer a revocation. */
+  waiting(): Promise<number> {
+    return this.accounts.countRevoking();
+  }
+
   due(limit: number): Promise<DueRevocation[]> {
     return this.accounts.dueRevocations(limit);
   }

@@ -51,6 +51,13 @@ export class AppMetrics {
     registers: [this.registry],
   });
 
+  readonly revocations = new Counter({
+    name: 'connectors_revocations_total',
+    help: 'Revocation requests (RFC 7009) this instance sent to a provider, by configured provider and outcome (revoked, refused, or an error code such as PROVIDER_UNAVAILABLE)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly tokenReads = new Counter({
     name: 'connectors_token_reads_total',
     help: 'Token reads through the service routes, by caller name and outcome (served, refreshed, refused)',
