@@ -8,10 +8,12 @@ import { stopOnSignals } from './common/graceful-shutdown';
 import { httpSettings } from './config/configuration';
 import { ConfigurationError } from './config/configuration.error';
 import { applyDevCredentials } from './config/dev-credentials';
+import { loadEnvFile } from './config/env-file';
 import { validateEnvironment } from './config/env.validation';
 import { describeStartupFailure } from './database/startup-failure';
 
 async function bootstrap(): Promise<void> {
+  loadEnvFile();
   const credentialsFile = applyDevCredentials(process.env);
   const env = validateEnvironment(process.env);
   const http = httpSettings(env);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, freePort, ROOT, waitReady } from './support/built-server';
@@ -67,5 +67,56 @@ describeIfEmbedded('npm start', () => {
     const changed = await startAndServe();
     expect(changed).toContain('sources changed since the last build: building');
     expect(statSync(BUILT).mtimeMs).toBeGreaterThan(builtAt);
+  }, 300_000);
+});
+
+describeIfEmbedded('.env in the working directory', () => {
+  it('gives the start-up its port, data directory and tokens, the environment winning over the file', async () => {
+    ensureBuilt();
+    const dir = mkdtempSync(join(tmpdir(), 'connectors-env-file-'));
+    const port = await freePort();
+    const serviceToken = randomBytes(24).toString('base64url');
+    const fileAdmin = randomBytes(24).toString('base64url');
+    const givenAdmin = randomBytes(24).toString('base64url');
+    writeFileSync(
+      join(dir, '.env'),
+      [
+        '# as in .env.example',
+        'NODE_ENV=development',
+        `PORT=${port}`,
+        `DATA_DIR=${join(dir, 'data')}`,
+        `CONNECTORS_API_TOKEN="${serviceToken}"`,
+        `ADMIN_API_TOKEN=${fileAdmin}`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, [BUILT], {
+      cwd: dir,
+      detached: true,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ADMIN_API_TOKEN: givenAdmin },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const base = `http://127.0.0.1:${port}`;
+    const status = async (path: string, token: string) =>
+      (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).status;
+    try {
+      await waitReady(base, 180_000).catch((error: unknown) => {
+        throw new Error(
+          `the server did not serve on the port of .env: ${output.slice(-1500)} (${String(error)})`,
+        );
+      });
+      expect(await status('/users/1/accounts', serviceToken)).toBe(200);
+      expect(await status('/admin/keys', givenAdmin)).toBe(200);
+      expect(await status('/admin/keys', fileAdmin)).toBe(403);
+      // Both tokens were set: no development credentials were generated in the file's DATA_DIR.
+      expect(existsSync(join(dir, 'data', 'pglite'))).toBe(true);
+      expect(existsSync(join(dir, 'data', 'dev-credentials.json'))).toBe(false);
+    } finally {
+      await stop(child);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 });

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { setFlagsFromString } from 'node:v8';
 import { DomainError } from '../common/domain-error';
 import { ConfigurationError } from '../config/configuration.error';
+import { loadEnvFile } from '../config/env-file';
 import { validateEnvironment, type EnvironmentVariables } from '../config/env.validation';
 import { dataDirLock, lockDataDir } from '../database/data-dir-lock';
 import type { KeyRing } from '../crypto/key-ring';
@@ -38,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command.name === 'keys:generate') return keysGenerate(command.json, process.stdout);
+  loadEnvFile();
   if (command.name === 'migrate' || command.name === 'migrate:revert') {
     const env = validateEnvironment(process.env);
     lockEmbeddedDataDir(env);

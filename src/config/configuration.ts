@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
+import { envFileLoaded } from './env-file';
 import { availableParallelism } from 'node:os';
 import { EnvironmentVariables, validateEnvironment, type ValidatedEnvironment } from './env.validation';
 import { listOf, originOf } from './connect-settings';
@@ -204,7 +205,7 @@ export function configRootModule(): DynamicModule {
     imports: [
       ConfigModule.forRoot({
         isGlobal: true,
-        ignoreEnvFile: process.env.NODE_ENV === 'test',
+        ignoreEnvFile: process.env.NODE_ENV === 'test' || envFileLoaded(),
         // Runs while the module is built, before any provider, with the .env file merged in. The
         // raw values go back unchanged, so a `*_FILE` secret is not written back into
         // process.env beside its variable.
