@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { EnvelopeService } from '../src/crypto/envelope.service';
 import { KeyRing } from '../src/crypto/key-ring';
@@ -38,11 +39,20 @@ async function seed(
   await query(`SELECT setval(pg_get_serial_sequence('external_accounts', 'id'), $1)`, [2 * ACCOUNTS]);
 }
 
+/** CPU seconds a process has used (user and system), from /proc: its clock ticks are 1/100 s. */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function load(
   port: number,
   seconds: number,
   firstUser: number | undefined,
-): Promise<{ rps: number; p99: number; requests: number }> {
+  server?: ChildProcess,
+): Promise<{ rps: number; p99: number; requests: number; cpuSeconds: number }> {
+  const cpuBefore = server?.pid ? cpuSecondsOf(server.pid) : 0;
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
@@ -60,7 +70,13 @@ async function load(
   });
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`load run had ${result.non2xx} non-2xx and ${result.errors} errors`);
-  return { rps: result.requests.average, p99: result.latency.p99, requests: result.requests.total };
+  const cpuSeconds = server?.pid ? cpuSecondsOf(server.pid) - cpuBefore : 0;
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    cpuSeconds,
+  };
 }
 
 /**
@@ -103,11 +119,18 @@ export async function runRequestBench(): Promise<string> {
     const seconds = isQuick() ? 2 : 3;
     const rounds = isQuick() ? 2 : 10;
     const warmUp = await Promise.all([load(3901, 1, 1), load(3902, 1, ACCOUNTS + 1)]);
+    const [encrypted, plaintext] = servers;
     const result = await alternate(
       rounds,
-      () => load(3901, seconds, 1),
-      () => load(3902, seconds, ACCOUNTS + 1),
+      () => load(3901, seconds, 1, encrypted),
+      () => load(3902, seconds, ACCOUNTS + 1, plaintext),
     );
+    // What each server's process spends on a read, whatever else the machine is doing meanwhile.
+    const cpuPerRead = (runs: { cpuSeconds: number; requests: number }[]) =>
+      (runs.reduce((sum, run) => sum + run.cpuSeconds, 0) /
+        runs.reduce((sum, run) => sum + run.requests, 0)) *
+      1e6;
+    const cpu = { enc: cpuPerRead(result.project), plain: cpuPerRead(result.reference) };
     const health = await load(3901, seconds, undefined);
     const rps = {
       enc: median(result.project.map((r) => r.rps)),
@@ -128,6 +151,10 @@ export async function runRequestBench(): Promise<string> {
     ]);
     console.log(
       `${rounds} rounds × ${seconds} s per server, ${ACCOUNTS} accounts each, ${CONNECTIONS} connections`,
+    );
+    console.log(
+      `server process CPU per read: encrypted ${formatNumber(cpu.enc, 0)} µs, plaintext ${formatNumber(cpu.plain, 0)} µs ` +
+        `(${formatNumber(cpu.enc / cpu.plain)}×)`,
     );
     await stopServers(servers.splice(0));
     const sent = {

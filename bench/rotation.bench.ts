@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { ExternalAccount } from '../src/connectors/external-account.entity';
@@ -18,6 +18,27 @@ interface CliRun {
   seconds: number;
   /** The highest peak RSS of the processes of the run. */
   maxRssBytes: number;
+  /** CPU time of the rotate processes, and of the whole machine (every core), in seconds. */
+  cpu: { rotate: number; machine: number };
+}
+
+interface ProcessReport {
+  maxRssBytes: number;
+  cpuMicros: number;
+}
+
+/** CPU seconds the machine has spent busy (every core, all but idle and I/O wait) since boot. */
+function machineBusySeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/** `work` timed, with the machine's busy CPU seconds while it ran. */
+async function busyWhile<T>(work: () => Promise<T>): Promise<{ result: T; machine: number }> {
+  const before = machineBusySeconds();
+  const result = await work();
+  return { result, machine: machineBusySeconds() - before };
 }
 
 /** `cli rotate` from the build in a child process; its peak RSS comes back through a file. */
@@ -45,10 +66,10 @@ function startRotate(databaseUrl: string, primary: string, previous: string) {
   );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  const exited = new Promise<number>((done, fail) =>
+  const exited = new Promise<ProcessReport>((done, fail) =>
     child.on('exit', (code) => {
       if (code !== 0) return fail(new Error(`cli rotate exited with ${code}`));
-      done(Number(readFileSync(rssFile, 'utf8')));
+      done(JSON.parse(readFileSync(rssFile, 'utf8')) as ProcessReport);
     }),
   );
   /** Resolves once the command has created its job (or joined one). */
@@ -71,12 +92,18 @@ async function rotateWithCli(
   workers = 1,
 ): Promise<CliRun> {
   const started = process.hrtime.bigint();
-  const first = startRotate(databaseUrl, primary, previous);
-  await first.started;
-  const others = Array.from({ length: workers - 1 }, () => startRotate(databaseUrl, primary, previous));
-  const rss = await Promise.all([first, ...others].map((run) => run.exited));
+  const { result: reports, machine } = await busyWhile(async () => {
+    const first = startRotate(databaseUrl, primary, previous);
+    await first.started;
+    const others = Array.from({ length: workers - 1 }, () => startRotate(databaseUrl, primary, previous));
+    return Promise.all([first, ...others].map((run) => run.exited));
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, maxRssBytes: Math.max(...rss) };
+  return {
+    seconds,
+    maxRssBytes: Math.max(...reports.map((report) => report.maxRssBytes)),
+    cpu: { rotate: reports.reduce((sum, report) => sum + report.cpuMicros, 0) / 1e6, machine },
+  };
 }
 
 /** What most teams write: load, decrypt, encrypt, save, one account at a time. */
@@ -124,14 +151,20 @@ async function measure(count: number, twoWorkers: boolean) {
       onFirstKey = !onFirstKey;
       return rotateWithCli(database.url, to, from, workers);
     };
+    const floorCpu: number[] = [];
+    const timedFloor = async () => {
+      const { result: seconds, machine } = await busyWhile(() => timed(floor));
+      floors.push(seconds);
+      floorCpu.push(machine);
+    };
     for (let round = 0; round < 2; round += 1) {
       await vacuum();
-      floors.push(await timed(floor));
+      await timedFloor();
       rotations.push(await rotate(1));
       if (twoWorkers) pairs.push(await rotate(2));
     }
     await vacuum();
-    floors.push(await timed(floor));
+    await timedFloor();
     const naiveSample = Math.min(NAIVE_SAMPLE, count);
     const [from, to] = onFirstKey ? keys : [keys[1], keys[0]];
     const naive = (await naiveLoop(database.dataSource, from, to, naiveSample)) * (count / naiveSample);
@@ -144,11 +177,31 @@ async function measure(count: number, twoWorkers: boolean) {
       pair: pairs.length > 0 ? median(pairs.map((run) => run.seconds)) : undefined,
       pairRss: pairs.length > 0 ? Math.max(...pairs.map((run) => run.maxRssBytes)) : undefined,
       naive,
+      cpu: {
+        floor: mean(floorCpu) / count,
+        floorSeconds: mean(floors),
+        rotation: cpuPerAccount(rotations, count),
+        pair: pairs.length > 0 ? cpuPerAccount(pairs, count) : undefined,
+      },
     };
   } finally {
     await database.drop();
   }
 }
+
+function mean(values: number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+/** CPU seconds per account of the rotate processes and of the rest of the machine, and cores kept busy. */
+function cpuPerAccount(runs: CliRun[], count: number) {
+  const rotate = mean(runs.map((run) => run.cpu.rotate)) / count;
+  const machine = mean(runs.map((run) => run.cpu.machine)) / count;
+  const cores = mean(runs.map((run) => run.cpu.machine / run.seconds));
+  return { rotate, rest: machine - rotate, cores };
+}
+
+const micros = (seconds: number) => `${formatNumber(seconds * 1e6, 1)} µs`;
 
 /** A time in seconds, or in minutes past two of them. */
 function duration(seconds: number): string {
@@ -192,6 +245,16 @@ export async function runRotationBench(): Promise<string> {
     'peak RSS MB': formatNumber((large.pairRss as number) / 2 ** 20, 0),
   });
   printTable(rows);
+  // Where the time goes: the CPU each side spends per account, and how many cores it kept busy.
+  const cpu = large.cpu;
+  const side = (run: { rotate: number; rest: number; cores: number }) =>
+    `rotate ${micros(run.rotate)}, PostgreSQL and the rest ${micros(run.rest)}, ` +
+    `${formatNumber(run.cores, 2)} of ${availableParallelism()} cores busy`;
+  console.log(`CPU per account at ${large.count}: one worker: ${side(cpu.rotation)}`);
+  if (cpu.pair) console.log(`  two workers: ${side(cpu.pair)}`);
+  console.log(
+    `  the floor: ${micros(cpu.floor)} on the machine, ${formatNumber((cpu.floor * large.count) / cpu.floorSeconds, 2)} cores busy`,
+  );
   // Linear in the accounts, as measured from 100 000 to 1 000 000: the index depth grows by one.
   const scale = 100_000_000 / large.count;
   console.log(

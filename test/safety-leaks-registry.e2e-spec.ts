@@ -488,6 +488,40 @@ describeIfPostgres('no registry secret in any output, at LOG_LEVEL=trace', () =>
     }
   });
 
+  it('ends a key believed leaked by incident:key, through the route and the command, with ids and counts only', async () => {
+    const primaryKey = async () => {
+      const listed = record('list the keys', await http().get('/admin/keys').set(admin).expect(200));
+      return (listed.body.keys as { keyId: string; state: string }[]).find((key) => key.state === 'primary')
+        ?.keyId as string;
+    };
+    const leaked = await primaryKey();
+    await createAccount(51, 'create an account under the key believed leaked');
+
+    const started = record(
+      'incident:key through the route',
+      await http().post('/admin/incidents/key').set(admin).send({ kid: leaked }),
+    );
+    expect(started.status).toBe(202);
+    const ended = await poll(async () => {
+      const progress = await http().get(`/admin/incidents/key/${leaked}`).set(admin);
+      return progress.body.complete === true ? progress : undefined;
+    }, 60_000);
+    record('incident:key progress', ended);
+    expect(ended.body).toMatchObject({ status: 'retired', retired: true });
+    await snapshotRegistry();
+
+    // The replacement the route promoted is believed leaked next, and ended by the command.
+    const replacement = await primaryKey();
+    expect(replacement).toBe(ended.body.replacementKeyId);
+    // The instance wraps with KMS by now, so the command does too; it promotes its own
+    // replacement, and waits until this instance has loaded it.
+    const patient = { ...kmsModeEnv(`http://127.0.0.1:${proxy.port}`), KEY_PROMOTION_TIMEOUT_SECONDS: '20' };
+    await cli('incident:key', ['incident:key', replacement], patient, 0);
+    await snapshotRegistry();
+    expect(await primaryKey()).not.toBe(replacement);
+    await readEveryAccount('read after the incidents');
+  }, 120_000);
+
   it('printed, answered and stored no root key, data key, wrapped key, token or envelope', async () => {
     record('metrics', await http().get('/metrics').set(admin).expect(200));
     record('health', await http().get('/health'));
