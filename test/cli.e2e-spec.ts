@@ -15,7 +15,7 @@ import {
   type RotationApp,
   waitForStatus,
 } from './support/rotation-fixtures';
-import { describeIfPostgres, storedRows } from './support/fixtures';
+import { describeIfEmbedded, describeIfPostgres, storedRows } from './support/fixtures';
 
 describe('command line', () => {
   const keyA = newKey();
@@ -160,6 +160,30 @@ describe('command line', () => {
     );
     expect(real.stdout).toContain('1 accounts are still not on the primary key');
     expect(real.stdout).not.toContain(`account ${first.id}:`);
+  });
+
+  describeIfEmbedded('interrupted (embedded database)', () => {
+    it('stops at the batch boundary on Ctrl-C with exit 130, though the database answers without I/O', async () => {
+      const expected = await seedAccounts(keyA, { sealed: 5000 });
+      const env = rotationEnv();
+      const cli = new CliProcess(['rotate', '--batch-size', '10'], env);
+      await cli.waitForOutput(/^progress: [1-9]\d*\//m);
+      cli.child.kill('SIGINT');
+      const stopped = await cli.exited;
+      expect(stopped.status).toBe(130);
+      expect(stopped.stderr).toContain('stopping after the current batch; the job stays resumable');
+      expect(stopped.stdout).toContain('stopped before the end; run rotate again to resume the job');
+
+      const resumed = await runCli(['rotate'], env);
+      expect(resumed.status).toBe(0);
+      expect(resumed.stdout).toMatch(
+        /^resuming rotation job \d+ \(running, pass 1, [1-9]\d* accounts scanned so far\)/m,
+      );
+      app = await createRotationApp(keyEnv(keyB, [keyA]));
+      const [job] = await app.rotation.listJobs(10);
+      expect(job).toMatchObject({ status: 'completed', scanned: 5000, rotated: 5000, failed: 0 });
+      await expectTokens(app, expected);
+    });
   });
 
   describeIfPostgres('interrupted (PostgreSQL)', () => {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { setImmediate } from 'node:timers/promises';
 import type { ConfigType } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -166,6 +167,10 @@ export class RotationJobRunner {
     let work = lane.work;
     let outages = 0;
     while (!options.signal?.aborted) {
+      // The embedded database answers without I/O, so a job would run as one chain of promises
+      // and a signal (Ctrl-C on the command line) would wait for its end: each batch lets the
+      // event loop turn once.
+      await setImmediate();
       let step: Step;
       let view: RotationJobView | undefined;
       try {
