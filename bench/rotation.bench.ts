@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -43,7 +43,8 @@ async function busyWhile<T>(work: () => Promise<T>): Promise<{ result: T; machin
 
 /** `cli rotate` from the build in a child process; its peak RSS comes back through a file. */
 function startRotate(databaseUrl: string, primary: string, previous: string) {
-  const rssFile = join(mkdtempSync(join(tmpdir(), 'bench-rss-')), 'rss');
+  const reportDir = mkdtempSync(join(tmpdir(), 'bench-rss-'));
+  const rssFile = join(reportDir, 'rss');
   const child = spawn(
     process.execPath,
     ['-r', './bench/max-rss.preload.js', 'dist/src/cli/main.js', 'rotate'],
@@ -68,8 +69,10 @@ function startRotate(databaseUrl: string, primary: string, previous: string) {
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const exited = new Promise<ProcessReport>((done, fail) =>
     child.on('exit', (code) => {
-      if (code !== 0) return fail(new Error(`cli rotate exited with ${code}`));
-      done(JSON.parse(readFileSync(rssFile, 'utf8')) as ProcessReport);
+      const report = code === 0 ? (JSON.parse(readFileSync(rssFile, 'utf8')) as ProcessReport) : undefined;
+      rmSync(reportDir, { recursive: true, force: true });
+      if (!report) return fail(new Error(`cli rotate exited with ${code}`));
+      done(report);
     }),
   );
   /** Resolves once the command has created its job (or joined one). */

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import {
   createRotationApp,
   expectTokens,
@@ -94,6 +95,9 @@ describe('key rotation', () => {
     const writer = (async () => {
       let writes = 0;
       while (running) {
+        // Writers are requests, which wait on I/O; on the embedded database this loop would not
+        // otherwise let the event loop turn, and the rotation lets it turn once per batch.
+        await setImmediate();
         // Aim just past the cursor: the rows the next batch is reading.
         const ahead = rows.filter((row) => row.id > cursor).slice(0, 40);
         const target = ahead[writes % Math.max(ahead.length, 1)] ?? rows[writes % rows.length];
